@@ -1,0 +1,292 @@
+//! A connection to s6-fdholderd: frames with fds over a Unix stream socket, under one
+//! deadline that covers the connect, every send and every reply.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
+    connect, recvmsg, sendmsg, setsockopt, socket, sockopt,
+};
+use nix::sys::time::TimeVal;
+
+use crate::error::{Error, ProtocolError};
+use crate::frame::{self, Decoder, Frame, HEADER_LEN};
+use crate::sys::adopt_received_fd;
+
+/// Bytes asked of each `recvmsg`: large enough for a list or getdump batch in a few reads.
+const RECV_CHUNK: usize = 64 * 1024;
+
+/// The instant an exchange must be over by, or none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// No deadline: wait as long as it takes.
+    pub const NEVER: Deadline = Deadline(None);
+
+    /// A deadline `d` from now.
+    pub fn after(d: Duration) -> Deadline {
+        Deadline(Instant::now().checked_add(d))
+    }
+
+    /// The deadline as `s6-fdholder-*` tools read `-t`: milliseconds, 0 meaning none.
+    pub fn from_millis(ms: u32) -> Deadline {
+        if ms == 0 {
+            Deadline::NEVER
+        } else {
+            Deadline::after(Duration::from_millis(ms.into()))
+        }
+    }
+
+    /// Time left, `None` for no deadline, or [`Error::Timeout`] once it has passed.
+    pub fn remaining(&self) -> Result<Option<Duration>, Error> {
+        match self.0 {
+            None => Ok(None),
+            Some(t) => match t.checked_duration_since(Instant::now()) {
+                Some(d) if !d.is_zero() => Ok(Some(d)),
+                _ => Err(Error::Timeout),
+            },
+        }
+    }
+
+    /// Time left as a poll(2) timeout, rounded up so a wait never ends just short of it.
+    fn poll_timeout(&self) -> Result<PollTimeout, Error> {
+        Ok(match self.remaining()? {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let ms = d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128);
+                PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
+            }
+        })
+    }
+}
+
+/// Retries a system call that was interrupted by a signal.
+fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    loop {
+        match f() {
+            Err(Errno::EINTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// A connection to the daemon, speaking frames.
+#[derive(Debug)]
+pub struct Connection {
+    sock: OwnedFd,
+    decoder: Decoder,
+    /// Whether a whole frame has been received: a close before that is a refusal.
+    answered: bool,
+    deadline: Deadline,
+    cmsg: Vec<u8>,
+}
+
+impl Connection {
+    /// Connects to the daemon listening at `path`, within `deadline`.
+    pub fn connect(path: &Path, deadline: Deadline) -> Result<Connection, Error> {
+        let addr = UnixAddr::new(path).map_err(Error::Connect)?;
+        let sock = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(Error::Sys)?;
+        // A blocking connect waits for room in a full backlog; SO_SNDTIMEO bounds that wait.
+        if let Some(left) = deadline.remaining()? {
+            // A zero timeval means "forever": never round a short wait down to it.
+            let tv = TimeVal::new(left.as_secs() as _, left.subsec_micros().max(1) as _);
+            setsockopt(&sock, sockopt::SendTimeout, &tv).map_err(Error::Sys)?;
+        }
+        match retry(|| connect(sock.as_raw_fd(), &addr)) {
+            Ok(()) => {}
+            Err(Errno::EAGAIN | Errno::EINPROGRESS) => return Err(Error::Timeout),
+            Err(e) => return Err(Error::Connect(e)),
+        }
+        fcntl(&sock, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(Error::Sys)?;
+        Ok(Connection::from_socket(sock, deadline))
+    }
+
+    /// Wraps a connected, non-blocking Unix stream socket (e.g. one end of a socketpair).
+    pub fn from_socket(sock: OwnedFd, deadline: Deadline) -> Connection {
+        Connection {
+            sock,
+            decoder: Decoder::new(),
+            answered: false,
+            deadline,
+            cmsg: nix::cmsg_space!([RawFd; frame::MAX_RECV_FDS]),
+        }
+    }
+
+    /// Replaces the deadline for the rest of the exchange.
+    pub fn set_deadline(&mut self, deadline: Deadline) {
+        self.deadline = deadline;
+    }
+
+    /// Limits how many fds one received message may carry; more is a protocol error
+    /// (`MSG_CTRUNC`) and the fds that did arrive are closed. The default is 255.
+    pub fn set_receive_fd_capacity(&mut self, n: usize) {
+        self.cmsg = vec![0u8; nix::sys::socket::cmsg_space::<RawFd>() * n.max(1)];
+    }
+
+    /// The error for a connection that ended: a refusal if the daemon never answered.
+    fn ended(&self) -> Error {
+        if self.answered {
+            Error::Closed
+        } else {
+            Error::NotAllowed
+        }
+    }
+
+    fn wait(&self, events: PollFlags) -> Result<(), Error> {
+        let timeout = self.deadline.poll_timeout()?;
+        let mut fds = [PollFd::new(self.sock.as_fd(), events)];
+        match retry(|| poll(&mut fds, timeout)) {
+            Ok(0) => Err(Error::Timeout),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::Sys(e)),
+        }
+    }
+
+    /// Sends one frame: `payload` with `fds` attached to its header.
+    pub fn send(&mut self, payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), Error> {
+        debug_assert!(fds.len() <= frame::MAX_SEND_FDS && payload.len() <= frame::MAX_PAYLOAD);
+        let header = frame::encode_header(payload.len(), fds.len());
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        let total = HEADER_LEN + payload.len();
+        let mut sent = 0;
+        while sent < total {
+            let (h, p) = if sent < HEADER_LEN {
+                (&header[sent..], payload)
+            } else {
+                (&header[..0], &payload[sent - HEADER_LEN..])
+            };
+            let iov = [IoSlice::new(h), IoSlice::new(p)];
+            let rights = [ControlMessage::ScmRights(&raw)];
+            // The fds ride on the first sendmsg only: once any byte has gone, they have too.
+            let cmsgs: &[ControlMessage] = if sent == 0 && !raw.is_empty() {
+                &rights
+            } else {
+                &[]
+            };
+            match retry(|| {
+                sendmsg::<()>(
+                    self.sock.as_raw_fd(),
+                    &iov,
+                    cmsgs,
+                    MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+                    None,
+                )
+            }) {
+                Ok(n) => sent += n,
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT)?,
+                Err(Errno::EPIPE | Errno::ECONNRESET) => return Err(self.ended()),
+                Err(e) => return Err(Error::Sys(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives the next frame, waiting for it until the deadline.
+    pub fn receive(&mut self) -> Result<Frame, Error> {
+        loop {
+            if let Some(frame) = self.decoder.next_frame()? {
+                self.answered = true;
+                return Ok(frame);
+            }
+            if self.fill()? == 0 {
+                return Err(if self.decoder.pending_bytes() > 0 {
+                    Error::Closed
+                } else {
+                    self.ended()
+                });
+            }
+        }
+    }
+
+    /// Reads what the socket has into the decoder; `Ok(0)` at end of stream.
+    fn fill(&mut self) -> Result<usize, Error> {
+        loop {
+            self.cmsg.fill(0);
+            let mut iov = [IoSliceMut::new(self.decoder.spare(RECV_CHUNK))];
+            let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
+            let r = recvmsg::<()>(self.sock.as_raw_fd(), &mut iov, Some(&mut self.cmsg), flags);
+            let msg = match r {
+                Ok(msg) => msg,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => {
+                    self.wait(PollFlags::POLLIN)?;
+                    continue;
+                }
+                Err(Errno::ECONNRESET) => return Ok(0),
+                Err(e) => return Err(Error::Sys(e)),
+            };
+            let n = msg.bytes;
+            let mut fds = Vec::new();
+            let mut unexpected = false;
+            match msg.cmsgs() {
+                Ok(cmsgs) => {
+                    for c in cmsgs {
+                        match c {
+                            ControlMessageOwned::ScmRights(raw) => {
+                                fds.extend(raw.into_iter().map(adopt_received_fd))
+                            }
+                            _ => unexpected = true,
+                        }
+                    }
+                }
+                Err(_) => {
+                    // nix will not walk a truncated buffer; close what the kernel installed.
+                    drop(truncated_rights(&self.cmsg));
+                    return Err(ProtocolError::ControlTruncated.into());
+                }
+            }
+            if unexpected {
+                return Err(ProtocolError::UnexpectedControl.into());
+            }
+            self.decoder.commit(n);
+            self.decoder.push_fds(fds);
+            return Ok(n);
+        }
+    }
+}
+
+impl AsFd for Connection {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+/// The fds of the `SCM_RIGHTS` message at the start of a control buffer that the kernel
+/// marked truncated, adopted so that dropping them closes them.
+fn truncated_rights(cmsg: &[u8]) -> Vec<OwnedFd> {
+    use nix::libc::{SCM_RIGHTS, SOL_SOCKET, cmsghdr};
+    use std::mem::{offset_of, size_of};
+    let hdr = size_of::<cmsghdr>();
+    let field = |off: usize, len: usize| cmsg.get(off..off + len);
+    let (Some(len), Some(level), Some(kind)) = (
+        field(offset_of!(cmsghdr, cmsg_len), size_of::<usize>()),
+        field(offset_of!(cmsghdr, cmsg_level), 4),
+        field(offset_of!(cmsghdr, cmsg_type), 4),
+    ) else {
+        return Vec::new();
+    };
+    let int = |b: &[u8]| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+    let mut lenb = [0u8; size_of::<usize>()];
+    lenb.copy_from_slice(len);
+    let len = usize::from_ne_bytes(lenb).min(cmsg.len());
+    if int(level) != SOL_SOCKET || int(kind) != SCM_RIGHTS || len < hdr {
+        return Vec::new();
+    }
+    cmsg[hdr..len]
+        .chunks_exact(4)
+        .map(|b| adopt_received_fd(int(b)))
+        .collect()
+}

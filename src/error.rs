@@ -1,0 +1,273 @@
+//! Error kinds: what the client library reports, and what the tool dies of.
+//!
+//! [`Error`] is the library's: one value per way an exchange with s6-fdholderd can fail.
+//! [`Fatal`] is the binary's: it adds the context of the message (`unable to set dump: …`)
+//! and decides the exit code, in [`Fatal::exit_code`] and nowhere else.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+
+use crate::frame::FrameError;
+
+/// Exit code: the daemon refused (an errno reply, or a connection it closed unanswered).
+pub const EXIT_REFUSED: u8 = 1;
+/// Exit code: bad command line, environment or configuration.
+pub const EXIT_USAGE: u8 = 100;
+/// Exit code: a system call failed (connect, open, timeout, connection lost).
+pub const EXIT_SYSTEM: u8 = 111;
+
+/// The protocol operation an error belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Store one fd.
+    Store,
+    /// Delete one id.
+    Delete,
+    /// Retrieve one fd.
+    Retrieve,
+    /// List held ids.
+    List,
+    /// Get every held fd.
+    Getdump,
+    /// Set many fds at once.
+    Setdump,
+}
+
+impl Op {
+    /// The part of the daemon's rules that grants this operation.
+    pub fn right(self) -> &'static str {
+        match self {
+            Op::Store | Op::Delete => "S6_FDHOLDER_STORE_REGEX",
+            Op::Retrieve => "S6_FDHOLDER_RETRIEVE_REGEX",
+            Op::List => "S6_FDHOLDER_LIST",
+            Op::Getdump => "S6_FDHOLDER_GETDUMP",
+            Op::Setdump => "S6_FDHOLDER_SETDUMP",
+        }
+    }
+}
+
+/// How the peer broke the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// The byte stream is not a sequence of frames.
+    Frame(FrameError),
+    /// The kernel truncated the fds of a message (`MSG_CTRUNC`); they were closed.
+    ControlTruncated,
+    /// A control message other than `SCM_RIGHTS` arrived.
+    UnexpectedControl,
+    /// A reply of the wrong shape for the operation.
+    BadReply(Op, &'static str),
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::Frame(e) => write!(f, "{e}"),
+            ProtocolError::ControlTruncated => f.write_str("fds were truncated in transit"),
+            ProtocolError::UnexpectedControl => f.write_str("unexpected control message"),
+            ProtocolError::BadReply(_, what) => f.write_str(what),
+        }
+    }
+}
+
+/// Why an fd id is invalid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdError {
+    /// The id is empty.
+    Empty,
+    /// The id is longer than 255 bytes.
+    TooLong(usize),
+    /// The id contains a NUL byte.
+    Nul,
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdError::Empty => f.write_str("the id is empty"),
+            IdError::TooLong(n) => write!(f, "the id is {n} bytes long, the most is 255"),
+            IdError::Nul => f.write_str("the id contains a NUL byte"),
+        }
+    }
+}
+
+/// A failed exchange with s6-fdholderd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// `connect(2)` to the daemon's socket failed.
+    Connect(Errno),
+    /// The deadline passed before the exchange was over.
+    Timeout,
+    /// The daemon answered the operation with this errno.
+    Daemon(Op, Errno),
+    /// The daemon closed the connection before answering anything: its rules do not let
+    /// this client connect.
+    NotAllowed,
+    /// The connection closed after the daemon had answered at least once.
+    Closed,
+    /// A system call on the connection failed.
+    Sys(Errno),
+    /// The peer does not speak the protocol.
+    Protocol(ProtocolError),
+    /// An id given by the caller is not valid; nothing was sent.
+    InvalidId(usize, IdError),
+    /// More fds than one setdump can announce (2^32 - 1).
+    TooMany(usize),
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Error {
+        Error::Protocol(e)
+    }
+}
+
+impl From<FrameError> for Error {
+    fn from(e: FrameError) -> Error {
+        Error::Protocol(ProtocolError::Frame(e))
+    }
+}
+
+impl Error {
+    /// The exit code this error maps to when it ends the tool.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Daemon(..) | Error::NotAllowed => EXIT_REFUSED,
+            Error::InvalidId(..) | Error::TooMany(_) => EXIT_USAGE,
+            Error::Connect(_)
+            | Error::Timeout
+            | Error::Closed
+            | Error::Sys(_)
+            | Error::Protocol(_) => EXIT_SYSTEM,
+        }
+    }
+}
+
+/// Why the daemon's errno happened, in the terms of the s6-fdholder error-codes page.
+fn daemon_meaning(op: Op, e: Errno) -> Option<String> {
+    Some(match e {
+        Errno::EPERM => format!(
+            "the daemon's rules do not grant {} to this client",
+            op.right()
+        ),
+        Errno::ENFILE => "the daemon is full: it would hold more fds than its -n maximum".into(),
+        Errno::EBUSY => "the id is already in use".into(),
+        Errno::ENOENT => "the daemon holds no fd under that id".into(),
+        Errno::ENAMETOOLONG => "the id is too long".into(),
+        Errno::EBADF => "an fd could not be passed to the daemon".into(),
+        Errno::EPROTO => "the daemon did not understand the request".into(),
+        _ => return None,
+    })
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Connect(e) | Error::Sys(e) => f.write_str(e.desc()),
+            Error::Timeout => f.write_str(Errno::ETIMEDOUT.desc()),
+            Error::Daemon(op, e) => match daemon_meaning(*op, *e) {
+                Some(m) => write!(f, "{} ({m})", e.desc()),
+                None => f.write_str(e.desc()),
+            },
+            Error::NotAllowed => write!(
+                f,
+                "{} (the daemon closed the connection without answering: \
+                 its rules do not allow this client to connect)",
+                Errno::EPIPE.desc()
+            ),
+            Error::Closed => write!(
+                f,
+                "{} (the daemon closed the connection)",
+                Errno::EPIPE.desc()
+            ),
+            Error::Protocol(p) => write!(f, "{} ({p})", Errno::EPROTO.desc()),
+            Error::InvalidId(i, e) => write!(f, "invalid id for fd {i}: {e}"),
+            Error::TooMany(n) => write!(f, "{n} fds are more than one dump can carry"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A setdump that failed, with how far it got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetdumpError {
+    /// What went wrong.
+    pub error: Error,
+    /// Fds the daemon had acknowledged, and so holds, when it went wrong.
+    pub committed: usize,
+    /// Fds in the dump.
+    pub total: usize,
+}
+
+impl fmt::Display for SetdumpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)?;
+        if self.committed > 0 {
+            write!(
+                f,
+                "; the daemon had already taken {} of the {} fds",
+                self.committed, self.total
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SetdumpError {}
+
+/// What ends the tool: one value per message it can die with.
+#[derive(Debug)]
+pub enum Fatal {
+    /// The command line is wrong; the text says how.
+    Usage(String),
+    /// The environment is wrong (env mode).
+    Env(crate::env::EnvError),
+    /// Connecting to the daemon failed.
+    Connect(PathBuf, Error),
+    /// The setdump failed.
+    Setdump(SetdumpError),
+}
+
+impl Fatal {
+    /// The exit code for this failure: the one place where exit codes are decided.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Fatal::Usage(_) | Fatal::Env(_) => EXIT_USAGE,
+            Fatal::Connect(..) => EXIT_SYSTEM,
+            Fatal::Setdump(e) => match e.error {
+                // A daemon that closes on us after taking part of the dump has not refused it.
+                Error::NotAllowed if e.committed > 0 => EXIT_SYSTEM,
+                ref other => other.exit_code(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Fatal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fatal::Usage(s) => f.write_str(s),
+            Fatal::Env(e) => write!(f, "{e}"),
+            Fatal::Connect(path, e) => write!(
+                f,
+                "unable to connect to a fd-holder daemon at {}: {e}",
+                path.display()
+            ),
+            Fatal::Setdump(e) => write!(f, "unable to set dump: {e}"),
+        }
+    }
+}
+
+impl From<crate::env::EnvError> for Fatal {
+    fn from(e: crate::env::EnvError) -> Fatal {
+        Fatal::Env(e)
+    }
+}
+
+impl From<SetdumpError> for Fatal {
+    fn from(e: SetdumpError) -> Fatal {
+        Fatal::Setdump(e)
+    }
+}

@@ -1,0 +1,162 @@
+//! setdump: `!` total(u32), answered by `\0` trips(u32) or an errno; then data messages
+//! `.` + `tain(12) idlen(1) id NUL` per fd, at most 253 fds each, each answered by EAGAIN
+//! while fds are still expected and by 0 once the announced total is reached.
+//!
+//! Batches are sized by this client, never by the announced trip count: daemons built on
+//! skalibs 2.13 announce trips of 255 fds, which Linux refuses to pass in one message.
+
+use std::collections::HashSet;
+use std::os::fd::BorrowedFd;
+
+use nix::errno::Errno;
+
+use super::{Client, DumpEntry, check_id, put_id, status_reply};
+use crate::error::{Error, Op, ProtocolError, SetdumpError};
+use crate::frame::MAX_SEND_FDS;
+use crate::tai64n::Tain;
+
+/// Packs the request that opens a setdump of `total` fds.
+pub fn encode_setdump_start(total: u32) -> [u8; 5] {
+    let t = total.to_be_bytes();
+    [b'!', t[0], t[1], t[2], t[3]]
+}
+
+/// Packs one data message into `buf` (cleared first): `entries` with their `limits`.
+pub fn encode_setdump_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits: &[Tain]) {
+    buf.clear();
+    buf.push(b'.');
+    for (e, limit) in entries.iter().zip(limits) {
+        buf.extend_from_slice(&limit.pack());
+        put_id(buf, e.id);
+    }
+}
+
+/// The entries' limits, made pairwise distinct: the i-th is moved i ns later, then on
+/// past any limit already taken. The daemon indexes fds by deadline and its setdump,
+/// unlike its store, does not cope with equal keys (PROTOCOL.md, setdump point 5).
+pub fn distinct_limits(entries: &[DumpEntry<'_>]) -> Vec<Tain> {
+    let mut seen = HashSet::with_capacity(entries.len());
+    entries
+        .iter()
+        .zip(0u64..)
+        .map(|(e, i)| {
+            let mut t = e.limit.add_nanos(i);
+            while !seen.insert(t) {
+                t = t.add_nanos(1);
+            }
+            t
+        })
+        .collect()
+}
+
+impl Client {
+    /// Hands every entry's fd to the daemon in one setdump. An empty dump sends nothing.
+    ///
+    /// The daemon commits each batch as it arrives, so a failure can leave it holding part
+    /// of the dump: [`SetdumpError::committed`] says how much it acknowledged.
+    pub fn setdump(&mut self, entries: &[DumpEntry<'_>]) -> Result<(), SetdumpError> {
+        let total = entries.len();
+        let fail = |error, committed| SetdumpError {
+            error,
+            committed,
+            total,
+        };
+        for (i, e) in entries.iter().enumerate() {
+            check_id(e.id).map_err(|why| fail(Error::InvalidId(i, why), 0))?;
+        }
+        let Ok(total32) = u32::try_from(total) else {
+            return Err(fail(Error::TooMany(total), 0));
+        };
+        if total == 0 {
+            return Ok(());
+        }
+        self.start_setdump(total32).map_err(|e| fail(e, 0))?;
+        let limits = distinct_limits(entries);
+        let mut buf = Vec::new();
+        let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(MAX_SEND_FDS);
+        let mut committed = 0;
+        for (batch, lims) in entries
+            .chunks(MAX_SEND_FDS)
+            .zip(limits.chunks(MAX_SEND_FDS))
+        {
+            encode_setdump_batch(&mut buf, batch, lims);
+            fds.clear();
+            fds.extend(batch.iter().map(|e| e.fd));
+            let last = committed + batch.len() == total;
+            self.send_batch(&buf, &fds, last)
+                .map_err(|e| fail(e, committed))?;
+            committed += batch.len();
+        }
+        Ok(())
+    }
+
+    fn start_setdump(&mut self, total: u32) -> Result<(), Error> {
+        self.send(&encode_setdump_start(total), &[])?;
+        let frame = self.conn.receive()?;
+        let body = status_reply(Op::Setdump, &frame)?;
+        if body.len() != 4 || !frame.fds.is_empty() {
+            return Err(ProtocolError::BadReply(Op::Setdump, "a malformed setdump reply").into());
+        }
+        Ok(())
+    }
+
+    fn send_batch(&mut self, buf: &[u8], fds: &[BorrowedFd<'_>], last: bool) -> Result<(), Error> {
+        self.send(buf, fds)?;
+        let bad = |what| Error::Protocol(ProtocolError::BadReply(Op::Setdump, what));
+        match (self.errno_reply(Op::Setdump)?, last) {
+            (Errno::EAGAIN, false) => Ok(()),
+            (e, true) if e as i32 == 0 => Ok(()),
+            (Errno::EAGAIN, true) => Err(bad("the daemon expects more fds than announced")),
+            (e, false) if e as i32 == 0 => Err(bad("the daemon ended the dump early")),
+            (e, _) => Err(Error::Daemon(Op::Setdump, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn start_layout() {
+        assert_eq!(encode_setdump_start(0x01020304), *b"!\x01\x02\x03\x04");
+    }
+
+    #[test]
+    fn batch_layout_and_distinct_limits() {
+        let fd = std::io::stdin();
+        let t = Tain::new(0x10, 999_999_999);
+        let entries: Vec<DumpEntry<'_>> = [&b"a"[..], b"bc", b"d"]
+            .iter()
+            .map(|id| DumpEntry {
+                fd: fd.as_fd(),
+                id,
+                limit: t,
+            })
+            .collect();
+        let limits = distinct_limits(&entries);
+        assert_eq!(limits, vec![t, Tain::new(0x11, 0), Tain::new(0x11, 1)]);
+        let mut buf = Vec::new();
+        encode_setdump_batch(&mut buf, &entries[..2], &limits[..2]);
+        let mut want = b".".to_vec();
+        want.extend_from_slice(&t.pack());
+        want.extend_from_slice(b"\x01a\0");
+        want.extend_from_slice(&Tain::new(0x11, 0).pack());
+        want.extend_from_slice(b"\x02bc\0");
+        assert_eq!(buf, want);
+    }
+
+    #[test]
+    fn distinct_limits_skip_taken_ones() {
+        let fd = std::io::stdin();
+        let mk = |s, n| DumpEntry {
+            fd: fd.as_fd(),
+            id: b"x",
+            limit: Tain::new(s, n),
+        };
+        // fd 0 at 5ns, fd 1 at 4ns (+1 → 5ns, taken → 6ns).
+        let l = distinct_limits(&[mk(1, 5), mk(1, 4)]);
+        assert_eq!(l, vec![Tain::new(1, 5), Tain::new(1, 6)]);
+    }
+}

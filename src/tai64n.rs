@@ -1,0 +1,302 @@
+//! TAI64N time: the `tain` deadlines s6-fdholderd keeps for every held fd.
+//!
+//! A [`Tain`] is a TAI64 label (2^62 + TAI seconds since 1970-01-01 TAI) and nanoseconds.
+//! On the wire it is 12 bytes big-endian; in the environment it is `@` and 24 hex digits.
+//! The daemon compares deadlines with its own clock, which skalibs derives from the system
+//! clock by adding 10 s plus the leap seconds inserted so far, so conversions from
+//! [`SystemTime`] must add the same offset for a limit to mean the same instant to both.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The TAI64 label of 1970-01-01 00:00:00 TAI.
+const TAI64_EPOCH: u64 = 1 << 62;
+const NANOS_PER_SEC: u32 = 1_000_000_000;
+
+/// Unix times (UTC) at which each leap second had just been inserted, 1972 to 2017.
+/// Kept in step with skalibs' table; no leap second has been announced since.
+const LEAP_SECONDS: [u64; 27] = [
+    78796800, 94694400, 126230400, 157766400, 189302400, 220924800, 252460800, 283996800,
+    315532800, 362793600, 394329600, 425865600, 489024000, 567993600, 631152000, 662688000,
+    709948800, 741484800, 773020800, 820454400, 867715200, 915148800, 1136073600, 1230768000,
+    1341100800, 1435708800, 1483228800,
+];
+
+/// A TAI64N instant, as the daemon stores deadlines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tain {
+    secs: u64,
+    nanos: u32,
+}
+
+/// Why a TAI64N label was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelError {
+    /// The label does not start with `@`.
+    NoAt,
+    /// Fewer than 24 hex digits follow the `@`.
+    TooShort,
+    /// Something follows the 24 hex digits (strict parsing only).
+    Trailing,
+}
+
+impl fmt::Display for LabelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LabelError::NoAt => "a TAI64N label starts with @",
+            LabelError::TooShort => "a TAI64N label needs 24 hex digits after @",
+            LabelError::Trailing => "a TAI64N label has exactly 24 hex digits after @",
+        })
+    }
+}
+
+impl std::error::Error for LabelError {}
+
+/// The offset in seconds that skalibs adds to UTC to get TAI at a given Unix time.
+fn tai_offset(unix_secs: u64) -> u64 {
+    10 + LEAP_SECONDS.partition_point(|&t| t <= unix_secs) as u64
+}
+
+fn hex_value(b: u8) -> Option<u64> {
+    (b as char).to_digit(16).map(u64::from)
+}
+
+impl Tain {
+    /// Length of the packed (wire) form.
+    pub const PACKED_LEN: usize = 12;
+    /// Length of the `@` label form.
+    pub const LABEL_LEN: usize = 25;
+    /// How far ahead the C tools put "no limit": now + 2^61 s.
+    pub const NO_LIMIT: Duration = Duration::from_secs(1 << 61);
+
+    /// A `Tain` from a TAI64 label and nanoseconds (nanoseconds are not checked, as skalibs).
+    pub const fn new(secs: u64, nanos: u32) -> Tain {
+        Tain { secs, nanos }
+    }
+
+    /// The TAI64 seconds label (2^62 + TAI seconds since 1970).
+    pub const fn secs(&self) -> u64 {
+        self.secs
+    }
+
+    /// The nanoseconds part.
+    pub const fn nanos(&self) -> u32 {
+        self.nanos
+    }
+
+    /// The 12-byte big-endian wire form.
+    pub fn pack(&self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        out[..8].copy_from_slice(&self.secs.to_be_bytes());
+        out[8..].copy_from_slice(&self.nanos.to_be_bytes());
+        out
+    }
+
+    /// Reads the 12-byte big-endian wire form.
+    pub fn unpack(b: &[u8; 12]) -> Tain {
+        let (s, n) = b.split_at(8);
+        let mut secs = [0u8; 8];
+        let mut nanos = [0u8; 4];
+        secs.copy_from_slice(s);
+        nanos.copy_from_slice(n);
+        Tain::new(u64::from_be_bytes(secs), u32::from_be_bytes(nanos))
+    }
+
+    /// Parses `@` + 24 hex digits, either case, ignoring anything after them (as the C tools do).
+    pub fn parse_label_prefix(s: &[u8]) -> Result<Tain, LabelError> {
+        let digits = s.strip_prefix(b"@").ok_or(LabelError::NoAt)?;
+        let mut value: [u64; 2] = [0, 0];
+        for (i, &b) in digits.iter().take(24).enumerate() {
+            let d = hex_value(b).ok_or(LabelError::TooShort)?;
+            let part = usize::from(i >= 16);
+            value[part] = value[part] << 4 | d;
+        }
+        if digits.len() < 24 {
+            return Err(LabelError::TooShort);
+        }
+        Ok(Tain::new(value[0], value[1] as u32))
+    }
+
+    /// Parses exactly `@` + 24 hex digits.
+    pub fn parse_label(s: &[u8]) -> Result<Tain, LabelError> {
+        if s.len() > Self::LABEL_LEN && s.first() == Some(&b'@') {
+            Tain::parse_label_prefix(s)?;
+            return Err(LabelError::Trailing);
+        }
+        Tain::parse_label_prefix(s)
+    }
+
+    /// The instant a [`SystemTime`] names, with skalibs' leap-second offset.
+    pub fn from_system_time(t: SystemTime) -> Tain {
+        match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => {
+                let unix = d.as_secs();
+                Tain::new(TAI64_EPOCH + unix + tai_offset(unix), d.subsec_nanos())
+            }
+            Err(e) => {
+                // Before 1970: no leap seconds yet, only the 10 s offset.
+                let d = e.duration();
+                let mut secs = TAI64_EPOCH + 10 - d.as_secs();
+                let mut nanos = d.subsec_nanos();
+                if nanos > 0 {
+                    secs -= 1;
+                    nanos = NANOS_PER_SEC - nanos;
+                }
+                Tain::new(secs, nanos)
+            }
+        }
+    }
+
+    /// The [`SystemTime`] this instant names, or `None` when it is out of its range.
+    pub fn to_system_time(&self) -> Option<SystemTime> {
+        let tai = self.secs.checked_sub(TAI64_EPOCH)?;
+        // The offset depends on the UTC time we are looking for: try the larger offsets first.
+        let unix = (10..=10 + LEAP_SECONDS.len() as u64)
+            .rev()
+            .filter_map(|off| tai.checked_sub(off))
+            .find(|&u| u + tai_offset(u) == tai)
+            .or_else(|| tai.checked_sub(tai_offset(tai)))?;
+        UNIX_EPOCH.checked_add(Duration::new(unix, self.nanos.min(NANOS_PER_SEC - 1)))
+    }
+
+    /// The current time, as the daemon's clock reads it.
+    pub fn now() -> Tain {
+        Tain::from_system_time(SystemTime::now())
+    }
+
+    /// This instant plus `n` nanoseconds.
+    pub fn add_nanos(self, n: u64) -> Tain {
+        self + Duration::from_nanos(n)
+    }
+
+    /// The time from `earlier` to this instant, or `None` when this one is not later.
+    pub fn duration_since(&self, earlier: Tain) -> Option<Duration> {
+        let a = Duration::new(self.secs, 0).checked_add(Duration::from_nanos(self.nanos.into()))?;
+        let b = Duration::new(earlier.secs, 0)
+            .checked_add(Duration::from_nanos(earlier.nanos.into()))?;
+        a.checked_sub(b)
+    }
+
+    /// "No limit" as the C tools write it: `now` + 2^61 s.
+    pub fn no_limit_from(now: Tain) -> Tain {
+        now + Self::NO_LIMIT
+    }
+}
+
+/// This instant plus a duration, saturating at the largest label.
+impl std::ops::Add<Duration> for Tain {
+    type Output = Tain;
+    fn add(self, d: Duration) -> Tain {
+        let mut nanos = u64::from(self.nanos) + u64::from(d.subsec_nanos());
+        let mut secs = self.secs.saturating_add(d.as_secs());
+        if nanos >= u64::from(NANOS_PER_SEC) {
+            nanos -= u64::from(NANOS_PER_SEC);
+            secs = secs.saturating_add(1);
+        }
+        Tain::new(secs, nanos as u32)
+    }
+}
+
+/// Formats the `@` + 24 lowercase hex digits label, as `s6-fdholder-getdump` writes it.
+impl fmt::Display for Tain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "@{:016x}{:08x}", self.secs, self.nanos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_round_trip() {
+        let t = Tain::new(0x4000_0000_6b04_ee74, 123_456_789);
+        assert_eq!(Tain::unpack(&t.pack()), t);
+        assert_eq!(t.pack()[..8], 0x4000_0000_6b04_ee74u64.to_be_bytes());
+    }
+
+    #[test]
+    fn label_round_trip_and_case() {
+        let t = Tain::new(0x4000_0000_6b04_ee74, 0x0abc_def0);
+        let s = t.to_string();
+        assert_eq!(s, "@400000006b04ee740abcdef0");
+        assert_eq!(Tain::parse_label(s.as_bytes()), Ok(t));
+        assert_eq!(Tain::parse_label(s.to_uppercase().as_bytes()), Ok(t));
+    }
+
+    #[test]
+    fn label_errors() {
+        assert_eq!(Tain::parse_label(b""), Err(LabelError::NoAt));
+        assert_eq!(
+            Tain::parse_label(b"400000006b04ee740abcdef0"),
+            Err(LabelError::NoAt)
+        );
+        assert_eq!(
+            Tain::parse_label(b"@400000006b04ee740abcdef"),
+            Err(LabelError::TooShort)
+        );
+        assert_eq!(
+            Tain::parse_label(b"@400000006b04ee740abcdeg0"),
+            Err(LabelError::TooShort)
+        );
+        assert_eq!(
+            Tain::parse_label(b"@400000006b04ee740abcdef0x"),
+            Err(LabelError::Trailing)
+        );
+        assert!(Tain::parse_label_prefix(b"@400000006b04ee740abcdef0 junk").is_ok());
+    }
+
+    #[test]
+    fn live_daemon_example() {
+        // Seen on Debian's s6 2.11 daemon: `s6-fdholder-store -T 60000` at Unix time
+        // 1795505660 gave the label @400000006b053e5d (= 2^62 + 1795505660 + 60 + 37).
+        // (PROTOCOL.md's own example, @400000006b04ee74 for 1795485240, lacks the 37 s.)
+        let t = Tain::from_system_time(UNIX_EPOCH + Duration::from_secs(1_795_505_660 + 60));
+        assert_eq!(t.to_string()[..17], *"@400000006b053e5d");
+    }
+
+    #[test]
+    fn leap_offsets() {
+        assert_eq!(tai_offset(0), 10);
+        assert_eq!(tai_offset(78796799), 10);
+        assert_eq!(tai_offset(78796800), 11);
+        assert_eq!(tai_offset(1483228800), 37);
+        assert_eq!(tai_offset(2_000_000_000), 37);
+    }
+
+    #[test]
+    fn system_time_round_trip() {
+        for unix in [
+            0u64,
+            78796799,
+            78796800,
+            1483228799,
+            1483228800,
+            1_795_485_300,
+        ] {
+            let st = UNIX_EPOCH + Duration::new(unix, 5);
+            assert_eq!(
+                Tain::from_system_time(st).to_system_time(),
+                Some(st),
+                "{unix}"
+            );
+        }
+        let before = UNIX_EPOCH - Duration::new(5, 250);
+        assert_eq!(Tain::from_system_time(before).secs(), TAI64_EPOCH + 10 - 6);
+    }
+
+    #[test]
+    fn add_carries_and_saturates() {
+        let t = Tain::new(5, 999_999_999).add_nanos(2);
+        assert_eq!(t, Tain::new(6, 1));
+        assert_eq!(
+            (Tain::new(u64::MAX, 0) + Duration::from_secs(9)).secs(),
+            u64::MAX
+        );
+        assert_eq!(
+            t.duration_since(Tain::new(5, 999_999_999)),
+            Some(Duration::from_nanos(2))
+        );
+        assert_eq!(Tain::new(5, 0).duration_since(t), None);
+    }
+}
