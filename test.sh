@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The project's test command: installs Debian's s6 (the real daemon the tests run against)
+# when it is missing, then runs formatting, lint and every test.
+set -euo pipefail
+cd "$(dirname "$0")"
+if ! command -v s6-fdholderd >/dev/null 2>&1; then
+    echo "test.sh: installing Debian's s6 package" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s6 >/dev/null
+fi
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo test
