@@ -23,6 +23,7 @@ pub mod config;
 pub mod conn;
 pub mod env;
 pub mod error;
+pub mod fdinfo;
 pub mod frame;
 pub mod proto;
 mod sys;
