@@ -19,6 +19,9 @@ use tempfile::TempDir;
 /// The tool under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_s6-fdholder-setdump");
 
+/// Debian's C tool, to compare with.
+pub const C_TOOL: &str = "/usr/bin/s6-fdholder-setdump";
+
 /// The first fd number a dump's fds get in the child.
 pub const FIRST_CHILD_FD: i32 = 10;
 
@@ -228,10 +231,18 @@ impl Drop for Daemon {
 }
 
 /// `n` fresh fds (each the read end of its own pipe: cheap, and distinguishable).
+///
+/// Close-on-exec, so that they do not leak into processes other tests spawn meanwhile;
+/// [`run_tool`] clears the flag on the copies it hands to the tool.
 pub fn fresh_fds(n: usize) -> Vec<OwnedFd> {
     (0..n)
-        .map(|_| nix::unistd::pipe().expect("pipe").0)
+        .map(|_| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe").0)
         .collect()
+}
+
+/// `n` ids of the form `pipe:PREFIX-i`.
+pub fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("pipe:{prefix}-{i}")).collect()
 }
 
 /// The environment `s6-fdholder-getdump` would write for fds numbered from
@@ -258,6 +269,15 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
+    run_prog(BIN, args, env, fds)
+}
+
+/// Runs `prog` (the tool or [`C_TOOL`]) as [`run_tool`] does.
+pub fn run_prog<I, S>(prog: &str, args: I, env: &[(String, String)], fds: Vec<OwnedFd>) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
     let mappings = fds
         .into_iter()
         .zip(FIRST_CHILD_FD..)
@@ -266,7 +286,7 @@ where
             child_fd,
         })
         .collect();
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(prog);
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -288,6 +308,13 @@ pub fn code_and_err(out: &Output) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The `S6_FDLIMIT_i` label of the whole second `d` from now (nanoseconds 0, so that the
+/// nanoseconds the tool adds never carry into the next second).
+pub fn label_in(d: std::time::Duration) -> String {
+    let t = fdholder::Tain::now() + d;
+    fdholder::Tain::new(t.secs(), 0).to_string()
 }
 
 /// The raw number of an fd, for messages.
