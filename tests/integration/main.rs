@@ -2,4 +2,5 @@
 //! daemon starts its own real `s6-fdholderd` (Debian's `s6`) in a temporary directory.
 
 mod common;
+mod env_cases;
 mod env_mode;

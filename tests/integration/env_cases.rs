@@ -1,0 +1,291 @@
+//! Env-mode edge cases, each run through Debian's C tool and ours on the same input: same
+//! exit code, same message (ours may add a reason after it), same fds held.
+
+use crate::common::*;
+
+/// An environment from name-value pairs.
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What one tool did: exit code, stderr, and the ids its daemon holds afterwards.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    err: String,
+    held: Vec<String>,
+}
+
+/// Runs `prog` with `args` then the socket of a fresh daemon, `env`, and one fresh fd
+/// mapped to [`FIRST_CHILD_FD`].
+fn run(prog: &str, args: &[&str], env: &[(String, String)]) -> Run {
+    let d = Daemon::start();
+    let mut argv: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    argv.push(d.socket.clone().into());
+    let out = run_prog(prog, argv, env, fresh_fds(1));
+    let (code, err) = code_and_err(&out);
+    Run {
+        code,
+        err,
+        held: d.list(),
+    }
+}
+
+/// Checks that our message is the C tool's, optionally followed by ` (reason)` or
+/// `: reason`, on one line.
+fn assert_same_message(c: &str, ours: &str, what: &str) {
+    if c.is_empty() {
+        assert_eq!(ours, "", "{what}: C said nothing");
+        return;
+    }
+    let Some(rest) = ours.strip_prefix(c.trim_end_matches('\n')) else {
+        panic!("{what}: ours {ours:?} does not start with C's {c:?}");
+    };
+    assert!(
+        rest == "\n" || (rest.starts_with(": ") || rest.starts_with(" (")) && rest.ends_with('\n'),
+        "{what}: ours {ours:?} goes on from C's {c:?} in another way"
+    );
+    assert_eq!(ours.lines().count(), 1, "{what}: {ours:?}");
+}
+
+/// Runs both tools; they must agree. Returns our exit code and message.
+fn same_as_c(args: &[&str], env: &[(String, String)]) -> (i32, String) {
+    let what = format!("{args:?} {env:?}");
+    let c = run(C_TOOL, args, env);
+    let ours = run(BIN, args, env);
+    assert_eq!(
+        ours.code, c.code,
+        "{what}: exit code; C said {c:?}, we {ours:?}"
+    );
+    assert_same_message(&c.err, &ours.err, &what);
+    assert_eq!(ours.held, c.held, "{what}: what the daemon holds");
+    (ours.code, ours.err)
+}
+
+/// One fd, mapped to [`FIRST_CHILD_FD`], with this id.
+fn one_fd(id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("S6_FD#", "1".into()),
+        ("S6_FD_0", FIRST_CHILD_FD.to_string()),
+        ("S6_FDID_0", id.into()),
+    ]
+}
+
+fn env_of(pairs: Vec<(&str, String)>) -> Vec<(String, String)> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn one_fd_with(var: &'static str, value: &str) -> Vec<(String, String)> {
+    let mut v = one_fd("pipe:case");
+    v.retain(|(k, _)| *k != var);
+    v.push((var, value.into()));
+    env_of(v)
+}
+
+#[test]
+fn the_count() {
+    let (code, err) = same_as_c(&[], &env(&[]));
+    assert_eq!(
+        (code, err.as_str()),
+        (100, "s6-fdholder-setdump: fatal: S6_FD# not set\n")
+    );
+    for bad in ["x", "", "+1", " 1", "1 ", "-1", "4294967296"] {
+        let (code, err) = same_as_c(&[], &env(&[("S6_FD#", bad)]));
+        assert_eq!(code, 100, "S6_FD#={bad:?}");
+        assert!(
+            err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FD#"),
+            "{err}"
+        );
+    }
+    // Zero connects, sends nothing and succeeds; leading zeros are allowed.
+    for zero in ["0", "000"] {
+        assert_eq!(
+            same_as_c(&[], &env(&[("S6_FD#", zero)])),
+            (0, String::new())
+        );
+    }
+    let (code, err) = same_as_c(&[], &env(&[("S6_FD#", "1")]));
+    assert_eq!(
+        (code, err.as_str()),
+        (100, "s6-fdholder-setdump: fatal: S6_FD_0 not set\n")
+    );
+    let mut two = one_fd("pipe:first");
+    two[0].1 = "2".into();
+    let (code, err) = same_as_c(&[], &env_of(two));
+    assert_eq!(
+        (code, err.as_str()),
+        (100, "s6-fdholder-setdump: fatal: S6_FD_1 not set\n")
+    );
+}
+
+#[test]
+fn the_fd_number() {
+    for bad in ["x", "", "+10", " 10", "10 ", "4294967296"] {
+        let (code, err) = same_as_c(&[], &one_fd_with("S6_FD_0", bad));
+        assert_eq!(code, 100, "S6_FD_0={bad:?}");
+        assert!(
+            err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FD_0"),
+            "{err}"
+        );
+    }
+    // Leading zeros are allowed.
+    let padded = format!("00{FIRST_CHILD_FD}");
+    assert_eq!(
+        same_as_c(&[], &one_fd_with("S6_FD_0", &padded)),
+        (0, String::new())
+    );
+    // The index is looked up in its plain form only: S6_FD_00 is not S6_FD_0.
+    let mut v = one_fd("pipe:case");
+    v[1].0 = "S6_FD_00";
+    let (code, err) = same_as_c(&[], &env_of(v));
+    assert_eq!(
+        (code, err.as_str()),
+        (100, "s6-fdholder-setdump: fatal: S6_FD_0 not set\n")
+    );
+}
+
+#[test]
+fn the_id() {
+    let mut v = one_fd("x");
+    v.pop();
+    let (code, err) = same_as_c(&[], &env_of(v));
+    assert_eq!(
+        (code, err.as_str()),
+        (100, "s6-fdholder-setdump: fatal: S6_FDID_0 not set\n")
+    );
+    for bad in [String::new(), "i".repeat(256)] {
+        let (code, err) = same_as_c(&[], &one_fd_with("S6_FDID_0", &bad));
+        assert_eq!(code, 100, "an id of {} bytes", bad.len());
+        assert!(
+            err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FDID_0"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        same_as_c(&[], &one_fd_with("S6_FDID_0", &"i".repeat(255))),
+        (0, String::new())
+    );
+}
+
+#[test]
+fn the_limit() {
+    let good = label_in(std::time::Duration::from_secs(1000));
+    for bad in [
+        String::new(),
+        "@".into(),
+        good[1..].to_string(),
+        good[..24].to_string(),
+        format!("{}g", &good[..24]),
+    ] {
+        let (code, err) = same_as_c(&[], &one_fd_with("S6_FDLIMIT_0", &bad));
+        assert_eq!(code, 100, "S6_FDLIMIT_0={bad:?}");
+        assert!(
+            err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FDLIMIT_0"),
+            "{err}"
+        );
+    }
+    // Uppercase hex, and anything after the 24th digit, are accepted.
+    for ok in [good.to_uppercase(), format!("{good}junk")] {
+        assert_eq!(
+            same_as_c(&[], &one_fd_with("S6_FDLIMIT_0", &ok)),
+            (0, String::new())
+        );
+    }
+}
+
+#[test]
+fn an_uppercase_label_means_the_same_limit() {
+    let label = label_in(std::time::Duration::from_secs(1000));
+    let d = Daemon::start();
+    let env = one_fd_with("S6_FDLIMIT_0", &label.to_uppercase());
+    let out = run_tool([&d.socket], &env, fresh_fds(1));
+    assert_eq!(code_and_err(&out), (0, String::new()));
+    let held = d.getdump();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].1.as_deref().map(|l| &l[..17]), Some(&label[..17]));
+}
+
+#[test]
+fn usage_errors() {
+    let none = env(&[("S6_FD#", "0")]);
+    for args in [&["-x"][..], &["-t", "abc"], &["-t", "5x"], &["-t", "-5"]] {
+        let (code, err) = same_as_c(args, &none);
+        assert_eq!(code, 100, "{args:?}");
+        assert!(
+            err.starts_with(
+                "s6-fdholder-setdump: usage: s6-fdholder-setdump [ -t timeout ] socket"
+            ),
+            "{err}"
+        );
+    }
+    // No socket at all: run both by hand, as `run` always appends one.
+    let c = run_prog(C_TOOL, Vec::<String>::new(), &none, vec![]);
+    let ours = run_tool(Vec::<String>::new(), &none, vec![]);
+    let (c, ours) = (code_and_err(&c), code_and_err(&ours));
+    assert_eq!((ours.0, c.0), (100, 100));
+    assert_same_message(&c.1, &ours.1, "no socket");
+    // A timeout in milliseconds, 0 meaning none, leading zeros allowed.
+    for args in [&["-t", "0"][..], &["-t", "05000"], &["-t5000"]] {
+        assert_eq!(same_as_c(args, &none), (0, String::new()), "{args:?}");
+    }
+}
+
+#[test]
+fn zero_fds_with_no_daemon_fails_to_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nothing");
+    let zero = env(&[("S6_FD#", "0")]);
+    for prog in [C_TOOL, BIN] {
+        let out = run_prog(prog, [&path], &zero, vec![]);
+        let (code, err) = code_and_err(&out);
+        assert_eq!(code, 111, "{prog}: {err}");
+        assert!(
+            err.contains("unable to connect to a fd-holder daemon at"),
+            "{err}"
+        );
+    }
+}
+
+// Deliberate differences: we check the whole environment before connecting.
+
+#[test]
+fn difference_a_bad_fd_variable_with_no_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nothing");
+    let bad = one_fd_with("S6_FD_0", "x");
+    let c = code_and_err(&run_prog(C_TOOL, [&path], &bad, fresh_fds(1)));
+    let ours = code_and_err(&run_tool([&path], &bad, fresh_fds(1)));
+    assert_eq!(c.0, 111, "C connects before it reads S6_FD_0: {}", c.1);
+    assert_eq!(ours.0, 100, "{}", ours.1);
+    assert!(
+        ours.1
+            .starts_with("s6-fdholder-setdump: fatal: invalid $S6_FD_0"),
+        "{}",
+        ours.1
+    );
+}
+
+#[test]
+fn difference_an_fd_that_is_not_open() {
+    let not_open = one_fd_with("S6_FD_0", "999");
+    let c = run(C_TOOL, &[], &not_open);
+    let ours = run(BIN, &[], &not_open);
+    assert_eq!(
+        (c.code, c.err.as_str()),
+        (
+            1,
+            "s6-fdholder-setdump: fatal: unable to set dump: Bad file descriptor\n"
+        )
+    );
+    assert_eq!(
+        (ours.code, ours.err.as_str()),
+        (
+            100,
+            "s6-fdholder-setdump: fatal: invalid $S6_FD_0: fd 999 is not open\n"
+        )
+    );
+    assert!(c.held.is_empty() && ours.held.is_empty());
+}
