@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 
 use crate::frame::FrameError;
+use crate::tai64n::Tain;
 
 /// Exit code: the daemon refused (an errno reply, or a connection it closed unanswered).
 pub const EXIT_REFUSED: u8 = 1;
@@ -113,6 +114,9 @@ pub enum Error {
     Protocol(ProtocolError),
     /// An id given by the caller is not valid; nothing was sent.
     InvalidId(usize, IdError),
+    /// A limit given by the caller has a second or more of nanoseconds, which would make
+    /// the daemon die; nothing was sent.
+    InvalidLimit(usize, Tain),
     /// More fds than one setdump can announce (2^32 - 1).
     TooMany(usize),
 }
@@ -134,7 +138,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Daemon(..) | Error::NotAllowed => EXIT_REFUSED,
-            Error::InvalidId(..) | Error::TooMany(_) => EXIT_USAGE,
+            Error::InvalidId(..) | Error::InvalidLimit(..) | Error::TooMany(_) => EXIT_USAGE,
             Error::Connect(_)
             | Error::Timeout
             | Error::Closed
@@ -183,6 +187,11 @@ impl fmt::Display for Error {
             ),
             Error::Protocol(p) => write!(f, "{} ({p})", Errno::EPROTO.desc()),
             Error::InvalidId(i, e) => write!(f, "invalid id for fd {i}: {e}"),
+            Error::InvalidLimit(i, t) => write!(
+                f,
+                "invalid limit for fd {i}: {t} has {} nanoseconds, a second or more",
+                t.nanos()
+            ),
             Error::TooMany(n) => write!(f, "{n} fds are more than one dump can carry"),
         }
     }

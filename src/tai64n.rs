@@ -38,6 +38,8 @@ pub enum LabelError {
     TooShort,
     /// Something follows the 24 hex digits (strict parsing only).
     Trailing,
+    /// The nanoseconds (the last 8 digits) make a second or more.
+    Nanos(u32),
 }
 
 impl fmt::Display for LabelError {
@@ -46,6 +48,9 @@ impl fmt::Display for LabelError {
             LabelError::NoAt => "a TAI64N label starts with @",
             LabelError::TooShort => "a TAI64N label needs 24 hex digits after @",
             LabelError::Trailing => "a TAI64N label has exactly 24 hex digits after @",
+            LabelError::Nanos(_) => {
+                "the nanoseconds of a TAI64N label (its last 8 hex digits) are below 3b9aca00"
+            }
         })
     }
 }
@@ -84,6 +89,11 @@ impl Tain {
         self.nanos
     }
 
+    /// Whether the nanoseconds are below a second, as the daemon needs of a deadline.
+    pub const fn is_valid(&self) -> bool {
+        self.nanos < NANOS_PER_SEC
+    }
+
     /// The 12-byte big-endian wire form.
     pub fn pack(&self) -> [u8; 12] {
         let mut out = [0u8; 12];
@@ -103,6 +113,9 @@ impl Tain {
     }
 
     /// Parses `@` + 24 hex digits, either case, ignoring anything after them (as the C tools do).
+    ///
+    /// Unlike the C tools, refuses nanoseconds of a second or more: s6-fdholderd dies
+    /// (`unable to iopause: Invalid argument`) once such a deadline is its next one.
     pub fn parse_label_prefix(s: &[u8]) -> Result<Tain, LabelError> {
         let digits = s.strip_prefix(b"@").ok_or(LabelError::NoAt)?;
         let mut value: [u64; 2] = [0, 0];
@@ -114,7 +127,11 @@ impl Tain {
         if digits.len() < 24 {
             return Err(LabelError::TooShort);
         }
-        Ok(Tain::new(value[0], value[1] as u32))
+        let t = Tain::new(value[0], value[1] as u32);
+        if !t.is_valid() {
+            return Err(LabelError::Nanos(t.nanos));
+        }
+        Ok(t)
     }
 
     /// Parses exactly `@` + 24 hex digits.
@@ -244,6 +261,11 @@ mod tests {
             Err(LabelError::Trailing)
         );
         assert!(Tain::parse_label_prefix(b"@400000006b04ee740abcdef0 junk").is_ok());
+        assert!(Tain::parse_label(b"@400000006b04ee743b9ac9ff").is_ok());
+        assert_eq!(
+            Tain::parse_label(b"@400000006b04ee743B9ACA00"),
+            Err(LabelError::Nanos(1_000_000_000))
+        );
     }
 
     #[test]

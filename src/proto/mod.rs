@@ -40,6 +40,15 @@ pub fn check_id(id: &[u8]) -> Result<(), IdError> {
     }
 }
 
+/// Checks that the daemon can keep `limit` as a deadline (the `i`-th of a request).
+fn check_limit(i: usize, limit: Tain) -> Result<(), Error> {
+    if limit.is_valid() {
+        Ok(())
+    } else {
+        Err(Error::InvalidLimit(i, limit))
+    }
+}
+
 /// Appends `idlen id NUL` to a request; the id must have passed [`check_id`].
 fn put_id(buf: &mut Vec<u8>, id: &[u8]) {
     buf.push(id.len() as u8);
@@ -105,6 +114,7 @@ impl Client {
     /// Stores `fd` under `id` until `limit`.
     pub fn store(&mut self, fd: impl AsFd, id: &[u8], limit: Tain) -> Result<(), Error> {
         check_id(id).map_err(|e| Error::InvalidId(0, e))?;
+        check_limit(0, limit)?;
         let req = encode_store(id, limit);
         self.send(&req, &[fd.as_fd()])?;
         daemon_result(Op::Store, self.errno_reply(Op::Store)?)

@@ -10,7 +10,7 @@ use std::os::fd::BorrowedFd;
 
 use nix::errno::Errno;
 
-use super::{Client, DumpEntry, check_id, put_id, status_reply};
+use super::{Client, DumpEntry, check_id, check_limit, put_id, status_reply};
 use crate::error::{Error, Op, ProtocolError, SetdumpError};
 use crate::frame::MAX_SEND_FDS;
 use crate::tai64n::Tain;
@@ -63,6 +63,7 @@ impl Client {
         };
         for (i, e) in entries.iter().enumerate() {
             check_id(e.id).map_err(|why| fail(Error::InvalidId(i, why), 0))?;
+            check_limit(i, e.limit).map_err(|err| fail(err, 0))?;
         }
         let Ok(total32) = u32::try_from(total) else {
             return Err(fail(Error::TooMany(total), 0));

@@ -236,7 +236,11 @@ impl Drop for Daemon {
 /// [`run_tool`] clears the flag on the copies it hands to the tool.
 pub fn fresh_fds(n: usize) -> Vec<OwnedFd> {
     (0..n)
-        .map(|_| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe").0)
+        .map(|_| {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .expect("pipe")
+                .0
+        })
         .collect()
 }
 

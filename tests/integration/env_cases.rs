@@ -289,3 +289,33 @@ fn difference_an_fd_that_is_not_open() {
     );
     assert!(c.held.is_empty() && ours.held.is_empty());
 }
+
+#[test]
+fn difference_a_label_with_a_second_or_more_of_nanoseconds() {
+    // Debian's daemon dies ("unable to iopause: Invalid argument") once such a deadline
+    // is the next one to pass; the C tool sends it as it is. We refuse it.
+    let label = format!(
+        "{}ffffffff",
+        &label_in(std::time::Duration::from_secs(1000))[..17]
+    );
+    let bad = one_fd_with("S6_FDLIMIT_0", &label);
+    for prog in [C_TOOL, BIN] {
+        let d = Daemon::start();
+        let out = run_prog(prog, [&d.socket], &bad, fresh_fds(1));
+        let (code, err) = code_and_err(&out);
+        let list = d.s6("s6-fdholder-list", &["SOCKET"]);
+        if prog == C_TOOL {
+            assert!(
+                !list.status.success(),
+                "the daemon survived: {err} {list:?}"
+            );
+        } else {
+            assert_eq!(code, 100, "{err}");
+            assert!(
+                err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FDLIMIT_0: "),
+                "{err}"
+            );
+            assert!(list.status.success() && list.stdout.is_empty(), "{list:?}");
+        }
+    }
+}

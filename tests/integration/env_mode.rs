@@ -66,8 +66,10 @@ fn ids_and_limits_read_back() {
     assert_eq!(code_and_err(&out), (0, String::new()));
     let held = d.getdump();
     let seconds = |l: &Option<String>| l.as_ref().map(|l| l[..17].to_owned());
-    let got: Vec<(String, Option<String>)> =
-        held.iter().map(|(id, l)| (id.clone(), seconds(l))).collect();
+    let got: Vec<(String, Option<String>)> = held
+        .iter()
+        .map(|(id, l)| (id.clone(), seconds(l)))
+        .collect();
     let want: Vec<(String, Option<String>)> = ids
         .iter()
         .zip(&limits)
@@ -238,7 +240,11 @@ fn equal_deadlines_scenario(prog: &str) -> Vec<String> {
 fn wait_until_empty(d: &Daemon, bound: Duration) {
     let start = Instant::now();
     while !d.list().is_empty() {
-        assert!(start.elapsed() < bound, "fds did not expire: {:?}", d.list());
+        assert!(
+            start.elapsed() < bound,
+            "fds did not expire: {:?}",
+            d.list()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
