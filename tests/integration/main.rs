@@ -4,3 +4,4 @@
 mod common;
 mod env_cases;
 mod env_mode;
+mod fake_server;

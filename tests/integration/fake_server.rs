@@ -1,0 +1,356 @@
+//! Against an in-process fake daemon, only for what a real one cannot be made to do:
+//! another MAXFDS, made-up replies, a connection dropped mid-dump, silence, MSG_CTRUNC.
+//!
+//! The fake speaks through the library's own [`Connection`], so it needs no codec of its own.
+
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use fdholder::error::{ProtocolError, SetdumpError};
+use fdholder::{Client, Connection, Deadline, DumpEntry, Error, Tain};
+use nix::errno::Errno;
+use tempfile::TempDir;
+
+use crate::common::*;
+
+/// How long a fake waits for the client at most, so that a broken test ends.
+const FAKE_PATIENCE: Duration = Duration::from_secs(20);
+
+/// A fake daemon at a socket in a temporary directory, serving one connection with `script`
+/// in a thread.
+struct Fake<T> {
+    _dir: TempDir,
+    socket: PathBuf,
+    thread: JoinHandle<T>,
+}
+
+impl<T: Send + 'static> Fake<T> {
+    fn serve(script: impl FnOnce(&mut Connection) -> T + Send + 'static) -> Fake<T> {
+        let dir = tempfile::Builder::new()
+            .prefix("fdh-fake")
+            .tempdir()
+            .unwrap();
+        let socket = dir.path().join("s");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let thread = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            stream.set_nonblocking(true).unwrap();
+            let deadline = Deadline::after(FAKE_PATIENCE);
+            script(&mut Connection::from_socket(
+                OwnedFd::from(stream),
+                deadline,
+            ))
+        });
+        Fake {
+            _dir: dir,
+            socket,
+            thread,
+        }
+    }
+
+    /// What the script returned, once the client is gone.
+    fn join(self) -> T {
+        self.thread.join().expect("the fake daemon's script failed")
+    }
+}
+
+/// Reads the `!` request and returns the total it announces.
+fn read_setdump_start(conn: &mut Connection) -> u32 {
+    let f = conn.receive().unwrap();
+    assert_eq!((f.payload.len(), f.payload[0], f.fds.len()), (5, b'!', 0));
+    u32::from_be_bytes(f.payload[1..5].try_into().unwrap())
+}
+
+/// Answers the `!` request with success and `trips`.
+fn accept_setdump(conn: &mut Connection, trips: u32) {
+    let mut reply = vec![0u8];
+    reply.extend_from_slice(&trips.to_be_bytes());
+    conn.send(&reply, &[]).unwrap();
+}
+
+/// Reads one data message and returns the ids it carries (one per fd, checked).
+fn read_batch(conn: &mut Connection) -> Vec<Vec<u8>> {
+    let f = conn.receive().unwrap();
+    assert_eq!(f.payload.first(), Some(&b'.'));
+    // The test's own reading of `tain(12) idlen(1) id NUL`, independent of the library's.
+    let mut ids = Vec::new();
+    let mut rest = &f.payload[1..];
+    while !rest.is_empty() {
+        let idlen = usize::from(rest[12]);
+        assert_eq!(rest[13 + idlen], 0, "an id ends with NUL");
+        ids.push(rest[13..13 + idlen].to_vec());
+        rest = &rest[14 + idlen..];
+    }
+    assert_eq!(ids.len(), f.fds.len(), "one entry per fd");
+    ids
+}
+
+/// Waits for the client to close its end.
+fn until_closed(conn: &mut Connection) {
+    while conn.receive().is_ok() {}
+}
+
+/// Plays a daemon built on skalibs 2.13 (MAXFDS 255): announces trips of 255, then takes
+/// the fds. Returns the number of fds in each data message and every id received.
+fn maxfds_255(conn: &mut Connection) -> (Vec<usize>, Vec<Vec<u8>>) {
+    let total = read_setdump_start(conn) as usize;
+    accept_setdump(conn, 1 + (total as u32 - 1) / 255);
+    let (mut batches, mut ids) = (Vec::new(), Vec::new());
+    while ids.len() < total {
+        let got = read_batch(conn);
+        batches.push(got.len());
+        ids.extend(got);
+        let errno = if ids.len() < total {
+            Errno::EAGAIN as u8
+        } else {
+            0
+        };
+        conn.send(&[errno], &[]).unwrap();
+    }
+    until_closed(conn);
+    (batches, ids)
+}
+
+#[test]
+fn a_maxfds_255_daemon_gets_batches_of_at_most_253() {
+    for (total, want) in [
+        (254, &[253, 1][..]),
+        (255, &[253, 2]),
+        (256, &[253, 3]),
+        (507, &[253, 253, 1]),
+        (508, &[253, 253, 2]),
+        (509, &[253, 253, 3]),
+    ] {
+        let fake = Fake::serve(maxfds_255);
+        let sent = ids("trips", total);
+        let out = setdump_ids(&fake.socket, &sent);
+        assert_eq!(code_and_err(&out), (0, String::new()), "{total} fds");
+        let (batches, got) = fake.join();
+        assert_eq!(batches, want, "{total} fds");
+        let got: Vec<String> = got
+            .into_iter()
+            .map(|id| String::from_utf8(id).unwrap())
+            .collect();
+        assert_eq!(got, sent);
+    }
+}
+
+/// Runs the tool on `n` fresh fds against a fake that answers `!` with `reply` and then
+/// waits for the client to go.
+fn tool_against_reply(reply: &'static [u8], n: usize) -> (i32, String) {
+    let fake = Fake::serve(move |conn| {
+        read_setdump_start(conn);
+        conn.send(reply, &[]).unwrap();
+        until_closed(conn);
+    });
+    let out = setdump_ids(&fake.socket, &ids("reply", n));
+    fake.join();
+    code_and_err(&out)
+}
+
+#[test]
+fn eperm_and_enfile_replies() {
+    let (code, err) = tool_against_reply(&[Errno::EPERM as u8], 2);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        "s6-fdholder-setdump: fatal: unable to set dump: Operation not permitted \
+         (the daemon's rules do not grant S6_FDHOLDER_SETDUMP to this client)\n"
+    );
+    let (code, err) = tool_against_reply(&[Errno::ENFILE as u8], 2);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        "s6-fdholder-setdump: fatal: unable to set dump: File table overflow \
+         (the daemon is full: it would hold more fds than its -n maximum)\n"
+    );
+}
+
+#[test]
+fn malformed_replies_are_protocol_errors() {
+    // `\0` and a trip count of 3 bytes instead of 4.
+    let (code, err) = tool_against_reply(&[0, 0, 0, 1], 2);
+    assert_eq!(code, 111, "{err}");
+    assert!(
+        err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: Protocol error"),
+        "{err}"
+    );
+    // A two-byte reply to a data message.
+    let fake = Fake::serve(|conn| {
+        read_setdump_start(conn);
+        accept_setdump(conn, 1);
+        read_batch(conn);
+        conn.send(&[0, 0], &[]).unwrap();
+        until_closed(conn);
+    });
+    let out = setdump_ids(&fake.socket, &ids("malformed", 2));
+    fake.join();
+    let (code, err) = code_and_err(&out);
+    assert_eq!(code, 111, "{err}");
+    assert!(
+        err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: Protocol error")
+            && err.contains("wrong length"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_connection_closed_mid_dump() {
+    let fake = Fake::serve(|conn| {
+        read_setdump_start(conn);
+        accept_setdump(conn, 3);
+        read_batch(conn);
+        conn.send(&[Errno::EAGAIN as u8], &[]).unwrap();
+        read_batch(conn);
+        // Gone without answering the second batch.
+    });
+    let out = setdump_ids(&fake.socket, &ids("mid", 600));
+    fake.join();
+    let (code, err) = code_and_err(&out);
+    assert_eq!(code, 111, "{err}");
+    assert!(
+        err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: Broken pipe")
+            && err.contains("the daemon had already taken 253 of the 600 fds"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_connection_closed_before_any_reply() {
+    let fake = Fake::serve(|conn| {
+        read_setdump_start(conn);
+    });
+    let out = setdump_ids(&fake.socket, &ids("unanswered", 2));
+    fake.join();
+    let (code, err) = code_and_err(&out);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("its rules do not allow this client to connect"),
+        "{err}"
+    );
+}
+
+/// A fake that reads the `!` request and never answers.
+fn silent() -> Fake<()> {
+    Fake::serve(|conn| {
+        read_setdump_start(conn);
+        until_closed(conn);
+    })
+}
+
+#[test]
+fn a_silent_daemon_library_deadline() {
+    let fake = silent();
+    let fds = fresh_fds(2);
+    let entries: Vec<DumpEntry<'_>> = fds
+        .iter()
+        .map(|fd| DumpEntry {
+            fd: fd.as_fd(),
+            id: b"pipe:silent",
+            limit: Tain::now() + Duration::from_secs(60),
+        })
+        .collect();
+    let start = Instant::now();
+    let deadline = Deadline::after(Duration::from_millis(300));
+    let mut client = Client::connect(&fake.socket, deadline).unwrap();
+    let err = client.setdump(&entries).unwrap_err();
+    let took = start.elapsed();
+    drop(client);
+    fake.join();
+    assert_eq!(
+        err,
+        SetdumpError {
+            error: Error::Timeout,
+            committed: 0,
+            total: 2
+        }
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+/// Runs `prog -t 300` against a silent fake; returns its exit code, message, and time.
+fn silent_with_t(prog: &str) -> (i32, String, Duration) {
+    let fake = silent();
+    let start = Instant::now();
+    let env = dump_env(&ids("silent", 2), &[]);
+    let out = run_prog(
+        prog,
+        ["-t".as_ref(), "300".as_ref(), fake.socket.as_os_str()],
+        &env,
+        fresh_fds(2),
+    );
+    let took = start.elapsed();
+    fake.join();
+    let (code, err) = code_and_err(&out);
+    (code, err, took)
+}
+
+#[test]
+fn a_silent_daemon_tool_deadline() {
+    let (code, err, took) = silent_with_t(BIN);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            111,
+            "s6-fdholder-setdump: fatal: unable to set dump: Connection timed out\n"
+        )
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // The C tool says the same but exits 1, as if the daemon had refused (PROTOCOL.md).
+    let (code, err, _) = silent_with_t(C_TOOL);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            1,
+            "s6-fdholder-setdump: fatal: unable to set dump: Connection timed out\n"
+        )
+    );
+}
+
+#[test]
+fn truncated_fds_are_a_protocol_error_and_are_closed() {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    theirs.set_nonblocking(true).unwrap();
+    let deadline = Deadline::after(Duration::from_secs(10));
+    let mut ours = Connection::from_socket(OwnedFd::from(ours), deadline);
+    let mut theirs = Connection::from_socket(OwnedFd::from(theirs), deadline);
+    ours.set_receive_fd_capacity(1);
+
+    // Three copies of one marker file: afterwards, no fd of this process may point at it.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let file = fs::File::create(&marker).unwrap();
+    theirs
+        .send(b"\0", &[file.as_fd(), file.as_fd(), file.as_fd()])
+        .unwrap();
+    assert_eq!(
+        open_fds_to(&marker).len(),
+        1,
+        "the check sees the file's fd"
+    );
+    drop(file);
+    assert_eq!(
+        ours.receive().unwrap_err(),
+        Error::Protocol(ProtocolError::ControlTruncated)
+    );
+    assert_eq!(open_fds_to(&marker), Vec::<String>::new());
+}
+
+/// The fds of this process that point at `path`.
+fn open_fds_to(path: &Path) -> Vec<String> {
+    fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            (fs::read_link(e.path()).ok()? == path).then(|| e.file_name().into_string().unwrap())
+        })
+        .collect()
+}
