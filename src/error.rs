@@ -148,6 +148,18 @@ impl Error {
     }
 }
 
+/// The C library's text for `e`, as the C tools print it with `strerror`. nix's own table
+/// (`Errno::desc`) words several errnos differently, e.g. ENFILE and EBADF.
+pub fn strerror(e: Errno) -> String {
+    let code = e as i32;
+    let text = std::io::Error::from_raw_os_error(code).to_string();
+    // std appends the number to the C library's text; the C tools do not.
+    match text.strip_suffix(&format!(" (os error {code})")) {
+        Some(t) => t.to_owned(),
+        None => text,
+    }
+}
+
 /// Why the daemon's errno happened, in the terms of the s6-fdholder error-codes page.
 fn daemon_meaning(op: Op, e: Errno) -> Option<String> {
     Some(match e {
@@ -168,24 +180,24 @@ fn daemon_meaning(op: Op, e: Errno) -> Option<String> {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Connect(e) | Error::Sys(e) => f.write_str(e.desc()),
-            Error::Timeout => f.write_str(Errno::ETIMEDOUT.desc()),
+            Error::Connect(e) | Error::Sys(e) => f.write_str(&strerror(*e)),
+            Error::Timeout => f.write_str(&strerror(Errno::ETIMEDOUT)),
             Error::Daemon(op, e) => match daemon_meaning(*op, *e) {
-                Some(m) => write!(f, "{} ({m})", e.desc()),
-                None => f.write_str(e.desc()),
+                Some(m) => write!(f, "{} ({m})", strerror(*e)),
+                None => f.write_str(&strerror(*e)),
             },
             Error::NotAllowed => write!(
                 f,
                 "{} (the daemon closed the connection without answering: \
                  its rules do not allow this client to connect)",
-                Errno::EPIPE.desc()
+                strerror(Errno::EPIPE)
             ),
             Error::Closed => write!(
                 f,
                 "{} (the daemon closed the connection)",
-                Errno::EPIPE.desc()
+                strerror(Errno::EPIPE)
             ),
-            Error::Protocol(p) => write!(f, "{} ({p})", Errno::EPROTO.desc()),
+            Error::Protocol(p) => write!(f, "{} ({p})", strerror(Errno::EPROTO)),
             Error::InvalidId(i, e) => write!(f, "invalid id for fd {i}: {e}"),
             Error::InvalidLimit(i, t) => write!(
                 f,
@@ -278,5 +290,21 @@ impl From<crate::env::EnvError> for Fatal {
 impl From<SetdumpError> for Fatal {
     fn from(e: SetdumpError) -> Fatal {
         Fatal::Setdump(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_texts_are_the_c_librarys() {
+        assert_eq!(strerror(Errno::ENFILE), "Too many open files in system");
+        assert_eq!(strerror(Errno::EBADF), "Bad file descriptor");
+        assert_eq!(strerror(Errno::ETIMEDOUT), "Connection timed out");
+        assert_eq!(
+            Error::Daemon(Op::Setdump, Errno::EBADF).to_string(),
+            "Bad file descriptor (an fd could not be passed to the daemon)"
+        );
     }
 }

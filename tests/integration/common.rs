@@ -314,6 +314,23 @@ pub fn code_and_err(out: &Output) -> (i32, String) {
     )
 }
 
+/// Checks that our message is the C tool's, optionally followed by ` (reason)` or
+/// `: reason`, on one line.
+pub fn assert_same_message(c: &str, ours: &str, what: &str) {
+    if c.is_empty() {
+        assert_eq!(ours, "", "{what}: C said nothing");
+        return;
+    }
+    let Some(rest) = ours.strip_prefix(c.trim_end_matches('\n')) else {
+        panic!("{what}: ours {ours:?} does not start with C's {c:?}");
+    };
+    assert!(
+        rest == "\n" || (rest.starts_with(": ") || rest.starts_with(" (")) && rest.ends_with('\n'),
+        "{what}: ours {ours:?} goes on from C's {c:?} in another way"
+    );
+    assert_eq!(ours.lines().count(), 1, "{what}: {ours:?}");
+}
+
 /// The `S6_FDLIMIT_i` label of the whole second `d` from now (nanoseconds 0, so that the
 /// nanoseconds the tool adds never carry into the next second).
 pub fn label_in(d: std::time::Duration) -> String {

@@ -34,23 +34,6 @@ fn run(prog: &str, args: &[&str], env: &[(String, String)]) -> Run {
     }
 }
 
-/// Checks that our message is the C tool's, optionally followed by ` (reason)` or
-/// `: reason`, on one line.
-fn assert_same_message(c: &str, ours: &str, what: &str) {
-    if c.is_empty() {
-        assert_eq!(ours, "", "{what}: C said nothing");
-        return;
-    }
-    let Some(rest) = ours.strip_prefix(c.trim_end_matches('\n')) else {
-        panic!("{what}: ours {ours:?} does not start with C's {c:?}");
-    };
-    assert!(
-        rest == "\n" || (rest.starts_with(": ") || rest.starts_with(" (")) && rest.ends_with('\n'),
-        "{what}: ours {ours:?} goes on from C's {c:?} in another way"
-    );
-    assert_eq!(ours.lines().count(), 1, "{what}: {ours:?}");
-}
-
 /// Runs both tools; they must agree. Returns our exit code and message.
 fn same_as_c(args: &[&str], env: &[(String, String)]) -> (i32, String) {
     let what = format!("{args:?} {env:?}");

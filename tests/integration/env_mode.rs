@@ -117,13 +117,27 @@ fn a_unix_socket_is_still_the_same_socket_when_retrieved() {
     assert!(d.list().is_empty(), "retrieve with delete took it back");
 }
 
+/// Runs the C tool as [`setdump_ids`] does, against a daemon of its own with these rules.
+fn c_tool(rules: Rules, maxfds: u32, n: usize) -> (i32, String) {
+    let d = Daemon::with(rules, maxfds);
+    let env = dump_env(&ids("c", n), &[]);
+    code_and_err(&run_prog(C_TOOL, [&d.socket], &env, fresh_fds(n)))
+}
+
+/// The C tool fails as `ours` did: exit code, and message up to our reason.
+fn c_fails_alike(rules: Rules, maxfds: u32, n: usize, ours: &(i32, String)) {
+    let c = c_tool(rules, maxfds, n);
+    assert_eq!(c.0, ours.0, "C: {}", c.1);
+    assert_same_message(&c.1, &ours.1, "C and ours");
+}
+
 #[test]
 fn rules_that_deny_setdump() {
     let rules = Rules {
         setdump: false,
         ..Rules::default()
     };
-    let d = Daemon::with(rules, 1000);
+    let d = Daemon::with(rules.clone(), 1000);
     let out = setdump_ids(&d.socket, &ids("denied", 2));
     let (code, err) = code_and_err(&out);
     assert_eq!(code, 1, "{err}");
@@ -133,6 +147,7 @@ fn rules_that_deny_setdump() {
         "{err}"
     );
     assert!(d.list().is_empty());
+    c_fails_alike(rules, 1000, 2, &(code, err));
 }
 
 #[test]
@@ -141,7 +156,7 @@ fn rules_that_do_not_let_the_client_connect() {
         allow: false,
         ..Rules::default()
     };
-    let d = Daemon::with(rules, 1000);
+    let d = Daemon::with(rules.clone(), 1000);
     let out = setdump_ids(&d.socket, &ids("unallowed", 2));
     let (code, err) = code_and_err(&out);
     assert_eq!(code, 1, "{err}");
@@ -149,6 +164,17 @@ fn rules_that_do_not_let_the_client_connect() {
         err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: Broken pipe")
             && err.contains("do not allow this client to connect"),
         "{err}"
+    );
+    // The C tool's reason depends on where the close finds it: sending or receiving.
+    let (c_code, c_err) = c_tool(rules, 1000, 2);
+    assert_eq!(c_code, 1, "{c_err}");
+    assert!(
+        [
+            "s6-fdholder-setdump: fatal: unable to set dump: Broken pipe\n",
+            "s6-fdholder-setdump: fatal: unable to set dump: Connection reset by peer\n"
+        ]
+        .contains(&c_err.as_str()),
+        "{c_err}"
     );
 }
 
@@ -175,11 +201,13 @@ fn a_full_daemon_refuses_the_dump() {
     let (code, err) = code_and_err(&out);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: File table overflow")
-            && err.contains("the daemon is full"),
+        err.starts_with(
+            "s6-fdholder-setdump: fatal: unable to set dump: Too many open files in system"
+        ) && err.contains("the daemon is full"),
         "{err}"
     );
     assert!(d.list().is_empty());
+    c_fails_alike(Rules::default(), 2, 3, &(code, err));
 }
 
 #[test]

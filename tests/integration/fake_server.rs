@@ -165,7 +165,7 @@ fn eperm_and_enfile_replies() {
     assert_eq!(code, 1, "{err}");
     assert_eq!(
         err,
-        "s6-fdholder-setdump: fatal: unable to set dump: File table overflow \
+        "s6-fdholder-setdump: fatal: unable to set dump: Too many open files in system \
          (the daemon is full: it would hold more fds than its -n maximum)\n"
     );
 }

@@ -5,3 +5,4 @@ mod common;
 mod env_cases;
 mod env_mode;
 mod fake_server;
+mod library;
