@@ -93,7 +93,14 @@ pub fn command() -> clap::Command {
 fn reason(e: &clap::Error) -> String {
     let ctx = |k| e.get(k).map(|v| v.to_string()).unwrap_or_default();
     match e.kind() {
-        ErrorKind::UnknownArgument => format!("unknown option {}", ctx(ContextKind::InvalidArg)),
+        ErrorKind::UnknownArgument => {
+            let arg = ctx(ContextKind::InvalidArg);
+            if arg.starts_with('-') {
+                format!("unknown option {arg}")
+            } else {
+                format!("unexpected argument {arg}")
+            }
+        }
         ErrorKind::InvalidValue | ErrorKind::NoEquals => {
             format!("option {} needs a value", ctx(ContextKind::InvalidArg))
         }
@@ -204,7 +211,7 @@ mod tests {
             (&["-t", "-5", "/s"][..], "unknown option -5"),
             (&["-x", "/s"][..], "unknown option -x"),
             (&["-t"][..], "needs a value"),
-            (&["/s", "extra"][..], ""),
+            (&["/s", "extra"][..], "unexpected argument extra"),
         ] {
             let e = p(args).unwrap_err();
             assert!(e.starts_with(USAGE_ENV), "{args:?}: {e}");
