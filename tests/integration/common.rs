@@ -331,6 +331,18 @@ pub fn assert_same_message(c: &str, ours: &str, what: &str) {
     assert_eq!(ours.lines().count(), 1, "{what}: {ours:?}");
 }
 
+/// Checks a failed run: its exit code, and that its message is one `fatal` line that starts
+/// with `start` (after `s6-fdholder-setdump: fatal: `) and says `says`.
+pub fn assert_fatal(got: &(i32, String), code: i32, start: &str, says: &str) {
+    let (got_code, err) = got;
+    assert_eq!(*got_code, code, "{err}");
+    let start = format!("s6-fdholder-setdump: fatal: {start}");
+    assert!(
+        err.starts_with(&start) && err.contains(says) && err.lines().count() == 1,
+        "{err:?} should start with {start:?} and say {says:?}"
+    );
+}
+
 /// The `S6_FDLIMIT_i` label of the whole second `d` from now (nanoseconds 0, so that the
 /// nanoseconds the tool adds never carry into the next second).
 pub fn label_in(d: std::time::Duration) -> String {

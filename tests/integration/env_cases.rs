@@ -48,6 +48,22 @@ fn same_as_c(args: &[&str], env: &[(String, String)]) -> (i32, String) {
     (ours.code, ours.err)
 }
 
+/// Both tools accept `env`, silently.
+fn accepted(env: &[(String, String)]) {
+    assert_eq!(same_as_c(&[], env), (0, String::new()), "{env:?}");
+}
+
+/// Both tools refuse `env` with exit 100 and exactly `VAR not set`.
+fn not_set(env: &[(String, String)], message: &str) {
+    let want = format!("s6-fdholder-setdump: fatal: {message}\n");
+    assert_eq!(same_as_c(&[], env), (100, want), "{env:?}");
+}
+
+/// Both tools refuse `env` with exit 100 and `invalid $VAR` (ours with a reason).
+fn invalid(env: &[(String, String)], start: &str) {
+    assert_fatal(&same_as_c(&[], env), 100, start, "");
+}
+
 /// One fd, mapped to [`FIRST_CHILD_FD`], with this id.
 fn one_fd(id: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -70,87 +86,43 @@ fn one_fd_with(var: &'static str, value: &str) -> Vec<(String, String)> {
 
 #[test]
 fn the_count() {
-    let (code, err) = same_as_c(&[], &env(&[]));
-    assert_eq!(
-        (code, err.as_str()),
-        (100, "s6-fdholder-setdump: fatal: S6_FD# not set\n")
-    );
+    not_set(&env(&[]), "S6_FD# not set");
     for bad in ["x", "", "+1", " 1", "1 ", "-1", "4294967296"] {
-        let (code, err) = same_as_c(&[], &env(&[("S6_FD#", bad)]));
-        assert_eq!(code, 100, "S6_FD#={bad:?}");
-        assert!(
-            err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FD#"),
-            "{err}"
-        );
+        invalid(&env(&[("S6_FD#", bad)]), "invalid $S6_FD#");
     }
     // Zero connects, sends nothing and succeeds; leading zeros are allowed.
     for zero in ["0", "000"] {
-        assert_eq!(
-            same_as_c(&[], &env(&[("S6_FD#", zero)])),
-            (0, String::new())
-        );
+        accepted(&env(&[("S6_FD#", zero)]));
     }
-    let (code, err) = same_as_c(&[], &env(&[("S6_FD#", "1")]));
-    assert_eq!(
-        (code, err.as_str()),
-        (100, "s6-fdholder-setdump: fatal: S6_FD_0 not set\n")
-    );
+    not_set(&env(&[("S6_FD#", "1")]), "S6_FD_0 not set");
     let mut two = one_fd("pipe:first");
     two[0].1 = "2".into();
-    let (code, err) = same_as_c(&[], &env_of(two));
-    assert_eq!(
-        (code, err.as_str()),
-        (100, "s6-fdholder-setdump: fatal: S6_FD_1 not set\n")
-    );
+    not_set(&env_of(two), "S6_FD_1 not set");
 }
 
 #[test]
 fn the_fd_number() {
     for bad in ["x", "", "+10", " 10", "10 ", "4294967296"] {
-        let (code, err) = same_as_c(&[], &one_fd_with("S6_FD_0", bad));
-        assert_eq!(code, 100, "S6_FD_0={bad:?}");
-        assert!(
-            err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FD_0"),
-            "{err}"
-        );
+        invalid(&one_fd_with("S6_FD_0", bad), "invalid $S6_FD_0");
     }
     // Leading zeros are allowed.
     let padded = format!("00{FIRST_CHILD_FD}");
-    assert_eq!(
-        same_as_c(&[], &one_fd_with("S6_FD_0", &padded)),
-        (0, String::new())
-    );
+    accepted(&one_fd_with("S6_FD_0", &padded));
     // The index is looked up in its plain form only: S6_FD_00 is not S6_FD_0.
     let mut v = one_fd("pipe:case");
     v[1].0 = "S6_FD_00";
-    let (code, err) = same_as_c(&[], &env_of(v));
-    assert_eq!(
-        (code, err.as_str()),
-        (100, "s6-fdholder-setdump: fatal: S6_FD_0 not set\n")
-    );
+    not_set(&env_of(v), "S6_FD_0 not set");
 }
 
 #[test]
 fn the_id() {
     let mut v = one_fd("x");
     v.pop();
-    let (code, err) = same_as_c(&[], &env_of(v));
-    assert_eq!(
-        (code, err.as_str()),
-        (100, "s6-fdholder-setdump: fatal: S6_FDID_0 not set\n")
-    );
+    not_set(&env_of(v), "S6_FDID_0 not set");
     for bad in [String::new(), "i".repeat(256)] {
-        let (code, err) = same_as_c(&[], &one_fd_with("S6_FDID_0", &bad));
-        assert_eq!(code, 100, "an id of {} bytes", bad.len());
-        assert!(
-            err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FDID_0"),
-            "{err}"
-        );
+        invalid(&one_fd_with("S6_FDID_0", &bad), "invalid $S6_FDID_0");
     }
-    assert_eq!(
-        same_as_c(&[], &one_fd_with("S6_FDID_0", &"i".repeat(255))),
-        (0, String::new())
-    );
+    accepted(&one_fd_with("S6_FDID_0", &"i".repeat(255)));
 }
 
 #[test]
@@ -163,19 +135,11 @@ fn the_limit() {
         good[..24].to_string(),
         format!("{}g", &good[..24]),
     ] {
-        let (code, err) = same_as_c(&[], &one_fd_with("S6_FDLIMIT_0", &bad));
-        assert_eq!(code, 100, "S6_FDLIMIT_0={bad:?}");
-        assert!(
-            err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FDLIMIT_0"),
-            "{err}"
-        );
+        invalid(&one_fd_with("S6_FDLIMIT_0", &bad), "invalid $S6_FDLIMIT_0");
     }
     // Uppercase hex, and anything after the 24th digit, are accepted.
     for ok in [good.to_uppercase(), format!("{good}junk")] {
-        assert_eq!(
-            same_as_c(&[], &one_fd_with("S6_FDLIMIT_0", &ok)),
-            (0, String::new())
-        );
+        accepted(&one_fd_with("S6_FDLIMIT_0", &ok));
     }
 }
 

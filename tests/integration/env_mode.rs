@@ -117,16 +117,22 @@ fn a_unix_socket_is_still_the_same_socket_when_retrieved() {
     assert!(d.list().is_empty(), "retrieve with delete took it back");
 }
 
-/// Runs the C tool as [`setdump_ids`] does, against a daemon of its own with these rules.
-fn c_tool(rules: Rules, maxfds: u32, n: usize) -> (i32, String) {
-    let d = Daemon::with(rules, maxfds);
-    let env = dump_env(&ids("c", n), &[]);
-    code_and_err(&run_prog(C_TOOL, [&d.socket], &env, fresh_fds(n)))
+/// Runs `prog` on `n` fresh fds against a daemon of its own with these rules; returns the
+/// daemon, to look at what it holds, and the exit code and message.
+fn against(prog: &str, rules: &Rules, maxfds: u32, n: usize) -> (Daemon, (i32, String)) {
+    let d = Daemon::with(rules.clone(), maxfds);
+    let env = dump_env(&ids("refused", n), &[]);
+    let got = code_and_err(&run_prog(prog, [&d.socket], &env, fresh_fds(n)));
+    (d, got)
 }
 
-/// The C tool fails as `ours` did: exit code, and message up to our reason.
-fn c_fails_alike(rules: Rules, maxfds: u32, n: usize, ours: &(i32, String)) {
-    let c = c_tool(rules, maxfds, n);
+/// Our tool is refused as `start`..`says`, the daemon holds nothing, and the C tool fails
+/// alike (exit code, and message up to our reason).
+fn refused(rules: Rules, maxfds: u32, n: usize, start: &str, says: &str) {
+    let (d, ours) = against(BIN, &rules, maxfds, n);
+    assert_fatal(&ours, 1, start, says);
+    assert!(d.list().is_empty());
+    let (_, c) = against(C_TOOL, &rules, maxfds, n);
     assert_eq!(c.0, ours.0, "C: {}", c.1);
     assert_same_message(&c.1, &ours.1, "C and ours");
 }
@@ -137,17 +143,20 @@ fn rules_that_deny_setdump() {
         setdump: false,
         ..Rules::default()
     };
-    let d = Daemon::with(rules.clone(), 1000);
-    let out = setdump_ids(&d.socket, &ids("denied", 2));
-    let (code, err) = code_and_err(&out);
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: Operation not permitted")
-            && err.contains("rules do not grant S6_FDHOLDER_SETDUMP"),
-        "{err}"
+    let start = "unable to set dump: Operation not permitted";
+    refused(
+        rules,
+        1000,
+        2,
+        start,
+        "rules do not grant S6_FDHOLDER_SETDUMP",
     );
-    assert!(d.list().is_empty());
-    c_fails_alike(rules, 1000, 2, &(code, err));
+}
+
+#[test]
+fn a_full_daemon_refuses_the_dump() {
+    let start = "unable to set dump: Too many open files in system";
+    refused(Rules::default(), 2, 3, start, "the daemon is full");
 }
 
 #[test]
@@ -156,17 +165,11 @@ fn rules_that_do_not_let_the_client_connect() {
         allow: false,
         ..Rules::default()
     };
-    let d = Daemon::with(rules.clone(), 1000);
-    let out = setdump_ids(&d.socket, &ids("unallowed", 2));
-    let (code, err) = code_and_err(&out);
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: Broken pipe")
-            && err.contains("do not allow this client to connect"),
-        "{err}"
-    );
+    let (_, got) = against(BIN, &rules, 1000, 2);
+    let says = "do not allow this client to connect";
+    assert_fatal(&got, 1, "unable to set dump: Broken pipe", says);
     // The C tool's reason depends on where the close finds it: sending or receiving.
-    let (c_code, c_err) = c_tool(rules, 1000, 2);
+    let (_, (c_code, c_err)) = against(C_TOOL, &rules, 1000, 2);
     assert_eq!(c_code, 1, "{c_err}");
     assert!(
         [
@@ -195,22 +198,6 @@ fn no_daemon_at_the_path() {
 }
 
 #[test]
-fn a_full_daemon_refuses_the_dump() {
-    let d = Daemon::with(Rules::default(), 2);
-    let out = setdump_ids(&d.socket, &ids("full", 3));
-    let (code, err) = code_and_err(&out);
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.starts_with(
-            "s6-fdholder-setdump: fatal: unable to set dump: Too many open files in system"
-        ) && err.contains("the daemon is full"),
-        "{err}"
-    );
-    assert!(d.list().is_empty());
-    c_fails_alike(Rules::default(), 2, 3, &(code, err));
-}
-
-#[test]
 fn a_bad_environment_never_reaches_the_daemon() {
     let d = Daemon::start();
     let good = ids("good", 3);
@@ -219,19 +206,15 @@ fn a_bad_environment_never_reaches_the_daemon() {
     env.push(("S6_FD_3".into(), (FIRST_CHILD_FD + 3).to_string()));
     env.push(("S6_FDID_3".into(), String::new()));
     let out = run_tool([&d.socket], &env, fresh_fds(4));
-    let (code, err) = code_and_err(&out);
-    assert_eq!(code, 100, "{err}");
-    assert!(
-        err.starts_with("s6-fdholder-setdump: fatal: invalid $S6_FDID_3"),
-        "{err}"
-    );
+    assert_fatal(&code_and_err(&out), 100, "invalid $S6_FDID_3", "");
     // The same with an fd that is not open: the C tool would have connected first.
     let out = run_tool([&d.socket], &env_with_fd3(&good, 999), fresh_fds(3));
-    let (code, err) = code_and_err(&out);
-    assert_eq!(code, 100, "{err}");
     assert_eq!(
-        err,
-        "s6-fdholder-setdump: fatal: invalid $S6_FD_3: fd 999 is not open\n"
+        code_and_err(&out),
+        (
+            100,
+            "s6-fdholder-setdump: fatal: invalid $S6_FD_3: fd 999 is not open\n".into()
+        )
     );
     assert!(d.list().is_empty());
 }

@@ -139,17 +139,25 @@ fn a_maxfds_255_daemon_gets_batches_of_at_most_253() {
     }
 }
 
+/// Runs the tool on `n` fresh fds against a fake playing `script`.
+fn tool_against(script: impl FnOnce(&mut Connection) + Send + 'static, n: usize) -> (i32, String) {
+    let fake = Fake::serve(script);
+    let out = setdump_ids(&fake.socket, &ids("fake", n));
+    fake.join();
+    code_and_err(&out)
+}
+
 /// Runs the tool on `n` fresh fds against a fake that answers `!` with `reply` and then
 /// waits for the client to go.
 fn tool_against_reply(reply: &'static [u8], n: usize) -> (i32, String) {
-    let fake = Fake::serve(move |conn| {
-        read_setdump_start(conn);
-        conn.send(reply, &[]).unwrap();
-        until_closed(conn);
-    });
-    let out = setdump_ids(&fake.socket, &ids("reply", n));
-    fake.join();
-    code_and_err(&out)
+    tool_against(
+        move |conn| {
+            read_setdump_start(conn);
+            conn.send(reply, &[]).unwrap();
+            until_closed(conn);
+        },
+        n,
+    )
 }
 
 #[test]
@@ -173,65 +181,54 @@ fn eperm_and_enfile_replies() {
 #[test]
 fn malformed_replies_are_protocol_errors() {
     // `\0` and a trip count of 3 bytes instead of 4.
-    let (code, err) = tool_against_reply(&[0, 0, 0, 1], 2);
-    assert_eq!(code, 111, "{err}");
-    assert!(
-        err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: Protocol error"),
-        "{err}"
-    );
+    let got = tool_against_reply(&[0, 0, 0, 1], 2);
+    assert_fatal(&got, 111, "unable to set dump: Protocol error", "");
     // A two-byte reply to a data message.
-    let fake = Fake::serve(|conn| {
-        read_setdump_start(conn);
-        accept_setdump(conn, 1);
-        read_batch(conn);
-        conn.send(&[0, 0], &[]).unwrap();
-        until_closed(conn);
-    });
-    let out = setdump_ids(&fake.socket, &ids("malformed", 2));
-    fake.join();
-    let (code, err) = code_and_err(&out);
-    assert_eq!(code, 111, "{err}");
-    assert!(
-        err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: Protocol error")
-            && err.contains("wrong length"),
-        "{err}"
+    let got = tool_against(
+        |conn| {
+            read_setdump_start(conn);
+            accept_setdump(conn, 1);
+            read_batch(conn);
+            conn.send(&[0, 0], &[]).unwrap();
+            until_closed(conn);
+        },
+        2,
+    );
+    assert_fatal(
+        &got,
+        111,
+        "unable to set dump: Protocol error",
+        "wrong length",
     );
 }
 
 #[test]
 fn the_connection_closed_mid_dump() {
-    let fake = Fake::serve(|conn| {
-        read_setdump_start(conn);
-        accept_setdump(conn, 3);
-        read_batch(conn);
-        conn.send(&[Errno::EAGAIN as u8], &[]).unwrap();
-        read_batch(conn);
-        // Gone without answering the second batch.
-    });
-    let out = setdump_ids(&fake.socket, &ids("mid", 600));
-    fake.join();
-    let (code, err) = code_and_err(&out);
-    assert_eq!(code, 111, "{err}");
-    assert!(
-        err.starts_with("s6-fdholder-setdump: fatal: unable to set dump: Broken pipe")
-            && err.contains("the daemon had already taken 253 of the 600 fds"),
-        "{err}"
+    let got = tool_against(
+        |conn| {
+            read_setdump_start(conn);
+            accept_setdump(conn, 3);
+            read_batch(conn);
+            conn.send(&[Errno::EAGAIN as u8], &[]).unwrap();
+            read_batch(conn);
+            // Gone without answering the second batch.
+        },
+        600,
     );
+    let says = "the daemon had already taken 253 of the 600 fds";
+    assert_fatal(&got, 111, "unable to set dump: Broken pipe", says);
 }
 
 #[test]
 fn the_connection_closed_before_any_reply() {
-    let fake = Fake::serve(|conn| {
-        read_setdump_start(conn);
-    });
-    let out = setdump_ids(&fake.socket, &ids("unanswered", 2));
-    fake.join();
-    let (code, err) = code_and_err(&out);
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains("its rules do not allow this client to connect"),
-        "{err}"
+    let got = tool_against(
+        |conn| {
+            read_setdump_start(conn);
+        },
+        2,
     );
+    let says = "its rules do not allow this client to connect";
+    assert_fatal(&got, 1, "unable to set dump: Broken pipe", says);
 }
 
 /// A fake that reads the `!` request and never answers.
