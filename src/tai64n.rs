@@ -151,29 +151,39 @@ impl Tain {
                 Tain::new(TAI64_EPOCH + unix + tai_offset(unix), d.subsec_nanos())
             }
             Err(e) => {
-                // Before 1970: no leap seconds yet, only the 10 s offset.
+                // Before 1970: no leap seconds yet, only the 10 s offset. Label 0 is the
+                // earliest instant a label names; anything before it is clamped to it.
                 let d = e.duration();
-                let mut secs = TAI64_EPOCH + 10 - d.as_secs();
-                let mut nanos = d.subsec_nanos();
-                if nanos > 0 {
-                    secs -= 1;
-                    nanos = NANOS_PER_SEC - nanos;
+                let Some(secs) = (TAI64_EPOCH + 10).checked_sub(d.as_secs()) else {
+                    return Tain::new(0, 0);
+                };
+                match (d.subsec_nanos(), secs.checked_sub(1)) {
+                    (0, _) => Tain::new(secs, 0),
+                    (n, Some(secs)) => Tain::new(secs, NANOS_PER_SEC - n),
+                    (_, None) => Tain::new(0, 0),
                 }
-                Tain::new(secs, nanos)
             }
         }
     }
 
     /// The [`SystemTime`] this instant names, or `None` when it is out of its range.
     pub fn to_system_time(&self) -> Option<SystemTime> {
-        let tai = self.secs.checked_sub(TAI64_EPOCH)?;
+        let nanos = Duration::from_nanos(self.nanos.min(NANOS_PER_SEC - 1).into());
+        if self.secs < TAI64_EPOCH + 10 {
+            // Before 1970 UTC, where only the 10 s offset applies.
+            let before = Duration::from_secs(TAI64_EPOCH + 10 - self.secs);
+            return UNIX_EPOCH.checked_sub(before)?.checked_add(nanos);
+        }
+        let tai = self.secs - TAI64_EPOCH;
         // The offset depends on the UTC time we are looking for: try the larger offsets first.
         let unix = (10..=10 + LEAP_SECONDS.len() as u64)
             .rev()
             .filter_map(|off| tai.checked_sub(off))
             .find(|&u| u + tai_offset(u) == tai)
             .or_else(|| tai.checked_sub(tai_offset(tai)))?;
-        UNIX_EPOCH.checked_add(Duration::new(unix, self.nanos.min(NANOS_PER_SEC - 1)))
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(unix))?
+            .checked_add(nanos)
     }
 
     /// The current time, as the daemon's clock reads it.
@@ -305,6 +315,22 @@ mod tests {
         }
         let before = UNIX_EPOCH - Duration::new(5, 250);
         assert_eq!(Tain::from_system_time(before).secs(), TAI64_EPOCH + 10 - 6);
+        assert_eq!(
+            Tain::from_system_time(before).to_system_time(),
+            Some(before)
+        );
+    }
+
+    #[test]
+    fn times_before_label_zero_clamp_to_it() {
+        // Found by the tai64n fuzz target: a time more than 2^62 + 10 s before 1970
+        // overflowed the subtraction (a panic in debug builds, a wrapped label in release).
+        let zero = UNIX_EPOCH - Duration::from_secs(TAI64_EPOCH + 10);
+        assert_eq!(Tain::from_system_time(zero), Tain::new(0, 0));
+        assert_eq!(Tain::new(0, 0).to_system_time(), Some(zero));
+        for earlier in [Duration::new(0, 1), Duration::from_secs(1 << 61)] {
+            assert_eq!(Tain::from_system_time(zero - earlier), Tain::new(0, 0));
+        }
     }
 
     #[test]
