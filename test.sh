@@ -11,3 +11,11 @@ fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test
+# Fuzz smoke (about 5 s per target) so the targets keep building and running; cargo test
+# above has already run their bodies over the seed corpora. cargo-fuzz takes about 30 s to
+# install; without it (no network), the smoke is skipped and says so.
+if command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked; then
+    fuzz/run.sh --smoke
+else
+    echo "test.sh: cargo-fuzz is not installed and could not be: fuzz smoke skipped" >&2
+fi
