@@ -6,3 +6,4 @@ mod env_cases;
 mod env_mode;
 mod fake_server;
 mod library;
+mod props;
