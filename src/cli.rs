@@ -52,13 +52,7 @@ pub fn command() -> clap::Command {
         .version(env!("CARGO_PKG_VERSION"))
         .about("Hand fds to an s6-fdholderd daemon in one setdump, from the environment or a TOML file")
         .override_usage(format!("{USAGE_ENV}\n       {USAGE_CONFIG}"))
-        .arg(
-            Arg::new("timeout")
-                .short('t')
-                .value_name("timeout")
-                .value_parser(clap::builder::OsStringValueParser::new())
-                .help("Give up after this many milliseconds in all (0: never)"),
-        )
+        .arg(timeout_arg())
         .arg(
             Arg::new("config")
                 .short('c')
@@ -89,8 +83,53 @@ pub fn command() -> clap::Command {
         )
 }
 
-/// The reason, in our words, for a clap error.
-fn reason(e: &clap::Error) -> String {
+/// `-t timeout`, as every s6-fdholder tool takes it.
+pub(crate) fn timeout_arg() -> Arg {
+    Arg::new("timeout")
+        .short('t')
+        .value_name("timeout")
+        .value_parser(clap::builder::OsStringValueParser::new())
+        .help("Give up after this many milliseconds in all (0: never)")
+}
+
+/// `-t`'s value in milliseconds, 0 when absent, or why it is not one.
+pub(crate) fn timeout_ms(m: &ArgMatches) -> Result<u32, String> {
+    match get::<OsString>(m, "timeout") {
+        None => Ok(0),
+        Some(t) => scan_u32(t.as_encoded_bytes())
+            .map_err(|_| format!("-t takes a number of milliseconds, not {t:?}")),
+    }
+}
+
+/// What clap made of argv.
+pub(crate) enum Parsed {
+    /// The options and operands.
+    Matches(ArgMatches),
+    /// `--help` or `--version`: the text to print.
+    Print(String),
+}
+
+/// Runs clap's `cmd` on `args`: the matches or the text to print, or why argv is wrong
+/// (`missing` says what a missing required argument means for the tool at hand).
+pub(crate) fn clap_parse(
+    cmd: clap::Command,
+    args: &[OsString],
+    missing: &str,
+) -> Result<Parsed, String> {
+    match cmd.try_get_matches_from(args) {
+        Ok(m) => Ok(Parsed::Matches(m)),
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                Ok(Parsed::Print(e.render().to_string()))
+            }
+            _ => Err(reason(&e, missing)),
+        },
+    }
+}
+
+/// The reason, in our words, for a clap error; `missing` says what a missing required
+/// argument means for the tool at hand.
+fn reason(e: &clap::Error, missing: &str) -> String {
     let ctx = |k| e.get(k).map(|v| v.to_string()).unwrap_or_default();
     match e.kind() {
         ErrorKind::UnknownArgument => {
@@ -105,9 +144,15 @@ fn reason(e: &clap::Error) -> String {
             format!("option {} needs a value", ctx(ContextKind::InvalidArg))
         }
         ErrorKind::ArgumentConflict => {
-            format!("option {} given twice", ctx(ContextKind::InvalidArg))
+            let (arg, prior) = (ctx(ContextKind::InvalidArg), ctx(ContextKind::PriorArg));
+            // clap reports a repeated option as a conflict with itself.
+            if prior.is_empty() || prior == arg {
+                format!("option {arg} given twice")
+            } else {
+                format!("{arg} does not go with {prior}")
+            }
         }
-        ErrorKind::MissingRequiredArgument => "--check and -v go with -c file".to_string(),
+        ErrorKind::MissingRequiredArgument => missing.to_string(),
         _ => e.kind().to_string(),
     }
 }
@@ -129,26 +174,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal>
         .iter()
         .skip(1)
         .any(|a| a == "-c" || a.as_encoded_bytes().starts_with(b"--config"));
-    let m = match command().try_get_matches_from(&args) {
-        Ok(m) => m,
-        Err(e) => {
-            return match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    Ok(Command::Print(e.render().to_string()))
-                }
-                _ => Err(usage(config_mode, &reason(&e))),
-            };
-        }
+    let m = match clap_parse(command(), &args, "--check and -v go with -c file")
+        .map_err(|why| usage(config_mode, &why))?
+    {
+        Parsed::Matches(m) => m,
+        Parsed::Print(text) => return Ok(Command::Print(text)),
     };
-    let timeout_ms = match get::<OsString>(&m, "timeout") {
-        None => 0,
-        Some(t) => scan_u32(t.as_encoded_bytes()).map_err(|_| {
-            usage(
-                config_mode,
-                &format!("-t takes a number of milliseconds, not {t:?}"),
-            )
-        })?,
-    };
+    let timeout_ms = timeout_ms(&m).map_err(|why| usage(config_mode, &why))?;
     let socket = get::<PathBuf>(&m, "socket").cloned();
     match get::<PathBuf>(&m, "config") {
         Some(file) => Ok(Command::Config(ConfigOptions {

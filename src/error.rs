@@ -49,6 +49,20 @@ impl Op {
     }
 }
 
+impl Op {
+    /// What the operation does, as the C tools' `unable to ...` messages say it.
+    pub fn task(self) -> &'static str {
+        match self {
+            Op::Store => "store fd",
+            Op::Delete => "delete fd",
+            Op::Retrieve => "retrieve fd",
+            Op::List => "get fd list",
+            Op::Getdump => "get dump",
+            Op::Setdump => "set dump",
+        }
+    }
+}
+
 /// How the peer broke the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolError {
@@ -249,14 +263,23 @@ pub enum Fatal {
     Connect(PathBuf, Error),
     /// The setdump failed.
     Setdump(SetdumpError),
+    /// Another request to the daemon failed (the inspect tool's getdump or list).
+    Request(Op, Error),
+    /// A file named on the command line could not be read.
+    Read(PathBuf, Errno),
+    /// A systemd unit cannot be converted at all.
+    Unit(crate::systemd::UnitError),
+    /// The output could not be written.
+    Write(Errno),
 }
 
 impl Fatal {
     /// The exit code for this failure: the one place where exit codes are decided.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Fatal::Usage(_) | Fatal::Env(_) => EXIT_USAGE,
-            Fatal::Connect(..) => EXIT_SYSTEM,
+            Fatal::Usage(_) | Fatal::Env(_) | Fatal::Unit(_) => EXIT_USAGE,
+            Fatal::Connect(..) | Fatal::Read(..) | Fatal::Write(_) => EXIT_SYSTEM,
+            Fatal::Request(_, e) => e.exit_code(),
             Fatal::Setdump(e) => match e.error {
                 // A daemon that closes on us after taking part of the dump has not refused it.
                 Error::NotAllowed if e.committed > 0 => EXIT_SYSTEM,
@@ -277,8 +300,33 @@ impl fmt::Display for Fatal {
                 path.display()
             ),
             Fatal::Setdump(e) => write!(f, "unable to set dump: {e}"),
+            Fatal::Request(op, e) => write!(f, "unable to {}: {e}", op.task()),
+            Fatal::Read(path, e) => {
+                write!(f, "unable to read {}: {}", path.display(), strerror(*e))
+            }
+            Fatal::Unit(e) => write!(f, "{e}"),
+            Fatal::Write(e) => write!(f, "unable to write to stdout: {}", strerror(*e)),
         }
     }
+}
+
+impl Fatal {
+    /// Prints `PROG: fatal: MESSAGE` (`usage:` for a bad command line) on stderr and returns
+    /// the exit code: how every binary of the package ends on an error.
+    pub fn report(&self, prog: &str) -> u8 {
+        let kind = if matches!(self, Fatal::Usage(_)) {
+            "usage"
+        } else {
+            "fatal"
+        };
+        eprintln!("{prog}: {kind}: {self}");
+        self.exit_code()
+    }
+}
+
+/// Prints `PROG: warning: MESSAGE` on stderr: something was left out, the run goes on.
+pub fn warn(prog: &str, message: impl fmt::Display) {
+    eprintln!("{prog}: warning: {message}");
 }
 
 impl From<crate::env::EnvError> for Fatal {

@@ -26,6 +26,17 @@ pub enum Access {
     ReadWrite,
 }
 
+impl Access {
+    /// Its name in reports: `read`, `write` or `read-write`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::ReadWrite => "read-write",
+        }
+    }
+}
+
 /// Where a socket is bound.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Address {
@@ -80,6 +91,63 @@ pub enum Kind {
     File(PathBuf, Access),
     /// Anything else (a terminal, a directory, an eventfd...), with its `/proc` link.
     Other(String),
+}
+
+impl Kind {
+    /// Its name in reports: `socket`, `pipe`, `fifo`, `file` or `other`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Socket(_) => "socket",
+            Kind::Pipe(_) => "pipe",
+            Kind::Fifo(..) => "fifo",
+            Kind::File(..) => "file",
+            Kind::Other(_) => "other",
+        }
+    }
+
+    /// How a pipe, FIFO or file is open; `None` for sockets and other objects.
+    pub fn access(&self) -> Option<Access> {
+        match self {
+            Kind::Pipe(a) | Kind::Fifo(_, a) | Kind::File(_, a) => Some(*a),
+            Kind::Socket(_) | Kind::Other(_) => None,
+        }
+    }
+
+    /// The path a FIFO or file was opened by, or what `/proc` links an other object to.
+    pub fn path(&self) -> Option<String> {
+        match self {
+            Kind::Fifo(p, _) | Kind::File(p, _) => Some(p.to_string_lossy().into_owned()),
+            Kind::Other(link) => Some(link.clone()),
+            Kind::Socket(_) | Kind::Pipe(_) => None,
+        }
+    }
+}
+
+impl SocketInfo {
+    /// The address family as `ss` names it: `unix`, `inet`, `inet6`, `netlink`...
+    pub fn family_name(&self) -> &'static str {
+        match self.family {
+            Some(AddressFamily::Unix) => "unix",
+            Some(AddressFamily::Inet) => "inet",
+            Some(AddressFamily::Inet6) => "inet6",
+            Some(AddressFamily::Netlink) => "netlink",
+            Some(AddressFamily::Packet) => "packet",
+            Some(AddressFamily::Vsock) => "vsock",
+            _ => "other",
+        }
+    }
+
+    /// The socket type's name: `stream`, `dgram`, `seqpacket`, `raw`, `rdm`, or `other`.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            SockType::Stream => "stream",
+            SockType::Datagram => "dgram",
+            SockType::SeqPacket => "seqpacket",
+            SockType::Raw => "raw",
+            SockType::Rdm => "rdm",
+            _ => "other",
+        }
+    }
 }
 
 /// One fd, described.

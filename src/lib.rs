@@ -23,10 +23,13 @@ pub mod config;
 pub mod conn;
 pub mod env;
 pub mod error;
+pub mod expiry;
 pub mod fdinfo;
 pub mod frame;
+pub mod inspect;
 pub mod proto;
 mod sys;
+pub mod systemd;
 pub mod tai64n;
 
 pub use conn::{Connection, Deadline};

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use fdholder::cli::{self, Command, PROG};
-use fdholder::error::Fatal;
 
 fn main() -> ExitCode {
     let result = match cli::parse(std::env::args_os()) {
@@ -19,14 +18,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let kind = if matches!(e, Fatal::Usage(_)) {
-                "usage"
-            } else {
-                "fatal"
-            };
-            eprintln!("{PROG}: {kind}: {e}");
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => ExitCode::from(e.report(PROG)),
     }
 }

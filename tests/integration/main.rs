@@ -5,5 +5,6 @@ mod common;
 mod env_cases;
 mod env_mode;
 mod fake_server;
+mod inspect;
 mod library;
 mod props;
