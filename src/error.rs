@@ -271,14 +271,18 @@ pub enum Fatal {
     Unit(crate::systemd::UnitError),
     /// The output could not be written.
     Write(Errno),
+    /// The config file is wrong; nothing was opened.
+    Config(crate::config::diag::Located),
+    /// An fd of the config file could not be opened; what this run created was removed.
+    Open(crate::config::diag::Located),
 }
 
 impl Fatal {
     /// The exit code for this failure: the one place where exit codes are decided.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Fatal::Usage(_) | Fatal::Env(_) | Fatal::Unit(_) => EXIT_USAGE,
-            Fatal::Connect(..) | Fatal::Read(..) | Fatal::Write(_) => EXIT_SYSTEM,
+            Fatal::Usage(_) | Fatal::Env(_) | Fatal::Unit(_) | Fatal::Config(_) => EXIT_USAGE,
+            Fatal::Connect(..) | Fatal::Read(..) | Fatal::Write(_) | Fatal::Open(_) => EXIT_SYSTEM,
             Fatal::Request(_, e) => e.exit_code(),
             Fatal::Setdump(e) => match e.error {
                 // A daemon that closes on us after taking part of the dump has not refused it.
@@ -306,6 +310,7 @@ impl fmt::Display for Fatal {
             }
             Fatal::Unit(e) => write!(f, "{e}"),
             Fatal::Write(e) => write!(f, "unable to write to stdout: {}", strerror(*e)),
+            Fatal::Config(e) | Fatal::Open(e) => write!(f, "{e}"),
         }
     }
 }

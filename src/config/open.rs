@@ -1,0 +1,648 @@
+//! Stage 4 of config mode: opens every fd of the plan, all or none.
+//!
+//! Everything this run creates on disk (sockets, FIFOs, files, parent directories) is
+//! recorded as it is created, so that a failure, here or later in the setdump, can close
+//! every fd and remove exactly what this run made, and nothing else.
+//!
+//! Permissions are set by the umask at creation: with `mode` M the umask is `~M`, so a
+//! socket, FIFO, file or directory is born with exactly M and is never more open than
+//! asked, with no chmod afterwards (modes are at most 0777, which a umask can express). The
+//! owner and group follow, without following a symlink. A symlink as the last component of
+//! a path is never followed: bind(2) and mkfifo(2) refuse an existing one, files are opened
+//! with `O_NOFOLLOW`, and chown is `fchown` on the fd or `lchown` on the path.
+//!
+//! A unix socket path is bound first and looked at only if bind says it is in use, so the
+//! common case costs socket, bind, listen and close.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, AtFlags, FcntlArg, OFlag, fcntl, open};
+use nix::sys::socket::{
+    AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, UnixAddr, bind, connect, listen,
+    setsockopt, socket, sockopt,
+};
+use nix::sys::stat::{Mode, SFlag, fstat, lstat, umask};
+use nix::unistd::{fchown, fchownat, ftruncate, mkdir, mkfifo, pipe2, unlink};
+
+use super::diag::Diag;
+use super::parse::{OpenMode, SocketType};
+use super::plan::{Item, Plan};
+use super::validate::{Config, Entry, FdSpec, InetOptions, Perms, Transport, UnixAddress};
+
+/// The permission bits a FIFO or file gets when the config gives no `mode` (less the umask).
+const DEFAULT_FILE_MODE: u32 = 0o666;
+
+/// Something this run created on disk.
+#[derive(Debug)]
+struct Created {
+    /// The plan item it was created for.
+    item: usize,
+    path: PathBuf,
+    dir: bool,
+}
+
+/// The fds of a plan, opened, and what was created on disk for them.
+#[derive(Debug)]
+pub struct Opened {
+    /// One fd per plan item, in plan order.
+    pub fds: Vec<OwnedFd>,
+    created: Vec<Created>,
+}
+
+/// A path this run created and could not remove when undoing its work.
+#[derive(Debug)]
+pub struct Leftover {
+    /// The path.
+    pub path: PathBuf,
+    /// Why it could not be removed.
+    pub errno: Errno,
+}
+
+/// An fd that could not be opened: the message, and what could not be undone.
+#[derive(Debug)]
+pub struct OpenFailure {
+    /// What went wrong, for which entry.
+    pub diag: Diag,
+    /// What this run created and could not remove.
+    pub leftovers: Vec<Leftover>,
+}
+
+impl Opened {
+    /// Closes every fd, and removes what this run created for plan items from `keep` on,
+    /// newest first (so directories are empty when their turn comes). Items before `keep`
+    /// are the ones a daemon has taken: their files stay.
+    pub fn rollback(self, keep: usize) -> Vec<Leftover> {
+        drop(self.fds);
+        let mut left = Vec::new();
+        let undo = self.created.iter().rev().filter(|c| c.item >= keep);
+        for c in undo.clone().filter(|c| !c.dir) {
+            if let Err(errno) = unlink(&c.path) {
+                left.push(Leftover {
+                    path: c.path.clone(),
+                    errno,
+                });
+            }
+        }
+        for c in undo.filter(|c| c.dir) {
+            match std::fs::remove_dir(&c.path)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            {
+                // Something else now lives in it, or a kept item: not ours to remove.
+                Ok(()) | Err(Errno::ENOTEMPTY | Errno::EEXIST) => {}
+                Err(errno) => left.push(Leftover {
+                    path: c.path.clone(),
+                    errno,
+                }),
+            }
+        }
+        left
+    }
+
+    /// Finishes a run the daemon accepted: truncates the files that ask for it (only now,
+    /// so that a failed run leaves their contents alone), then closes every fd.
+    pub fn finish(self, config: &Config, plan: &Plan) -> Result<(), Diag> {
+        for (item, fd) in plan.items.iter().zip(&self.fds) {
+            let e = &config.entries[item.entry];
+            if let FdSpec::File {
+                truncate: true,
+                path,
+                ..
+            } = &e.spec
+            {
+                ftruncate(fd, 0).map_err(|errno| {
+                    fail(e, format!("unable to truncate {}", path.display()), errno)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A failure for `e`: what was being done, and the errno (`EADDRINUSE: Address in use`).
+fn fail(e: &Entry, doing: String, errno: Errno) -> Diag {
+    Diag::new(e.span.clone(), &e.place, format!("{doing}: {errno}"))
+}
+
+/// A failure for `e` that no errno describes.
+fn refuse(e: &Entry, what: String) -> Diag {
+    Diag::new(e.span.clone(), &e.place, what)
+}
+
+/// The process umask, changed only when a creation needs another one, and put back at the end.
+#[derive(Debug, Default)]
+struct Umask {
+    original: Option<Mode>,
+    current: Option<Mode>,
+}
+
+impl Umask {
+    fn set(&mut self, mask: Mode) {
+        if self.current != Some(mask) {
+            let old = umask(mask);
+            self.original.get_or_insert(old);
+            self.current = Some(mask);
+        }
+    }
+
+    /// Sets the umask for creating with `mode` (exactly, from 0777), or the process's own
+    /// for no mode; returns the mode to pass to the creating call.
+    fn for_mode(&mut self, mode: Option<u32>, default: u32) -> Mode {
+        match mode {
+            Some(m) => {
+                self.set(Mode::from_bits_truncate(!m & 0o777));
+                Mode::from_bits_truncate(0o777)
+            }
+            None => {
+                if let Some(o) = self.original {
+                    self.set(o);
+                }
+                Mode::from_bits_truncate(default)
+            }
+        }
+    }
+}
+
+impl Drop for Umask {
+    fn drop(&mut self) {
+        if let Some(o) = self.original {
+            umask(o);
+        }
+    }
+}
+
+/// The file type bits of a mode.
+fn file_type(mode: u32) -> SFlag {
+    SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits())
+}
+
+/// How messages name a file type.
+fn type_name(t: SFlag) -> &'static str {
+    match t {
+        SFlag::S_IFREG => "a regular file",
+        SFlag::S_IFDIR => "a directory",
+        SFlag::S_IFLNK => "a symlink",
+        SFlag::S_IFIFO => "a FIFO",
+        SFlag::S_IFSOCK => "a socket",
+        SFlag::S_IFCHR => "a character device",
+        SFlag::S_IFBLK => "a block device",
+        _ => "a file of unknown type",
+    }
+}
+
+/// What a connect says about a socket file.
+enum Probe {
+    /// Something is bound to it.
+    Live,
+    /// Nothing is: ECONNREFUSED.
+    Stale,
+}
+
+/// Connects to the socket at `addr` to learn whether it is in use, trying `first`'s type
+/// and then the others (a connect of the wrong type fails with EPROTOTYPE).
+fn probe(addr: &UnixAddr, first: SockType) -> Result<Probe, Errno> {
+    let mut types = vec![first];
+    types.extend(
+        [SockType::Stream, SockType::Datagram, SockType::SeqPacket]
+            .into_iter()
+            .filter(|&t| t != first),
+    );
+    for t in types {
+        let s = socket(
+            AddressFamily::Unix,
+            t,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )?;
+        match connect(s.as_raw_fd(), addr) {
+            // A full backlog (EAGAIN) is still someone's backlog.
+            Ok(()) | Err(Errno::EAGAIN | Errno::EINPROGRESS) => return Ok(Probe::Live),
+            Err(Errno::ECONNREFUSED) => return Ok(Probe::Stale),
+            Err(Errno::EPROTOTYPE) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::EPROTOTYPE)
+}
+
+/// Opens the fds, recording what it creates.
+#[derive(Default)]
+struct Opener {
+    umask: Umask,
+    created: Vec<Created>,
+    /// The plan item being opened.
+    item: usize,
+}
+
+impl Opener {
+    fn record(&mut self, path: &Path, dir: bool) {
+        self.created.push(Created {
+            item: self.item,
+            path: path.to_path_buf(),
+            dir,
+        });
+    }
+
+    /// Creates `dir` and any missing parents with `mode`, recording each.
+    fn make_dir(&mut self, dir: &Path, mode: u32) -> Result<(), Errno> {
+        let m = self.umask.for_mode(Some(mode), 0);
+        match mkdir(dir, m) {
+            Ok(()) => {
+                self.record(dir, true);
+                Ok(())
+            }
+            Err(Errno::EEXIST) => Ok(()),
+            Err(Errno::ENOENT) => match dir.parent() {
+                Some(parent) if parent != dir => {
+                    self.make_dir(parent, mode)?;
+                    self.make_dir(dir, mode)
+                }
+                _ => Err(Errno::ENOENT),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the missing parent directories of `path` for entry `e`.
+    fn make_parents(&mut self, e: &Entry, path: &Path, mode: u32) -> Result<(), Diag> {
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        self.make_dir(parent, mode).map_err(|errno| {
+            fail(
+                e,
+                format!("unable to create directory {}", parent.display()),
+                errno,
+            )
+        })
+    }
+
+    /// Clears the way for binding `path`: a stale socket is unlinked; a live socket or
+    /// anything that is not a socket is left alone, and the entry fails.
+    fn clear_stale(
+        &mut self,
+        e: &Entry,
+        path: &Path,
+        addr: &UnixAddr,
+        ty: SockType,
+    ) -> Result<(), Diag> {
+        let shown = path.display();
+        let st = match lstat(path) {
+            Ok(st) => st,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(errno) => return Err(fail(e, format!("unable to stat {shown}"), errno)),
+        };
+        let t = file_type(st.st_mode);
+        if t != SFlag::S_IFSOCK {
+            return Err(refuse(
+                e,
+                format!(
+                    "{shown} exists and is {}, not a socket: it is left alone",
+                    type_name(t)
+                ),
+            ));
+        }
+        match probe(addr, ty) {
+            Ok(Probe::Stale) => unlink(path).map_err(|errno| {
+                fail(
+                    e,
+                    format!("unable to remove the stale socket {shown}"),
+                    errno,
+                )
+            }),
+            Ok(Probe::Live) => Err(refuse(
+                e,
+                format!("{shown} is a live socket (a connect to it succeeds): it is left alone"),
+            )),
+            Err(errno) => Err(fail(
+                e,
+                format!("unable to probe the socket {shown}"),
+                errno,
+            )),
+        }
+    }
+
+    /// Binds `fd` to the socket path, creating parents and replacing a stale socket.
+    fn bind_path(
+        &mut self,
+        e: &Entry,
+        fd: &OwnedFd,
+        path: &Path,
+        ty: SockType,
+        perms: &Perms,
+    ) -> Result<(), Diag> {
+        let addr = UnixAddr::new(path).map_err(|errno| fail(e, "bad socket path".into(), errno))?;
+        let try_bind = |me: &mut Opener| {
+            me.umask.for_mode(perms.mode, 0);
+            bind(fd.as_raw_fd(), &addr)
+        };
+        let mut r = try_bind(self);
+        if r == Err(Errno::ENOENT) {
+            self.make_parents(e, path, perms.directory_mode)?;
+            r = try_bind(self);
+        }
+        if r == Err(Errno::EADDRINUSE) {
+            self.clear_stale(e, path, &addr, ty)?;
+            r = try_bind(self);
+        }
+        r.map_err(|errno| fail(e, format!("unable to bind to {}", path.display()), errno))?;
+        self.record(path, false);
+        if perms.owner.is_some() || perms.group.is_some() {
+            fchownat(
+                AT_FDCWD,
+                path,
+                perms.owner,
+                perms.group,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|errno| fail(e, format!("unable to chown {}", path.display()), errno))?;
+        }
+        Ok(())
+    }
+
+    fn unix(
+        &mut self,
+        e: &Entry,
+        address: &UnixAddress,
+        socket_type: SocketType,
+        backlog: i32,
+        perms: &Perms,
+    ) -> Result<OwnedFd, Diag> {
+        let ty = match socket_type {
+            SocketType::Stream => SockType::Stream,
+            SocketType::Dgram => SockType::Datagram,
+            SocketType::Seqpacket => SockType::SeqPacket,
+        };
+        let fd = socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC, None)
+            .map_err(|errno| fail(e, "unable to create a socket".into(), errno))?;
+        match address {
+            UnixAddress::Path(path) => self.bind_path(e, &fd, path, ty, perms)?,
+            UnixAddress::Abstract(name) => {
+                let addr = UnixAddr::new_abstract(name)
+                    .map_err(|errno| fail(e, "bad abstract socket name".into(), errno))?;
+                bind(fd.as_raw_fd(), &addr)
+                    .map_err(|errno| fail(e, "unable to bind".into(), errno))?;
+            }
+        }
+        if ty != SockType::Datagram {
+            listen_on(e, &fd, backlog)?;
+        }
+        Ok(fd)
+    }
+
+    fn inet(
+        &mut self,
+        e: &Entry,
+        transport: Transport,
+        address: std::net::SocketAddr,
+        backlog: i32,
+        o: &InetOptions,
+    ) -> Result<OwnedFd, Diag> {
+        let family = if address.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        };
+        let ty = match transport {
+            Transport::Tcp => SockType::Stream,
+            Transport::Udp => SockType::Datagram,
+        };
+        let fd = socket(family, ty, SockFlag::SOCK_CLOEXEC, None)
+            .map_err(|errno| fail(e, "unable to create a socket".into(), errno))?;
+        set_options(e, &fd, o)?;
+        bind(fd.as_raw_fd(), &SockaddrStorage::from(address))
+            .map_err(|errno| fail(e, format!("unable to bind to {address}"), errno))?;
+        if transport == Transport::Tcp {
+            listen_on(e, &fd, backlog)?;
+        }
+        Ok(fd)
+    }
+
+    fn fifo(&mut self, e: &Entry, path: &Path, perms: &Perms) -> Result<OwnedFd, Diag> {
+        let shown = path.display();
+        let make = |me: &mut Opener| mkfifo(path, me.umask.for_mode(perms.mode, DEFAULT_FILE_MODE));
+        let mut r = make(self);
+        if r == Err(Errno::ENOENT) {
+            self.make_parents(e, path, perms.directory_mode)?;
+            r = make(self);
+        }
+        let created = match r {
+            Ok(()) => {
+                self.record(path, false);
+                true
+            }
+            Err(Errno::EEXIST) => {
+                let st = lstat(path)
+                    .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+                let t = file_type(st.st_mode);
+                if t != SFlag::S_IFIFO {
+                    return Err(refuse(
+                        e,
+                        format!("{shown} exists and is {}, not a FIFO", type_name(t)),
+                    ));
+                }
+                false
+            }
+            Err(errno) => return Err(fail(e, format!("unable to create the FIFO {shown}"), errno)),
+        };
+        // Read-write and non-blocking: holding it neither blocks nor ever sees end of file.
+        let flags = OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+        let fd = open(path, flags, Mode::empty())
+            .map_err(|errno| fail(e, format!("unable to open {shown}"), errno))?;
+        if created {
+            chown_fd(e, &fd, path, perms)?;
+        }
+        Ok(fd)
+    }
+
+    fn file(
+        &mut self,
+        e: &Entry,
+        path: &Path,
+        mode: OpenMode,
+        create: bool,
+        perms: &Perms,
+    ) -> Result<OwnedFd, Diag> {
+        let shown = path.display();
+        let access = match mode {
+            OpenMode::Read => OFlag::O_RDONLY,
+            OpenMode::Write => OFlag::O_WRONLY,
+            OpenMode::Append => OFlag::O_WRONLY | OFlag::O_APPEND,
+            OpenMode::ReadWrite => OFlag::O_RDWR,
+        };
+        // O_NONBLOCK: a FIFO or device at the path must not hang the run; it is refused below.
+        let flags =
+            access | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
+        let mut created = false;
+        let mut r = Err(Errno::EEXIST);
+        if create {
+            let make = |me: &mut Opener| {
+                let m = me.umask.for_mode(perms.mode, DEFAULT_FILE_MODE);
+                open(path, flags | OFlag::O_CREAT | OFlag::O_EXCL, m)
+            };
+            r = make(self);
+            if matches!(r, Err(Errno::ENOENT)) {
+                self.make_parents(e, path, perms.directory_mode)?;
+                r = make(self);
+            }
+            if r.is_ok() {
+                self.record(path, false);
+                created = true;
+            }
+        }
+        if matches!(r, Err(Errno::EEXIST)) {
+            r = open(path, flags, Mode::empty());
+        }
+        let fd = r.map_err(|errno| {
+            let why = if errno == Errno::ELOOP {
+                " (a symlink is not followed)"
+            } else {
+                ""
+            };
+            fail(e, format!("unable to open {shown}{why}"), errno)
+        })?;
+        let st = fstat(&fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+        let t = file_type(st.st_mode);
+        if t != SFlag::S_IFREG {
+            return Err(refuse(
+                e,
+                format!("{shown} is {}, not a regular file", type_name(t)),
+            ));
+        }
+        fcntl(&fd, FcntlArg::F_SETFL(flags & OFlag::O_APPEND))
+            .map_err(|errno| fail(e, format!("unable to set the flags of {shown}"), errno))?;
+        if created {
+            chown_fd(e, &fd, path, perms)?;
+        }
+        Ok(fd)
+    }
+}
+
+/// listen(2) with the entry's backlog.
+fn listen_on(e: &Entry, fd: &OwnedFd, backlog: i32) -> Result<(), Diag> {
+    let backlog = Backlog::new(backlog).unwrap_or(Backlog::MAXCONN);
+    listen(fd, backlog).map_err(|errno| fail(e, "unable to listen".into(), errno))
+}
+
+/// Gives what `fd` refers to its owner and group, if the entry names them.
+fn chown_fd(e: &Entry, fd: &OwnedFd, path: &Path, perms: &Perms) -> Result<(), Diag> {
+    if perms.owner.is_none() && perms.group.is_none() {
+        return Ok(());
+    }
+    fchown(fd, perms.owner, perms.group)
+        .map_err(|errno| fail(e, format!("unable to chown {}", path.display()), errno))
+}
+
+/// Sets a tcp or udp entry's socket options; all of them matter before bind.
+fn set_options(e: &Entry, fd: &OwnedFd, o: &InetOptions) -> Result<(), Diag> {
+    let set = |name: &str, r: nix::Result<()>| {
+        r.map_err(|errno| fail(e, format!("unable to set {name}"), errno))
+    };
+    if o.reuse_address {
+        set("SO_REUSEADDR", setsockopt(fd, sockopt::ReuseAddr, &true))?;
+    }
+    if let Some(v) = o.reuse_port {
+        set("SO_REUSEPORT", setsockopt(fd, sockopt::ReusePort, &v))?;
+    }
+    if let Some(v) = o.ipv6_only {
+        set("IPV6_V6ONLY", setsockopt(fd, sockopt::Ipv6V6Only, &v))?;
+    }
+    if let Some(v) = o.freebind {
+        set("IP_FREEBIND", setsockopt(fd, sockopt::IpFreebind, &v))?;
+    }
+    if let Some(dev) = &o.bind_to_device {
+        set(
+            "SO_BINDTODEVICE",
+            setsockopt(fd, sockopt::BindToDevice, &dev.into()),
+        )?;
+    }
+    if let Some(n) = o.receive_buffer {
+        set("SO_RCVBUF", setsockopt(fd, sockopt::RcvBuf, &n))?;
+    }
+    if let Some(n) = o.send_buffer {
+        set("SO_SNDBUF", setsockopt(fd, sockopt::SndBuf, &n))?;
+    }
+    if let Some(v) = o.keepalive {
+        set("SO_KEEPALIVE", setsockopt(fd, sockopt::KeepAlive, &v))?;
+    }
+    if let Some(v) = o.nodelay {
+        set("TCP_NODELAY", setsockopt(fd, sockopt::TcpNoDelay, &v))?;
+    }
+    if let Some(v) = o.broadcast {
+        set("SO_BROADCAST", setsockopt(fd, sockopt::Broadcast, &v))?;
+    }
+    Ok(())
+}
+
+/// Opens every fd of `plan`, calling `opened` for each; on the first failure, closes them
+/// all and removes what this run created.
+pub fn open_all(
+    config: &Config,
+    plan: &Plan,
+    opened: &mut dyn FnMut(&Item),
+) -> Result<Opened, OpenFailure> {
+    let mut op = Opener::default();
+    let mut fds = Vec::with_capacity(plan.items.len());
+    let mut result = Ok(());
+    for e in &config.entries {
+        op.item = fds.len();
+        let one = |fd: Result<OwnedFd, Diag>| fd.map(|fd| vec![fd]);
+        let r = match &e.spec {
+            FdSpec::Unix {
+                address,
+                socket,
+                backlog,
+                perms,
+                ..
+            } => one(op.unix(e, address, *socket, *backlog, perms)),
+            FdSpec::Inet {
+                transport,
+                address,
+                backlog,
+                options,
+                ..
+            } => one(op.inet(e, *transport, *address, *backlog, options)),
+            FdSpec::Fifo { path, perms, .. } => one(op.fifo(e, path, perms)),
+            FdSpec::File {
+                path,
+                open,
+                create,
+                perms,
+                ..
+            } => one(op.file(e, path, *open, *create, perms)),
+            FdSpec::Pipe { buffer_size, .. } => pipe(e, *buffer_size),
+        };
+        match r {
+            Ok(new) => {
+                for fd in new {
+                    opened(&plan.items[fds.len()]);
+                    fds.push(fd);
+                }
+            }
+            Err(d) => {
+                result = Err(d);
+                break;
+            }
+        }
+    }
+    let created = std::mem::take(&mut op.created);
+    drop(op);
+    let opened = Opened { fds, created };
+    match result {
+        Ok(()) => Ok(opened),
+        Err(diag) => Err(OpenFailure {
+            diag,
+            leftovers: opened.rollback(0),
+        }),
+    }
+}
+
+/// An anonymous pipe, read end first, with its buffer size if asked.
+fn pipe(e: &Entry, buffer_size: Option<i32>) -> Result<Vec<OwnedFd>, Diag> {
+    let (r, w) = pipe2(OFlag::O_CLOEXEC)
+        .map_err(|errno| fail(e, "unable to create a pipe".into(), errno))?;
+    if let Some(n) = buffer_size {
+        fcntl(w.as_fd(), FcntlArg::F_SETPIPE_SZ(n))
+            .map_err(|errno| fail(e, format!("unable to set the pipe's size to {n}"), errno))?;
+    }
+    Ok(vec![r, w])
+}
