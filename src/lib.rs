@@ -8,6 +8,11 @@
 //! under one [`conn::Deadline`]; [`proto::Client`] speaks the operations (store, delete,
 //! retrieve, list, getdump, setdump). Deadlines are TAI64N ([`tai64n::Tain`]).
 //!
+//! # The two modes of the tool
+//! [`env`] reads the fds a parent passed and `s6-fdholder-getdump`'s variables, as the C
+//! tool does. [`config`] opens the sockets, FIFOs, files and pipes a TOML file declares, all
+//! or none, and hands them over in one setdump.
+//!
 //! # Exit codes of the tool
 //! | code | meaning |
 //! |---|---|

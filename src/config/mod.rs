@@ -21,7 +21,7 @@ use nix::errno::Errno;
 
 use crate::cli::{ConfigOptions, PROG};
 use crate::conn::Deadline;
-use crate::error::Fatal;
+use crate::error::{Fatal, strerror};
 use crate::proto::Client;
 
 use self::open::Leftover;
@@ -33,7 +33,7 @@ fn warn_leftovers(leftovers: &[Leftover]) {
         eprintln!(
             "{PROG}: warning: unable to remove {}: {}",
             l.path.display(),
-            l.errno
+            strerror(l.errno)
         );
     }
 }

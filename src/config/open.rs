@@ -30,6 +30,7 @@ use super::diag::Diag;
 use super::parse::{OpenMode, SocketType};
 use super::plan::{Item, Plan};
 use super::validate::{Config, Entry, FdSpec, InetOptions, Perms, Transport, UnixAddress};
+use crate::error::strerror;
 
 /// The permission bits a FIFO or file gets when the config gives no `mode` (less the umask).
 const DEFAULT_FILE_MODE: u32 = 0o666;
@@ -120,9 +121,13 @@ impl Opened {
     }
 }
 
-/// A failure for `e`: what was being done, and the errno (`EADDRINUSE: Address in use`).
+/// A failure for `e`: what was being done, and why, in the C library's words.
 fn fail(e: &Entry, doing: String, errno: Errno) -> Diag {
-    Diag::new(e.span.clone(), &e.place, format!("{doing}: {errno}"))
+    Diag::new(
+        e.span.clone(),
+        &e.place,
+        format!("{doing}: {}", strerror(errno)),
+    )
 }
 
 /// A failure for `e` that no errno describes.

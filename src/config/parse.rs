@@ -119,6 +119,26 @@ impl<'de> Deserialize<'de> for NameOrId {
     }
 }
 
+/// Permission bits as written: a string, so that octal is never mistaken for decimal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OctalText(pub String);
+
+impl<'de> Deserialize<'de> for OctalText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<OctalText, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = OctalText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an octal string such as \"0660\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<OctalText, E> {
+                Ok(OctalText(s.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// An instant as written: a string, or a TOML date-time (kept as its RFC 3339 text).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstantText(pub String);
@@ -191,13 +211,13 @@ raw_entry! {
     /// unix stream and seqpacket, tcp: the listen backlog.
     "backlog" backlog: i64,
     /// unix, fifo, file: permission bits, an octal string.
-    "mode" mode: String,
+    "mode" mode: OctalText,
     /// unix, fifo, file: the owner.
     "owner" owner: NameOrId,
     /// unix, fifo, file: the group.
     "group" group: NameOrId,
     /// unix, fifo, file: permission bits of parent directories this run creates.
-    "directory-mode" directory_mode: String,
+    "directory-mode" directory_mode: OctalText,
     /// How long the daemon holds the fd: a duration, or "infinite".
     "lifetime" lifetime: String,
     /// When the daemon closes the fd: an RFC 3339 instant.
@@ -344,8 +364,12 @@ pub fn parse_str(text: &str) -> Result<RawConfig, Diag> {
             .map_or(Place::Top, |(_, p)| p.clone());
         Diag::new(span, &place, reword(e.message()))
     };
-    let doc = DeTable::parse(text).map_err(|e| to_diag(e, &[]))?;
+    // Even a file that does not parse has a partial tree: its entries can still be named.
+    let (doc, errors) = DeTable::parse_recoverable(text);
     let places = places(text, doc.get_ref());
+    if let Some(e) = errors.into_iter().next() {
+        return Err(to_diag(e, &places));
+    }
     RawConfig::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| to_diag(e, &places))
 }
 

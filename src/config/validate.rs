@@ -16,7 +16,10 @@ use nix::unistd::{Gid, Group, Uid, User};
 use toml::Spanned;
 
 use super::diag::{Diag, Place, entry_label};
-use super::parse::{InstantText, Kind, NameOrId, OpenMode, RawConfig, RawEntry, SocketType};
+use super::parse::{
+    InstantText, Kind, NameOrId, OctalText, OpenMode, RawConfig, RawEntry, SocketType,
+};
+use crate::error::strerror;
 use crate::proto::check_id;
 
 /// The longest path a Unix socket address can hold (`sun_path` less its NUL).
@@ -305,8 +308,8 @@ fn in_range(f: &Found<'_, i64>, key: &str, lo: i64, hi: i64) -> Result<i64, Diag
 }
 
 /// Reads permission bits: an octal string of at most 4 digits, at most 0777.
-fn octal_mode(f: &Found<'_, String>, key: &str) -> Result<u32, Diag> {
-    let s = f.value.as_str();
+fn octal_mode(f: &Found<'_, OctalText>, key: &str) -> Result<u32, Diag> {
+    let s = f.value.0.as_str();
     let ok = !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match u32::from_str_radix(s, 8) {
         Ok(m) if ok && m <= 0o777 => Ok(m),
@@ -340,7 +343,10 @@ fn resolve<T>(
                 number(name.parse().unwrap_or(i64::MAX))
             }
             Ok(None) => Err(f.err(format!("no {what} is named {name:?}"))),
-            Err(e) => Err(f.err(format!("unable to look up {what} {name:?}: {e}"))),
+            Err(e) => Err(f.err(format!(
+                "unable to look up {what} {name:?}: {}",
+                strerror(e)
+            ))),
         },
     }
 }

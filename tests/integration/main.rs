@@ -2,6 +2,7 @@
 //! daemon starts its own real `s6-fdholderd` (Debian's `s6`) in a temporary directory.
 
 mod common;
+mod config_mode;
 mod env_cases;
 mod env_mode;
 mod fake_server;
