@@ -44,6 +44,14 @@ impl Deadline {
         }
     }
 
+    /// The earlier of two deadlines.
+    pub fn min(self, other: Deadline) -> Deadline {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
+            (a, b) => Deadline(a.or(b)),
+        }
+    }
+
     /// Time left, `None` for no deadline, or [`Error::Timeout`] once it has passed.
     pub fn remaining(&self) -> Result<Option<Duration>, Error> {
         match self.0 {
@@ -128,6 +136,11 @@ impl Connection {
     /// Replaces the deadline for the rest of the exchange.
     pub fn set_deadline(&mut self, deadline: Deadline) {
         self.deadline = deadline;
+    }
+
+    /// The deadline the exchange must be over by.
+    pub fn deadline(&self) -> Deadline {
+        self.deadline
     }
 
     /// Limits how many fds one received message may carry; more is a protocol error
@@ -289,4 +302,20 @@ fn truncated_rights(cmsg: &[u8]) -> Vec<OwnedFd> {
         .chunks_exact(4)
         .map(|b| adopt_received_fd(int(b)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earlier_deadline() {
+        let soon = Deadline::after(Duration::from_secs(1));
+        let late = Deadline::after(Duration::from_secs(60));
+        assert_eq!(soon.min(late), soon);
+        assert_eq!(late.min(soon), soon);
+        assert_eq!(Deadline::NEVER.min(soon), soon);
+        assert_eq!(late.min(Deadline::NEVER), late);
+        assert_eq!(Deadline::NEVER.min(Deadline::NEVER), Deadline::NEVER);
+    }
 }

@@ -234,11 +234,32 @@ pub struct SetdumpError {
     pub committed: usize,
     /// Fds in the dump.
     pub total: usize,
+    /// When the daemon refused the dump as too large (ENFILE), how many fds it held, if
+    /// its rules let this client list them.
+    pub held: Option<usize>,
+}
+
+/// `n fd` or `n fds`.
+fn fds(n: usize) -> String {
+    format!("{n} fd{}", if n == 1 { "" } else { "s" })
 }
 
 impl fmt::Display for SetdumpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.error)?;
+        match (self.error, self.held) {
+            // The daemon answers ENFILE when what it holds plus the dump exceeds its -n
+            // maximum, which is therefore below their sum.
+            (Error::Daemon(Op::Setdump, Errno::ENFILE), Some(held)) => write!(
+                f,
+                "{} (the daemon is full: it holds {} and cannot take {} more; \
+                 its -n maximum is below {})",
+                strerror(Errno::ENFILE),
+                fds(held),
+                self.total,
+                held + self.total
+            )?,
+            _ => write!(f, "{}", self.error)?,
+        }
         if self.committed > 0 {
             write!(
                 f,
@@ -358,6 +379,26 @@ mod tests {
         assert_eq!(
             Error::Daemon(Op::Setdump, Errno::EBADF).to_string(),
             "Bad file descriptor (an fd could not be passed to the daemon)"
+        );
+    }
+
+    #[test]
+    fn a_full_daemon_says_what_it_holds_when_it_can() {
+        let full = |held| SetdumpError {
+            error: Error::Daemon(Op::Setdump, Errno::ENFILE),
+            committed: 0,
+            total: 3,
+            held,
+        };
+        assert_eq!(
+            full(Some(1)).to_string(),
+            "Too many open files in system (the daemon is full: it holds 1 fd and cannot \
+             take 3 more; its -n maximum is below 4)"
+        );
+        assert_eq!(
+            full(None).to_string(),
+            "Too many open files in system \
+             (the daemon is full: it would hold more fds than its -n maximum)"
         );
     }
 }

@@ -7,10 +7,12 @@
 
 use std::collections::HashSet;
 use std::os::fd::BorrowedFd;
+use std::time::Duration;
 
 use nix::errno::Errno;
 
 use super::{Client, DumpEntry, check_id, check_limit, put_id, status_reply};
+use crate::conn::Deadline;
 use crate::error::{Error, Op, ProtocolError, SetdumpError};
 use crate::frame::MAX_SEND_FDS;
 use crate::tai64n::Tain;
@@ -60,6 +62,7 @@ impl Client {
             error,
             committed,
             total,
+            held: None,
         };
         for (i, e) in entries.iter().enumerate() {
             check_id(e.id).map_err(|why| fail(Error::InvalidId(i, why), 0))?;
@@ -71,7 +74,16 @@ impl Client {
         if total == 0 {
             return Ok(());
         }
-        self.start_setdump(total32).map_err(|e| fail(e, 0))?;
+        if let Err(error) = self.start_setdump(total32) {
+            let held = match error {
+                Error::Daemon(Op::Setdump, Errno::ENFILE) => self.count_held(),
+                _ => None,
+            };
+            return Err(SetdumpError {
+                held,
+                ..fail(error, 0)
+            });
+        }
         let limits = distinct_limits(entries);
         let mut buf = Vec::new();
         let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(MAX_SEND_FDS);
@@ -89,6 +101,18 @@ impl Client {
             committed += batch.len();
         }
         Ok(())
+    }
+
+    /// How many fds the daemon holds, when its rules let this client list them and it
+    /// answers within a second: its `-n` maximum is not in the protocol, so this is what
+    /// can honestly be said of a full daemon.
+    fn count_held(&mut self) -> Option<usize> {
+        let deadline = self.conn.deadline();
+        let patience = Deadline::after(Duration::from_secs(1));
+        self.conn.set_deadline(deadline.min(patience));
+        let held = self.list().ok().map(|ids| ids.len());
+        self.conn.set_deadline(deadline);
+        held
     }
 
     fn start_setdump(&mut self, total: u32) -> Result<(), Error> {

@@ -169,7 +169,8 @@ fn a_limit_with_a_second_of_nanoseconds_is_refused() {
         SetdumpError {
             error: Error::InvalidLimit(1, bad),
             committed: 0,
-            total: 2
+            total: 2,
+            held: None,
         }
     );
     // Nothing was sent, and the daemon is alive.
