@@ -6,6 +6,7 @@ mod config_mode;
 mod env_cases;
 mod env_mode;
 mod fake_server;
+mod faults;
 mod inspect;
 mod library;
 mod props;
