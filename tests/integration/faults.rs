@@ -72,6 +72,18 @@ fn relay(d: &Daemon, batches: usize, signal: Signal) -> Relay {
     Relay { socket, thread }
 }
 
+/// The end of the message for a 1000-fd dump cut short once the daemon had taken `n`.
+fn taken(n: usize) -> String {
+    format!("; the daemon had already taken {n} of the 1000 fds")
+}
+
+/// Checks that the daemon holds exactly the first `n` ids sent, as the message said.
+fn assert_holds_first(d: &Daemon, sent: &[String], n: usize) {
+    let mut want = sent[..n].to_vec();
+    want.sort();
+    assert_eq!(d.list(), want, "the daemon holds what the message says");
+}
+
 /// The tool's exit code and message for a dump of 1000 fresh fds with these ids.
 fn dump_1000(socket: &std::path::Path, ids: &[String], args: &[&str]) -> (i32, String) {
     let mut argv: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
@@ -92,12 +104,9 @@ fn a_daemon_out_of_fds_between_batches() {
     assert!(out.status.success(), "{out:?}");
     let sent = ids("nofile", 1000);
     let got = dump_1000(&d.socket, &sent, &[]);
-    let says =
-        "(the daemon closed the connection); the daemon had already taken 253 of the 1000 fds";
-    assert_fatal(&got, 111, "unable to set dump: Broken pipe", says);
-    let mut want = sent[..253].to_vec();
-    want.sort();
-    assert_eq!(d.list(), want, "the daemon holds what the message says");
+    let says = format!("(the daemon closed the connection){}", taken(253));
+    assert_fatal(&got, 111, "unable to set dump: Broken pipe", &says);
+    assert_holds_first(&d, &sent, 253);
 }
 
 #[test]
@@ -106,9 +115,8 @@ fn a_daemon_killed_between_batches() {
     let relay = relay(&d, 2, Signal::SIGKILL);
     let got = dump_1000(&relay.socket, &ids("killed", 1000), &[]);
     relay.thread.join().unwrap();
-    let says =
-        "(the daemon closed the connection); the daemon had already taken 506 of the 1000 fds";
-    assert_fatal(&got, 111, "unable to set dump: Broken pipe", says);
+    let says = format!("(the daemon closed the connection){}", taken(506));
+    assert_fatal(&got, 111, "unable to set dump: Broken pipe", &says);
     let gone = Client::connect(&d.socket, Deadline::after(Duration::from_secs(5)));
     assert_eq!(gone.unwrap_err(), Error::Connect(Errno::ECONNREFUSED));
 }
@@ -121,12 +129,14 @@ fn a_daemon_stopped_between_batches() {
     let sent = ids("stopped", 1000);
     let got = dump_1000(&relay.socket, &sent, &["-t", "1000"]);
     relay.thread.join().unwrap();
-    let says = "; the daemon had already taken 253 of the 1000 fds";
-    assert_fatal(&got, 111, "unable to set dump: Connection timed out", says);
+    assert_fatal(
+        &got,
+        111,
+        "unable to set dump: Connection timed out",
+        &taken(253),
+    );
     drop(cont);
-    let mut want = sent[..253].to_vec();
-    want.sort();
-    assert_eq!(d.list(), want, "the daemon holds what the message says");
+    assert_holds_first(&d, &sent, 253);
 }
 
 #[test]
