@@ -231,6 +231,45 @@ fn probe(addr: &UnixAddr, first: SockType) -> Result<Probe, Errno> {
     Err(Errno::EPROTOTYPE)
 }
 
+/// Clears the way for binding `path`: a stale socket is unlinked; a live socket or
+/// anything that is not a socket is left alone, and the entry fails.
+fn clear_stale(e: &Entry, path: &Path, addr: &UnixAddr, ty: SockType) -> Result<(), Diag> {
+    let shown = path.display();
+    let st = match lstat(path) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(errno) => return Err(fail(e, format!("unable to stat {shown}"), errno)),
+    };
+    let t = file_type(st.st_mode);
+    if t != SFlag::S_IFSOCK {
+        return Err(refuse(
+            e,
+            format!(
+                "{shown} exists and is {}, not a socket: it is left alone",
+                type_name(t)
+            ),
+        ));
+    }
+    match probe(addr, ty) {
+        Ok(Probe::Stale) => unlink(path).map_err(|errno| {
+            fail(
+                e,
+                format!("unable to remove the stale socket {shown}"),
+                errno,
+            )
+        }),
+        Ok(Probe::Live) => Err(refuse(
+            e,
+            format!("{shown} is a live socket (a connect to it succeeds): it is left alone"),
+        )),
+        Err(errno) => Err(fail(
+            e,
+            format!("unable to probe the socket {shown}"),
+            errno,
+        )),
+    }
+}
+
 /// Opens the fds, recording what it creates.
 #[derive(Default)]
 struct Opener {
@@ -281,51 +320,6 @@ impl Opener {
         })
     }
 
-    /// Clears the way for binding `path`: a stale socket is unlinked; a live socket or
-    /// anything that is not a socket is left alone, and the entry fails.
-    fn clear_stale(
-        &mut self,
-        e: &Entry,
-        path: &Path,
-        addr: &UnixAddr,
-        ty: SockType,
-    ) -> Result<(), Diag> {
-        let shown = path.display();
-        let st = match lstat(path) {
-            Ok(st) => st,
-            Err(Errno::ENOENT) => return Ok(()),
-            Err(errno) => return Err(fail(e, format!("unable to stat {shown}"), errno)),
-        };
-        let t = file_type(st.st_mode);
-        if t != SFlag::S_IFSOCK {
-            return Err(refuse(
-                e,
-                format!(
-                    "{shown} exists and is {}, not a socket: it is left alone",
-                    type_name(t)
-                ),
-            ));
-        }
-        match probe(addr, ty) {
-            Ok(Probe::Stale) => unlink(path).map_err(|errno| {
-                fail(
-                    e,
-                    format!("unable to remove the stale socket {shown}"),
-                    errno,
-                )
-            }),
-            Ok(Probe::Live) => Err(refuse(
-                e,
-                format!("{shown} is a live socket (a connect to it succeeds): it is left alone"),
-            )),
-            Err(errno) => Err(fail(
-                e,
-                format!("unable to probe the socket {shown}"),
-                errno,
-            )),
-        }
-    }
-
     /// Binds `fd` to the socket path, creating parents and replacing a stale socket.
     fn bind_path(
         &mut self,
@@ -346,7 +340,7 @@ impl Opener {
             r = try_bind(self);
         }
         if r == Err(Errno::EADDRINUSE) {
-            self.clear_stale(e, path, &addr, ty)?;
+            clear_stale(e, path, &addr, ty)?;
             r = try_bind(self);
         }
         r.map_err(|errno| fail(e, format!("unable to bind to {}", path.display()), errno))?;
