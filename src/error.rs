@@ -174,6 +174,11 @@ pub fn strerror(e: Errno) -> String {
     }
 }
 
+/// The errno behind an I/O error; EIO when it has none.
+pub fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32))
+}
+
 /// Why the daemon's errno happened, in the terms of the s6-fdholder error-codes page.
 fn daemon_meaning(op: Op, e: Errno) -> Option<String> {
     Some(match e {

@@ -15,7 +15,7 @@ use std::path::Path;
 use nix::errno::Errno;
 
 use crate::conn::Deadline;
-use crate::error::{Error, Fatal, Op, strerror, warn};
+use crate::error::{Error, Fatal, Op, io_errno, strerror, warn};
 use crate::frame::MAX_SEND_FDS;
 use crate::proto::{Client, HeldFd};
 use crate::tai64n::Tain;
@@ -82,11 +82,9 @@ pub fn fetch(socket: &Path, deadline: Deadline) -> Result<Holdings, Fatal> {
     }
 }
 
-/// The failure to write the output, with its errno (EIO when it has none).
+/// The failure to write the output.
 fn write_error(e: std::io::Error) -> Fatal {
-    Fatal::Write(Errno::from_raw(
-        e.raw_os_error().unwrap_or(Errno::EIO as i32),
-    ))
+    Fatal::Write(io_errno(&e))
 }
 
 /// Writes `text` to stdout.

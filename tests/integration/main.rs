@@ -10,3 +10,4 @@ mod faults;
 mod inspect;
 mod library;
 mod props;
+mod systemd_import;
