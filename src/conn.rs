@@ -19,8 +19,10 @@ use crate::error::{Error, ProtocolError};
 use crate::frame::{self, Decoder, Frame, HEADER_LEN};
 use crate::sys::adopt_received_fd;
 
-/// Bytes asked of each `recvmsg`: large enough for a list or getdump batch in a few reads.
-const RECV_CHUNK: usize = 64 * 1024;
+/// Bytes asked of each `recvmsg` at the least; more when the frame being received needs it.
+/// Small, because every page of a fresh buffer costs a page fault, and setdump's replies are
+/// a few bytes: a 64 KiB buffer was a measurable part of a one-fd run.
+const RECV_CHUNK: usize = 4096;
 
 /// The instant an exchange must be over by, or none.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -228,7 +230,8 @@ impl Connection {
     fn fill(&mut self) -> Result<usize, Error> {
         loop {
             self.cmsg.fill(0);
-            let mut iov = [IoSliceMut::new(self.decoder.spare(RECV_CHUNK))];
+            let want = RECV_CHUNK.max(self.decoder.needed());
+            let mut iov = [IoSliceMut::new(self.decoder.spare(want))];
             let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
             let r = recvmsg::<()>(self.sock.as_raw_fd(), &mut iov, Some(&mut self.cmsg), flags);
             let msg = match r {

@@ -5,16 +5,15 @@
 //! linearly with the number of fds; the C tool's getenv per variable is quadratic. Every
 //! variable is checked, in the C tool's order, before anything is connected to.
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::fmt;
-use std::os::fd::BorrowedFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::conn::Deadline;
 use crate::error::Fatal;
 use crate::proto::{Client, DumpEntry, MAX_ID_LEN};
-use crate::sys::inherited_fd;
+use crate::sys::{inherited_fds, with_environ};
 use crate::tai64n::{LabelError, Tain};
 
 /// One fd as the environment describes it.
@@ -151,12 +150,16 @@ fn classify(name: &[u8]) -> Option<Option<(VarKind, u32)>> {
 ///
 /// Where a name appears twice the first wins, as with getenv. The first error, in the C
 /// tool's order (`S6_FD#`, then for each i: `S6_FD_i`, `S6_FDID_i`, `S6_FDLIMIT_i`), is
-/// the one reported.
-pub fn parse(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Vec<EnvFd>, EnvError> {
-    let mut count: Option<OsString> = None;
-    let mut found: Vec<(VarKind, u32, OsString)> = Vec::new();
+/// the one reported. Names and values may be borrowed (nothing is copied but the ids).
+pub fn parse<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Vec<EnvFd>, EnvError>
+where
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
+    let mut count: Option<V> = None;
+    let mut found: Vec<(VarKind, u32, V)> = Vec::new();
     for (name, value) in vars {
-        match classify(name.as_bytes()) {
+        match classify(name.as_ref().as_bytes()) {
             Some(None) => {
                 count.get_or_insert(value);
             }
@@ -165,12 +168,13 @@ pub fn parse(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Vec
         }
     }
     let count = count.ok_or(EnvError::NotSet(Var::Count))?;
-    let n = scan_u32(count.as_bytes()).map_err(|e| EnvError::Invalid(Var::Count, e))? as usize;
+    let n =
+        scan_u32(count.as_ref().as_bytes()).map_err(|e| EnvError::Invalid(Var::Count, e))? as usize;
     // Slots past the number of variables found cannot all be filled: the first gap, and so
     // the first error, lies within them. This bounds memory whatever S6_FD# says.
     let slots_len = n.min(found.len() + 1);
-    let mut slots: Vec<[Option<OsString>; 3]> = Vec::with_capacity(slots_len);
-    slots.resize_with(slots_len, Default::default);
+    let mut slots: Vec<[Option<V>; 3]> = Vec::with_capacity(slots_len);
+    slots.resize_with(slots_len, || [None, None, None]);
     for (kind, i, value) in found {
         if let Some(slot) = slots.get_mut(i as usize) {
             slot[kind as usize].get_or_insert(value);
@@ -180,10 +184,11 @@ pub fn parse(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Vec
     for (i, [fd, id, limit]) in (0u32..).zip(slots) {
         let var = |k| Var::Fd(k, i);
         let fd = fd.ok_or(EnvError::NotSet(var(VarKind::Fd)))?;
-        let fd = scan_u32(fd.as_bytes())
+        let fd = scan_u32(fd.as_ref().as_bytes())
             .and_then(|f| i32::try_from(f).map_err(|_| Invalid::TooLarge))
             .map_err(|e| EnvError::Invalid(var(VarKind::Fd), e))?;
-        let id = id.ok_or(EnvError::NotSet(var(VarKind::Id)))?.into_vec();
+        let id = id.ok_or(EnvError::NotSet(var(VarKind::Id)))?;
+        let id = id.as_ref().as_bytes();
         match id.len() {
             0 => return Err(EnvError::Invalid(var(VarKind::Id), Invalid::EmptyId)),
             l if l > MAX_ID_LEN => {
@@ -192,10 +197,14 @@ pub fn parse(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Vec
             _ => {}
         }
         let limit = limit
-            .map(|l| Tain::parse_label_prefix(l.as_bytes()))
+            .map(|l| Tain::parse_label_prefix(l.as_ref().as_bytes()))
             .transpose()
             .map_err(|e| EnvError::Invalid(var(VarKind::Limit), Invalid::Label(e)))?;
-        out.push(EnvFd { fd, id, limit });
+        out.push(EnvFd {
+            fd,
+            id: id.to_vec(),
+            limit,
+        });
     }
     if out.len() < n {
         // Unreachable by the counting argument above, kept so no input can skip a check.
@@ -208,20 +217,19 @@ pub fn parse(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Vec
 /// writes it (`now` + 2^61 s).
 pub fn entries(fds: &[EnvFd], now: Tain) -> Result<Vec<DumpEntry<'_>>, EnvError> {
     let no_limit = Tain::no_limit_from(now);
-    (0u32..)
-        .zip(fds)
-        .map(|(i, e)| {
-            let fd: BorrowedFd<'static> = inherited_fd(e.fd).ok_or(EnvError::Invalid(
-                Var::Fd(VarKind::Fd, i),
-                Invalid::NotOpen(e.fd),
-            ))?;
-            Ok(DumpEntry {
-                fd,
-                id: &e.id,
-                limit: e.limit.unwrap_or(no_limit),
-            })
+    let raws: Vec<i32> = fds.iter().map(|e| e.fd).collect();
+    let open = inherited_fds(&raws).map_err(|i| {
+        EnvError::Invalid(Var::Fd(VarKind::Fd, i as u32), Invalid::NotOpen(raws[i]))
+    })?;
+    Ok(fds
+        .iter()
+        .zip(open)
+        .map(|(e, fd)| DumpEntry {
+            fd,
+            id: &e.id,
+            limit: e.limit.unwrap_or(no_limit),
         })
-        .collect()
+        .collect())
 }
 
 /// What env mode needs from the command line.
@@ -235,7 +243,7 @@ pub struct EnvOptions {
 
 /// Runs env mode: read and check the whole environment, connect, setdump.
 pub fn run(opts: &EnvOptions) -> Result<(), Fatal> {
-    let fds = parse(std::env::vars_os())?;
+    let fds = with_environ(|vars| parse(vars))?;
     let deadline = Deadline::from_millis(opts.timeout_ms);
     let dump = entries(&fds, Tain::now())?;
     let mut client = crate::proto::Client::connect(&opts.socket, deadline)
@@ -247,6 +255,7 @@ pub fn run(opts: &EnvOptions) -> Result<(), Fatal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
 
     fn vars(v: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
         v.iter().map(|(k, v)| (k.into(), v.into())).collect()

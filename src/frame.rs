@@ -125,6 +125,19 @@ impl Decoder {
         self.filled - self.start
     }
 
+    /// Bytes still missing from the frame at the front: the rest of its header, or once the
+    /// header is in, the rest of its payload.
+    pub fn needed(&self) -> usize {
+        let avail = &self.buf[self.start..self.filled];
+        match avail.first_chunk::<4>() {
+            Some(len) if avail.len() >= HEADER_LEN => {
+                let end = HEADER_LEN.saturating_add(u32::from_be_bytes(*len) as usize);
+                end.saturating_sub(avail.len())
+            }
+            _ => HEADER_LEN - avail.len(),
+        }
+    }
+
     /// Fds received and not yet handed out in a frame.
     pub fn pending_fds(&self) -> usize {
         self.fds.len()
@@ -193,6 +206,19 @@ mod tests {
             assert_eq!(got, vec![b"hello".to_vec(), vec![], vec![7u8; 5000]]);
             assert_eq!(d.pending_bytes(), 0);
         }
+    }
+
+    #[test]
+    fn needed_bytes() {
+        let mut d = Decoder::new();
+        assert_eq!(d.needed(), HEADER_LEN);
+        let bytes = frame_bytes(&[1u8; 100], 0);
+        d.push_bytes(&bytes[..4]);
+        assert_eq!(d.needed(), 2);
+        d.push_bytes(&bytes[4..50]);
+        assert_eq!(d.needed(), 56);
+        d.push_bytes(&bytes[50..]);
+        assert_eq!(d.needed(), 0);
     }
 
     #[test]

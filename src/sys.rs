@@ -1,7 +1,12 @@
 //! The crate's only `unsafe`: turning fd numbers that nix hands out as integers into owned
-//! or borrowed fds. Everything else goes through nix's safe wrappers.
+//! or borrowed fds, and reading the environment in place. Everything else goes through nix's
+//! safe wrappers.
 
+use std::ffi::{CStr, OsStr, c_char};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::libc;
 
 /// Takes ownership of an fd that the kernel has just installed in this process through
 /// `SCM_RIGHTS`, so that it is closed exactly once, even on error paths.
@@ -19,4 +24,76 @@ pub fn inherited_fd(raw: RawFd) -> Option<BorrowedFd<'static>> {
     // SAFETY: the fd is open and inherited; this process never closes fds it did not open
     // itself, so it stays open for the life of the process ('static).
     open.then(|| unsafe { BorrowedFd::borrow_raw(raw) })
+}
+
+/// Borrows every fd of `raws` as [`inherited_fd`] does, checking them all in one `poll(2)`
+/// (a closed number comes back `POLLNVAL`) instead of one `fcntl(2)` each: env mode checks
+/// thousands. `Err(i)`: `raws[i]` is the first that is not open.
+pub fn inherited_fds(raws: &[RawFd]) -> Result<Vec<BorrowedFd<'static>>, usize> {
+    let mut polled: Vec<libc::pollfd> = raws
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `polled` is a valid array of `polled.len()` pollfds; a zero timeout never blocks.
+    let r = loop {
+        let r = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, 0) };
+        if r >= 0 || nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            break r;
+        }
+    };
+    if r < 0 {
+        // More entries than RLIMIT_NOFILE (EINVAL), say with an fd named twice: one at a time.
+        return raws
+            .iter()
+            .enumerate()
+            .map(|(i, &fd)| inherited_fd(fd).ok_or(i))
+            .collect();
+    }
+    raws.iter()
+        .zip(&polled)
+        .enumerate()
+        .map(|(i, (&fd, p))| {
+            if fd < 0 || p.revents & libc::POLLNVAL != 0 {
+                Err(i)
+            } else {
+                // SAFETY: as in `inherited_fd`: open, inherited, never closed by this process.
+                Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+            }
+        })
+        .collect()
+}
+
+unsafe extern "C" {
+    /// The process's environment, as the C library keeps it.
+    static environ: *const *const c_char;
+}
+
+/// Calls `f` with the environment's `(name, value)` pairs borrowed in place, where
+/// `std::env::vars_os` copies each one: env mode reads thousands of variables, and those
+/// copies were most of its own work. A string without `=` is skipped, as std does.
+pub(crate) fn with_environ<R>(
+    f: impl FnOnce(&mut dyn Iterator<Item = (&OsStr, &OsStr)>) -> R,
+) -> R {
+    // SAFETY: reading the pointer `environ` holds. It and the strings it points to stay valid
+    // while no one changes the environment, which `std::env::set_var` already requires of any
+    // other thread for as long as this one reads it; the borrows end when `f` returns.
+    let mut p = unsafe { environ };
+    let mut vars = std::iter::from_fn(move || {
+        // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings.
+        while !p.is_null() && !unsafe { *p }.is_null() {
+            let var = unsafe { CStr::from_ptr(*p) }.to_bytes();
+            p = unsafe { p.add(1) };
+            // As std: the name may start with '=', the value starts after the next one.
+            if let Some(eq) = var.iter().skip(1).position(|&b| b == b'=') {
+                let (name, value) = (&var[..=eq], &var[eq + 2..]);
+                return Some((OsStr::from_bytes(name), OsStr::from_bytes(value)));
+            }
+        }
+        None
+    });
+    f(&mut vars)
 }
