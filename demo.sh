@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The main job, end to end, on a fresh Debian machine (with a Rust toolchain):
+#  - installs Debian's s6 when s6-fdholderd is missing, builds the release binary;
+#  - starts a throwaway s6-fdholderd in a temporary directory;
+#  - hands it four fds in one setdump through env mode, the way s6-fdholder-getdump would:
+#    a listening unix socket, both ends of a pipe, and /dev/null with a one-hour limit;
+#  - shows what the daemon holds (s6-fdholder-list, s6-fdholder-getdump) and that the socket
+#    still accepts connections while only the daemon has it;
+#  - stops the daemon and removes the directory on exit, whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ -t 1 ]; then
+    say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+    say() { printf '\n== %s\n' "$*"; }
+fi
+
+if ! command -v s6-fdholderd >/dev/null 2>&1; then
+    say "Installing Debian's s6 package"
+    sudo=
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s6 >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "demo: cargo not found: install a Rust toolchain (https://rustup.rs) first" >&2
+    exit 100
+fi
+
+say "Building the release binary"
+cargo build --release --quiet --bin s6-fdholder-setdump
+BIN=$PWD/target/release/s6-fdholder-setdump
+echo "$BIN"
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/fdholder-demo.XXXXXX")
+DAEMON_PID=
+cleanup() {
+    if [ -n "${DAEMON_PID:-}" ]; then
+        kill "$DAEMON_PID" 2>/dev/null || true
+        wait "$DAEMON_PID" 2>/dev/null || true
+    fi
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+say "Starting a throwaway s6-fdholderd in $DIR"
+# Rules: this uid may connect, set and get dumps, list, and retrieve anything.
+rules=$DIR/rules/uid/$(id -u)
+mkdir -p "$rules/env"
+: >"$rules/allow"
+for right in S6_FDHOLDER_SETDUMP S6_FDHOLDER_GETDUMP S6_FDHOLDER_LIST; do
+    echo >"$rules/env/$right"
+done
+echo '.*' >"$rules/env/S6_FDHOLDER_RETRIEVE_REGEX"
+DAEMON=$DIR/fdholder
+# -1: the daemon writes a newline once it accepts connections; wait for it, never sleep.
+coproc FDHOLDERD { exec s6-fdholder-daemon -1 -n 100 -i "$DIR/rules" "$DAEMON"; }
+DAEMON_PID=$FDHOLDERD_PID
+read -r -u "${FDHOLDERD[0]}" _
+echo "s6-fdholder-daemon -1 -n 100 -i $DIR/rules $DAEMON (pid $DAEMON_PID)"
+
+say "Setting a dump through env mode"
+SERVICE=$DIR/service.sock
+# An anonymous pipe with both ends here: a process substitution gives the read end, and
+# on Linux, opening it again through /proc gives the write end.
+exec {PIPE_R}< <(:)
+exec {PIPE_W}>"/proc/self/fd/$PIPE_R"
+exec {NULL_FD}</dev/null
+# A limit is a TAI64N label: 2^62 + TAI seconds (UTC + 37 s today), then nanoseconds.
+LIMIT=$(printf '@%016x%08x' $(((1 << 62) + $(date +%s) + 37 + 3600)) 0)
+# s6-ipcserver-socketbinder binds and listens on $SERVICE, then runs the rest with the
+# listening socket as its fd 0: that is fd 0 of the dump.
+dump=(
+    'S6_FD#=4'
+    S6_FD_0=0 "S6_FDID_0=unix:$SERVICE"
+    "S6_FD_1=$PIPE_R" S6_FDID_1=pipe:demo-r
+    "S6_FD_2=$PIPE_W" S6_FDID_2=pipe:demo-w
+    "S6_FD_3=$NULL_FD" S6_FDID_3=file:/dev/null "S6_FDLIMIT_3=$LIMIT"
+)
+printf '  %s\n' "${dump[@]}"
+echo "s6-ipcserver-socketbinder $SERVICE env ... s6-fdholder-setdump $DAEMON"
+s6-ipcserver-socketbinder -- "$SERVICE" env "${dump[@]}" "$BIN" "$DAEMON"
+echo "s6-fdholder-setdump: exit status 0"
+# Our copies go: from now on the daemon holds the only ones.
+exec {PIPE_R}<&- {PIPE_W}>&- {NULL_FD}<&-
+
+say "What the daemon holds (s6-fdholder-list)"
+s6-fdholder-list "$DAEMON"
+
+say "The same, with fds and limits (s6-fdholder-getdump, then the environment it sets)"
+# getdump sets S6_FD#, S6_FD_i, S6_FDID_i, S6_FDLIMIT_i and runs a program: here, one that
+# prints them as a table, with each limit as a date. The limit is 3 ns later than the one
+# sent: the tool makes every deadline in a dump distinct by adding i ns to the i-th.
+s6-fdholder-getdump "$DAEMON" bash -c '
+    printf "%-3s %-4s %-26s %-24s %s\n" i fd limit "(limit, UTC)" id
+    for ((i = 0; i < $(printenv "S6_FD#"); i++)); do
+        fd=S6_FD_$i id=S6_FDID_$i limit=S6_FDLIMIT_$i
+        label=none when=
+        if [ -n "${!limit:-}" ]; then
+            label=${!limit}
+            when=$(date -u -d "@$((16#${label:1:16} - (1 << 62) - 37))" "+%F %T")
+        fi
+        printf "%-3s %-4s %-26s %-24s %s\n" "$i" "${!fd}" "$label" "$when" "${!id}"
+    done'
+
+say "The listening socket lives on in the daemon"
+# Nothing else has it open: a connection succeeds only because the daemon holds it.
+if s6-ipcclient "$SERVICE" true; then
+    echo "connected to $SERVICE"
+fi
+
+# ---- CONFIG MODE STEP ---------------------------------------------------------------------
+# Config mode's part of the demo goes here: apply examples/*.toml to the same daemon with
+# `s6-fdholder-setdump -c FILE "$DAEMON"` and show what it then holds. Not built yet.
+# ---- END OF CONFIG MODE STEP --------------------------------------------------------------
+
+say "Stopping the daemon and removing $DIR"
