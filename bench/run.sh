@@ -110,8 +110,8 @@ bench_runs "$C_TOOL" 1 1 /dev/null c
 bench_runs "$OURS" 1 1 /dev/null r
 stop_daemon
 
-compare 1 200 20
-compare 253 50 10
+compare 1 400 20
+compare 253 100 10
 
 echo
 printf '%-6s %-5s %12s %12s %10s %12s\n' tool n "median µs" "CPU µs" "runs" "peak RSS KiB"

@@ -40,5 +40,5 @@ pub mod tai64n;
 pub use conn::{Connection, Deadline};
 pub use error::{Error, Fatal, Op};
 pub use proto::{Client, DumpEntry, HeldFd};
-pub use sys::inherited_fd;
+pub use sys::{inherited_fd, prepare_process};
 pub use tai64n::Tain;

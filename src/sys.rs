@@ -1,6 +1,6 @@
 //! The crate's only `unsafe`: turning fd numbers that nix hands out as integers into owned
-//! or borrowed fds, and reading the environment in place. Everything else goes through nix's
-//! safe wrappers.
+//! or borrowed fds, reading the environment in place, and the process set-up the
+//! `#![no_main]` binary does itself. Everything else goes through nix's safe wrappers.
 
 use std::ffi::{CStr, OsStr, c_char};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -96,4 +96,31 @@ pub(crate) fn with_environ<R>(
         None
     });
     f(&mut vars)
+}
+
+/// What std's runtime does before `fn main` that matters to a `#![no_main]` binary (see
+/// src/main.rs): fds 0, 1 and 2 open, on `/dev/null` where closed, so that no socket of ours
+/// takes one of their numbers and receives what is printed; and SIGPIPE ignored, so that a
+/// closed stdout or stderr is an error (EPIPE), not a death.
+pub fn prepare_process() {
+    for fd in 0..=2 {
+        if inherited_fd(fd).is_none() {
+            // open(2) takes the lowest free number: this one. Kept for the process's life.
+            // Nothing better to do without /dev/null than to go on, as std aborts instead.
+            if let Ok(null) = nix::fcntl::open(
+                "/dev/null",
+                nix::fcntl::OFlag::O_RDWR,
+                nix::sys::stat::Mode::empty(),
+            ) {
+                std::mem::forget(null);
+            }
+        }
+    }
+    // SAFETY: SIG_IGN runs no code of ours, so no handler can break any invariant.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+    };
 }
