@@ -6,6 +6,9 @@
 #    a listening unix socket, both ends of a pipe, and /dev/null with a one-hour limit;
 #  - shows what the daemon holds (s6-fdholder-list, s6-fdholder-getdump) and that the socket
 #    still accepts connections while only the daemon has it;
+#  - config mode: checks and applies examples/*.toml (paths moved into the temporary
+#    directory, ports to free ones) to the same daemon, and shows what it then holds
+#    (s6-fdholder-inspect) and what was created on disk;
 #  - stops the daemon and removes the directory on exit, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -29,8 +32,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 say "Building the release binary"
-cargo build --release --quiet --bin s6-fdholder-setdump
+cargo build --release --quiet --bin s6-fdholder-setdump --bin s6-fdholder-inspect
 BIN=$PWD/target/release/s6-fdholder-setdump
+INSPECT=$PWD/target/release/s6-fdholder-inspect
 echo "$BIN"
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/fdholder-demo.XXXXXX")
@@ -110,9 +114,54 @@ if s6-ipcclient "$SERVICE" true; then
     echo "connected to $SERVICE"
 fi
 
-# ---- CONFIG MODE STEP ---------------------------------------------------------------------
-# Config mode's part of the demo goes here: apply examples/*.toml to the same daemon with
-# `s6-fdholder-setdump -c FILE "$DAEMON"` and show what it then holds. Not built yet.
-# ---- END OF CONFIG MODE STEP --------------------------------------------------------------
+say "Config mode: what examples/*.toml would do (--check opens nothing)"
+# The examples declare paths under /run and ports on the loopback, as a real deployment
+# would; the demo moves the paths into $DIR and the ports to free ones (the tests do the
+# same), so that it leaves nothing behind and clashes with nothing.
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        # Nothing accepts on it: take it (a race with another program is possible, and
+        # would only make the run fail whole, with nothing left behind).
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+}
+localize() {
+    local text port
+    text=$(sed -e "s|\"/run/|\"$DIR/run/|g" -e "s|\"@|\"@fdholder-demo-$$-|g" "$1")
+    for port in $(grep -o '^listen = "[^"]*"' <<<"$text" | grep -o '[0-9]*"$' | tr -d '"' | sort -u); do
+        text=$(sed "s|:$port\"|:$(free_port)\"|g" <<<"$text")
+    done
+    printf '%s\n' "$text"
+}
+CONFIGS=()
+for example in examples/*.toml; do
+    config=$DIR/$(basename "$example")
+    localize "$example" >"$config"
+    CONFIGS+=("$config")
+    echo "\$ s6-fdholder-setdump --check -c $config"
+    if command -v column >/dev/null; then
+        "$BIN" --check -c "$config" | column -t -s $'\t'
+    else
+        "$BIN" --check -c "$config"
+    fi
+done
+
+say "Config mode: applying them to the same daemon"
+for config in "${CONFIGS[@]}"; do
+    echo "\$ s6-fdholder-setdump -v -c $config $DAEMON"
+    "$BIN" -v -c "$config" "$DAEMON" 2>&1
+done
+
+say "What the daemon holds now (s6-fdholder-inspect)"
+"$INSPECT" "$DAEMON"
+
+say "What config mode created on disk, with the modes and owners the files asked for"
+find "$DIR/run" -exec ls -ld {} + | awk '{ print $1, $3, $4, $NF }'
+
 
 say "Stopping the daemon and removing $DIR"

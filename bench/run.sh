@@ -161,3 +161,7 @@ for n in 1000 5000 20000; do
         "$(awk -v m="$m" -v b="$base" -v n="$n" 'BEGIN { printf "%.0f", (m - b) * 1000 / (n - 1) }')" \
         "$(runs_in "$out")" "$(rss_kb "$out")"
 done
+
+echo
+echo "bench: config mode against a socketbinder + store script (bench/config.sh)" >&2
+bench/config.sh
