@@ -2,7 +2,8 @@
 //!
 //! Used to show what a daemon holds and to compare a held fd with what a config declares,
 //! so it reads only what the kernel says about the fd itself (fstat, getsockname, socket
-//! options, the access mode, the `/proc/self/fd` link) and never touches the path it names.
+//! options, the access mode, the `/proc/self/fd` link, and for a Unix socket what the
+//! kernel's sock_diag interface tells of it) and never touches the path it names.
 
 use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -12,8 +13,11 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::socket::{self, AddressFamily, SockType, SockaddrLike, SockaddrStorage, sockopt};
-use nix::sys::stat::{SFlag, fstat};
+use nix::sys::socket::{
+    self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, SockaddrLike,
+    SockaddrStorage, sockopt,
+};
+use nix::sys::stat::{SFlag, fstat, makedev};
 
 /// How an fd may be used, from its open flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,11 +237,146 @@ pub fn describe(fd: BorrowedFd<'_>) -> Result<FdInfo, Errno> {
     Ok(FdInfo { inode, kind })
 }
 
+/// What sock_diag says of a Unix socket that fstat and getsockopt cannot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnixDiag {
+    /// A listening socket's backlog (the most connections it queues), as the kernel
+    /// clamped it.
+    pub backlog: Option<u32>,
+    /// The socket file a socket bound to a path created: its device, as `st_dev` gives it,
+    /// and the low 32 bits of its inode (all sock_diag reports). It is not the socket's own
+    /// inode, which fstat gives.
+    pub file: Option<(u64, u32)>,
+}
+
+/// sock_diag's message type for a request by family (`SOCK_DIAG_BY_FAMILY`).
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// Netlink's error message type (`NLMSG_ERROR`).
+const NLMSG_ERROR: u16 = 2;
+/// `NLM_F_REQUEST`.
+const NLM_F_REQUEST: u16 = 1;
+/// `UDIAG_SHOW_VFS | UDIAG_SHOW_RQLEN`: the socket file, and the queue lengths.
+const UDIAG_SHOW: u32 = 0x02 | 0x10;
+/// The attribute types of the reply: `UNIX_DIAG_VFS`, `UNIX_DIAG_RQLEN`.
+const UNIX_DIAG_VFS: u16 = 1;
+const UNIX_DIAG_RQLEN: u16 = 4;
+/// A socket's state when it listens (`TCP_LISTEN`, which Unix sockets use too).
+const STATE_LISTEN: u8 = 10;
+/// `struct nlmsghdr` and `struct unix_diag_msg` sizes.
+const NLMSG_HDR: usize = 16;
+const UNIX_DIAG_MSG: usize = 16;
+
+/// The request for the Unix socket whose own inode is `ino`: a `struct nlmsghdr` and a
+/// `struct unix_diag_req` (no cookie), in native byte order as netlink wants.
+fn unix_diag_request(ino: u32) -> Vec<u8> {
+    let mut req = Vec::with_capacity(NLMSG_HDR + 24);
+    req.extend(((NLMSG_HDR + 24) as u32).to_ne_bytes());
+    req.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req.extend(NLM_F_REQUEST.to_ne_bytes());
+    req.extend(1u32.to_ne_bytes()); // sequence number
+    req.extend(0u32.to_ne_bytes()); // the kernel's port id
+    req.push(nix::libc::AF_UNIX as u8);
+    req.extend([0, 0, 0]); // protocol and padding
+    req.extend(u32::MAX.to_ne_bytes()); // every state
+    req.extend(ino.to_ne_bytes());
+    req.extend(UDIAG_SHOW.to_ne_bytes());
+    req.extend([0xff; 8]); // INET_DIAG_NOCOOKIE
+    req
+}
+
+fn ne_u16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn ne_u32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Reads sock_diag's reply about the socket of inode `ino`.
+fn parse_unix_diag(reply: &[u8], ino: u32) -> Result<UnixDiag, Errno> {
+    let bad = Errno::EPROTO;
+    let len = ne_u32(reply, 0).ok_or(bad)? as usize;
+    let body = reply.get(NLMSG_HDR..len).ok_or(bad)?;
+    match ne_u16(reply, 4).ok_or(bad)? {
+        NLMSG_ERROR => {
+            let e = i32::from_ne_bytes(body.get(..4).ok_or(bad)?.try_into().map_err(|_| bad)?);
+            return Err(Errno::from_raw(-e));
+        }
+        SOCK_DIAG_BY_FAMILY => {}
+        _ => return Err(bad),
+    }
+    let state = *body.get(2).ok_or(bad)?;
+    if ne_u32(body, 4) != Some(ino) {
+        return Err(bad);
+    }
+    let mut diag = UnixDiag::default();
+    let mut at = UNIX_DIAG_MSG;
+    while let (Some(alen), Some(atype)) = (ne_u16(body, at), ne_u16(body, at + 2)) {
+        let alen = usize::from(alen);
+        let data = body.get(at + 4..at + alen).ok_or(bad)?;
+        match atype {
+            UNIX_DIAG_VFS => {
+                let (file_ino, dev) = (ne_u32(data, 0).ok_or(bad)?, ne_u32(data, 4).ok_or(bad)?);
+                // The kernel's own dev_t: 12 bits of major, 20 of minor.
+                let dev = makedev(u64::from(dev >> 20), u64::from(dev & 0xf_ffff));
+                diag.file = Some((dev, file_ino));
+            }
+            UNIX_DIAG_RQLEN if state == STATE_LISTEN => {
+                diag.backlog = Some(ne_u32(data, 4).ok_or(bad)?);
+            }
+            _ => {}
+        }
+        at += alen.max(4).next_multiple_of(4);
+    }
+    Ok(diag)
+}
+
+/// Asks the kernel (sock_diag) about the Unix socket whose own inode, as fstat gives it,
+/// is `socket_inode`: its socket file and its backlog.
+pub fn unix_diag(socket_inode: u64) -> Result<UnixDiag, Errno> {
+    let ino = u32::try_from(socket_inode).map_err(|_| Errno::EOVERFLOW)?;
+    let nl = socket::socket(
+        AddressFamily::Netlink,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    let kernel = NetlinkAddr::new(0, 0);
+    socket::sendto(
+        nl.as_raw_fd(),
+        &unix_diag_request(ino),
+        &kernel,
+        MsgFlags::empty(),
+    )?;
+    // The kernel queues its answer before sendto returns.
+    let mut buf = [0u8; 1024];
+    let n = socket::recv(nl.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT)?;
+    parse_unix_diag(&buf[..n], ino)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
     use std::os::unix::net::{UnixDatagram, UnixListener};
+
+    #[test]
+    fn unix_sockets_file_and_backlog() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let l = UnixListener::bind(&path).unwrap();
+        socket::listen(&l, socket::Backlog::new(7).unwrap()).unwrap();
+        let st = std::fs::symlink_metadata(&path).unwrap();
+        let diag = unix_diag(describe(l.as_fd()).unwrap().inode.1).unwrap();
+        assert_eq!(diag.backlog, Some(7));
+        assert_eq!(diag.file, Some((st.dev(), st.ino() as u32)));
+        assert_ne!(st.ino(), describe(l.as_fd()).unwrap().inode.1);
+        let d = UnixDatagram::unbound().unwrap();
+        let diag = unix_diag(describe(d.as_fd()).unwrap().inode.1).unwrap();
+        assert_eq!(diag, UnixDiag::default());
+        assert_eq!(unix_diag(u64::from(u32::MAX - 1)), Err(Errno::ENOENT));
+    }
 
     #[test]
     fn pipes_and_files() {

@@ -31,6 +31,7 @@ pub mod error;
 pub mod expiry;
 pub mod fdinfo;
 pub mod frame;
+pub mod held;
 pub mod inspect;
 pub mod proto;
 mod sys;

@@ -11,18 +11,9 @@ use serde::Serialize;
 
 use crate::expiry::{self, Expiry};
 use crate::fdinfo::{self, Address, Kind};
+pub use crate::held::Source;
 use crate::proto::HeldFd;
 use crate::tai64n::Tain;
-
-/// Where the rows came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// getdump: every column is known.
-    Getdump,
-    /// list: only the ids are known.
-    List,
-}
 
 /// One held fd, as the table and the JSON show it; `None` is JSON's null.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
