@@ -56,6 +56,16 @@ pub fn rfc3339(limit: Tain, seconds: bool) -> Option<String> {
     })
 }
 
+/// `limit` seen at `now` in one word: `never`, the RFC 3339 instant to the second, or the
+/// TAI64N label when RFC 3339 cannot write it. How plans and reports show an expiry.
+pub fn show(limit: Tain, now: Tain) -> String {
+    if is_never(limit, now) {
+        "never".to_string()
+    } else {
+        rfc3339(limit, true).unwrap_or_else(|| limit.to_string())
+    }
+}
+
 /// Whole seconds from `now` to `limit`; 0 once it has passed.
 pub fn seconds_left(limit: Tain, now: Tain) -> u64 {
     limit.duration_since(now).map_or(0, |d| d.as_secs())
@@ -86,6 +96,8 @@ mod tests {
             Some("2027-01-15T08:01:30Z")
         );
         assert_eq!(seconds_left(limit, now), 90);
+        assert_eq!(show(limit, now), "2027-01-15T08:01:30Z");
+        assert_eq!(show(Tain::no_limit_from(now), now), "never");
         assert_eq!(seconds_left(now, limit), 0);
         let far = now + Duration::from_secs(1 << 40);
         assert_eq!(Expiry::of(far, now).unwrap().rfc3339, None);

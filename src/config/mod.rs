@@ -8,6 +8,7 @@
 //! bad file, and an unreachable daemon is found before anything is created.
 
 pub mod apply;
+pub mod compare;
 pub mod diag;
 pub mod open;
 pub mod parse;

@@ -44,6 +44,8 @@ pub struct Item {
 pub struct Plan {
     /// One item per fd.
     pub items: Vec<Item>,
+    /// The instant every limit is counted from.
+    pub now: Tain,
 }
 
 /// The limit and UTC expiry of an entry's fds, from the run's one `now`.
@@ -75,7 +77,10 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
             });
         }
     }
-    Plan { items }
+    Plan {
+        items,
+        now: now_tai,
+    }
 }
 
 /// How the plan and `-v` name an fd's kind, e.g. `unix-stream`, `tcp`, `pipe-read`.
@@ -115,23 +120,25 @@ pub fn address(e: &Entry) -> String {
     }
 }
 
+/// An item's plan line, without its end of line: tab-separated, the id, the kind, the
+/// address, the expiry (RFC 3339 UTC, or `never`) and the TAI64N limit.
+pub fn plan_line(config: &Config, plan: &Plan, item: &Item) -> String {
+    let e = &config.entries[item.entry];
+    format!(
+        "{}\t{}\t{}\t{}\t{}",
+        item.id,
+        kind_name(&e.spec, item.end),
+        address(e),
+        crate::expiry::show(item.limit, plan.now),
+        item.limit
+    )
+}
+
 /// Writes the plan as `--check` prints it: per fd, tab-separated, the id, the kind, the
 /// address, the expiry in UTC (RFC 3339, or `never`) and the TAI64N limit.
 pub fn write_plan(out: &mut impl Write, config: &Config, plan: &Plan) -> io::Result<()> {
     for item in &plan.items {
-        let e = &config.entries[item.entry];
-        let expires = item.expires.map_or("never".to_string(), |t| {
-            humantime::format_rfc3339_seconds(t).to_string()
-        });
-        writeln!(
-            out,
-            "{}\t{}\t{}\t{}\t{}",
-            item.id,
-            kind_name(&e.spec, item.end),
-            address(e),
-            expires,
-            item.limit
-        )?;
+        writeln!(out, "{}", plan_line(config, plan, item))?;
     }
     Ok(())
 }

@@ -24,7 +24,9 @@ pub use delete::encode_delete;
 pub use getdump::encode_getdump;
 pub use list::encode_list;
 pub use retrieve::encode_retrieve;
-pub use setdump::{distinct_limits, encode_setdump_batch, encode_setdump_start};
+pub use setdump::{
+    distinct_limits, distinct_limits_beside, encode_setdump_batch, encode_setdump_start,
+};
 pub use store::encode_store;
 
 /// The longest id the daemon accepts.

@@ -37,7 +37,14 @@ pub fn encode_setdump_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits
 /// past any limit already taken. The daemon indexes fds by deadline and its setdump,
 /// unlike its store, does not cope with equal keys (PROTOCOL.md, setdump point 5).
 pub fn distinct_limits(entries: &[DumpEntry<'_>]) -> Vec<Tain> {
-    let mut seen = HashSet::with_capacity(entries.len());
+    distinct_limits_beside(entries, &[])
+}
+
+/// [`distinct_limits`], also kept apart from `held`: the limits of fds the daemon already
+/// holds and keeps, which the same corruption threatens.
+pub fn distinct_limits_beside(entries: &[DumpEntry<'_>], held: &[Tain]) -> Vec<Tain> {
+    let mut seen: HashSet<Tain> = held.iter().copied().collect();
+    seen.reserve(entries.len());
     entries
         .iter()
         .zip(0u64..)
@@ -57,6 +64,16 @@ impl Client {
     /// The daemon commits each batch as it arrives, so a failure can leave it holding part
     /// of the dump: [`SetdumpError::committed`] says how much it acknowledged.
     pub fn setdump(&mut self, entries: &[DumpEntry<'_>]) -> Result<(), SetdumpError> {
+        self.setdump_beside(entries, &[])
+    }
+
+    /// [`Client::setdump`] to a daemon that holds fds with the limits `held` and keeps
+    /// them: the dump's limits are kept apart from those too.
+    pub fn setdump_beside(
+        &mut self,
+        entries: &[DumpEntry<'_>],
+        held: &[Tain],
+    ) -> Result<(), SetdumpError> {
         let total = entries.len();
         let fail = |error, committed| SetdumpError {
             error,
@@ -84,7 +101,7 @@ impl Client {
                 ..fail(error, 0)
             });
         }
-        let limits = distinct_limits(entries);
+        let limits = distinct_limits_beside(entries, held);
         let mut buf = Vec::new();
         let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(MAX_SEND_FDS);
         let mut committed = 0;
@@ -183,5 +200,8 @@ mod tests {
         // fd 0 at 5ns, fd 1 at 4ns (+1 → 5ns, taken → 6ns).
         let l = distinct_limits(&[mk(1, 5), mk(1, 4)]);
         assert_eq!(l, vec![Tain::new(1, 5), Tain::new(1, 6)]);
+        // Held at 5ns and 6ns: fd 0 moves to 7ns, fd 1 (at 5ns) to 8ns.
+        let l = distinct_limits_beside(&[mk(1, 5), mk(1, 4)], &[Tain::new(1, 5), Tain::new(1, 6)]);
+        assert_eq!(l, vec![Tain::new(1, 7), Tain::new(1, 8)]);
     }
 }
