@@ -6,8 +6,9 @@
 #    a listening unix socket, both ends of a pipe, and /dev/null with a one-hour limit;
 #  - shows what the daemon holds (s6-fdholder-list, s6-fdholder-getdump) and that the socket
 #    still accepts connections while only the daemon has it;
-#  - config mode: checks and applies examples/*.toml (paths moved into the temporary
-#    directory, ports to free ones) to the same daemon, and shows what it then holds
+#  - config mode: plans and applies examples/*.toml (paths moved into the temporary
+#    directory, ports to free ones) to the same daemon, applies them again (nothing to
+#    do), and shows what it then holds
 #    (s6-fdholder-inspect) and what was created on disk;
 #  - stops the daemon and removes the directory on exit, whatever happens.
 set -euo pipefail
@@ -143,15 +144,21 @@ for example in examples/*.toml; do
     config=$DIR/$(basename "$example")
     localize "$example" >"$config"
     CONFIGS+=("$config")
-    echo "\$ s6-fdholder-setdump --check -c $config"
+    echo "\$ s6-fdholder-setdump --check -c $config $DAEMON"
     if command -v column >/dev/null; then
-        "$BIN" --check -c "$config" | column -t -s $'\t'
+        "$BIN" --check -c "$config" "$DAEMON" | column -t -s $'\t'
     else
-        "$BIN" --check -c "$config"
+        "$BIN" --check -c "$config" "$DAEMON"
     fi
 done
 
 say "Config mode: applying them to the same daemon"
+for config in "${CONFIGS[@]}"; do
+    echo "\$ s6-fdholder-setdump -v -c $config $DAEMON"
+    "$BIN" -v -c "$config" "$DAEMON" 2>&1
+done
+
+say "Config mode: applying them again changes nothing (ids of the other files are kept)"
 for config in "${CONFIGS[@]}"; do
     echo "\$ s6-fdholder-setdump -v -c $config $DAEMON"
     "$BIN" -v -c "$config" "$DAEMON" 2>&1

@@ -17,8 +17,8 @@ pub const PROG: &str = "s6-fdholder-setdump";
 /// Env mode's usage, exactly the C tool's.
 pub const USAGE_ENV: &str = "s6-fdholder-setdump [ -t timeout ] socket";
 /// Config mode's usage.
-pub const USAGE_CONFIG: &str =
-    "s6-fdholder-setdump [ -t timeout ] [ -v ] [ --check ] -c file [ socket ]";
+pub const USAGE_CONFIG: &str = "s6-fdholder-setdump [ -t timeout ] [ -v ] [ --check ] [ --json ] \
+     [ --prune | --replace-all ] -c file [ socket ]";
 
 /// What config mode needs from the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,12 @@ pub struct ConfigOptions {
     pub check: bool,
     /// `-v`: report each fd opened.
     pub verbose: bool,
+    /// `--json`: print the plan or the result as one JSON document.
+    pub json: bool,
+    /// `--prune`: delete the ids the daemon holds and the file does not declare.
+    pub prune: bool,
+    /// `--replace-all`: open and set every fd, compared or not.
+    pub replace_all: bool,
 }
 
 /// What the command line asks for.
@@ -74,6 +80,28 @@ pub fn command() -> clap::Command {
                 .action(ArgAction::SetTrue)
                 .requires("config")
                 .help("Report each fd opened, on stderr"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .help("Print the plan (--check) or the result as one JSON document"),
+        )
+        .arg(
+            Arg::new("prune")
+                .long("prune")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .help("Also delete the ids the daemon holds and the file does not declare"),
+        )
+        .arg(
+            Arg::new("replace-all")
+                .long("replace-all")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .conflicts_with("prune")
+                .help("Open and set every fd, even those held as declared"),
         )
         .arg(
             Arg::new("socket")
@@ -174,8 +202,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal>
         .iter()
         .skip(1)
         .any(|a| a == "-c" || a.as_encoded_bytes().starts_with(b"--config"));
-    let m = match clap_parse(command(), &args, "--check and -v go with -c file")
-        .map_err(|why| usage(config_mode, &why))?
+    let m = match clap_parse(
+        command(),
+        &args,
+        "--check, -v, --json, --prune and --replace-all go with -c file",
+    )
+    .map_err(|why| usage(config_mode, &why))?
     {
         Parsed::Matches(m) => m,
         Parsed::Print(text) => return Ok(Command::Print(text)),
@@ -189,6 +221,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal>
             timeout_ms,
             check: m.get_flag("check"),
             verbose: m.get_flag("verbose"),
+            json: m.get_flag("json"),
+            prune: m.get_flag("prune"),
+            replace_all: m.get_flag("replace-all"),
         })),
         None => {
             let socket = socket.ok_or_else(|| usage(false, "no socket given"))?;
@@ -265,8 +300,19 @@ mod tests {
                 timeout_ms: 0,
                 check: true,
                 verbose: true,
+                json: false,
+                prune: false,
+                replace_all: false,
             }))
         );
+        let Ok(Command::Config(o)) = p(&["--json", "--prune", "-c", "f.toml", "/s"]) else {
+            panic!()
+        };
+        assert!(o.json && o.prune && !o.replace_all && !o.check);
+        let e = p(&["--prune", "--replace-all", "-c", "f.toml"]).unwrap_err();
+        assert!(e.contains("does not go with"), "{e}");
+        let e = p(&["--json", "/s"]).unwrap_err();
+        assert!(e.starts_with(USAGE_ENV), "{e}");
     }
 
     #[test]

@@ -291,6 +291,10 @@ pub enum Fatal {
     Setdump(SetdumpError),
     /// Another request to the daemon failed (the inspect tool's getdump or list).
     Request(Op, Error),
+    /// Config mode could not learn what the daemon holds, to compare it with the file.
+    Compare(Op, Error),
+    /// `--prune` could not delete this id; the file's fds were set.
+    Prune(String, Error),
     /// A file named on the command line could not be read.
     Read(PathBuf, Errno),
     /// A systemd unit cannot be converted at all.
@@ -309,7 +313,7 @@ impl Fatal {
         match self {
             Fatal::Usage(_) | Fatal::Env(_) | Fatal::Unit(_) | Fatal::Config(_) => EXIT_USAGE,
             Fatal::Connect(..) | Fatal::Read(..) | Fatal::Write(_) | Fatal::Open(_) => EXIT_SYSTEM,
-            Fatal::Request(_, e) => e.exit_code(),
+            Fatal::Request(_, e) | Fatal::Compare(_, e) | Fatal::Prune(_, e) => e.exit_code(),
             Fatal::Setdump(e) => match e.error {
                 // A daemon that closes on us after taking part of the dump has not refused it.
                 Error::NotAllowed if e.committed > 0 => EXIT_SYSTEM,
@@ -331,6 +335,25 @@ impl fmt::Display for Fatal {
             ),
             Fatal::Setdump(e) => write!(f, "unable to set dump: {e}"),
             Fatal::Request(op, e) => write!(f, "unable to {}: {e}", op.task()),
+            Fatal::Compare(op, e) => {
+                write!(
+                    f,
+                    "unable to compare the file with what the daemon holds: unable to {}: {e}",
+                    op.task()
+                )?;
+                if matches!(e, Error::Daemon(_, Errno::EPERM)) {
+                    f.write_str(
+                        "; it needs S6_FDHOLDER_GETDUMP or S6_FDHOLDER_LIST \
+                         (--replace-all sets every fd without comparing)",
+                    )?;
+                }
+                Ok(())
+            }
+            Fatal::Prune(id, e) => write!(
+                f,
+                "unable to delete {id}, held but not in the file: {e} \
+                 (the file's fds were set)"
+            ),
             Fatal::Read(path, e) => {
                 write!(f, "unable to read {}: {}", path.display(), strerror(*e))
             }

@@ -185,6 +185,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 }
                 inet_options(&mut v, held, s, options);
             }
+            // Access is compared only where the path leads to the held object.
             (FdSpec::Fifo { path, .. }, Kind::Fifo(p, access)) => {
                 let _ = same_path(&mut v, p, path, info.inode)
                     && same(&mut v, "access", access.name(), Access::ReadWrite.name());

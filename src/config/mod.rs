@@ -3,12 +3,15 @@
 //!
 //! The pipeline, one module per stage: [`parse`] (text to raw structs with spans),
 //! [`validate`] (raw to typed specs; every config error is found here), [`plan`] (one item
-//! per fd, limits from one `now`), [`open`] (all or none, with rollback), [`apply`] (the
-//! setdump). [`diag`] locates messages in the file. Nothing is created, opened or sent for a
-//! bad file, and an unreachable daemon is found before anything is created.
+//! per fd, limits from one `now`), [`converge`] (the plan against what the daemon holds,
+//! read back by [`compare`]: which ids are new, the same, changed or extra, and what to do
+//! with each), [`open`] (all or none, with rollback), [`apply`] (the setdump). [`diag`]
+//! locates messages in the file. Nothing is created, opened or sent for a bad file, and an
+//! unreachable daemon is found before anything is created.
 
 pub mod apply;
 pub mod compare;
+pub mod converge;
 pub mod diag;
 pub mod open;
 pub mod parse;
@@ -22,9 +25,10 @@ use nix::errno::Errno;
 
 use crate::cli::{ConfigOptions, PROG};
 use crate::conn::Deadline;
-use crate::error::{Fatal, strerror};
-use crate::proto::Client;
+use crate::error::{Fatal, strerror, warn};
+use crate::held::Holdings;
 
+use self::converge::Report;
 use self::open::Leftover;
 use self::plan::{address, kind_name};
 
@@ -36,6 +40,40 @@ fn warn_leftovers(leftovers: &[Leftover]) {
             l.path.display(),
             strerror(l.errno)
         );
+    }
+}
+
+/// Raises the soft limit on open fds to the hard one: a run may hold a copy of every fd
+/// the daemon holds (getdump) while it opens as many new ones. Best effort: a run that
+/// needs fewer does not care.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// Writes `text` to stdout; a closed stdout leaves nothing useful to do about it.
+fn print(text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    let mut out = std::io::stdout().lock();
+    let _ = text(&mut out).and_then(|()| out.flush());
+}
+
+/// Prints the report as JSON.
+fn print_json(report: &Report) -> Result<(), Fatal> {
+    let json = report
+        .to_json()
+        .map_err(|e| Fatal::Write(crate::error::io_errno(&e.into())))?;
+    print(|out| out.write_all(json.as_bytes()));
+    Ok(())
+}
+
+/// Says on stderr, with `-v`, what was done.
+fn info(opts: &ConfigOptions, what: impl std::fmt::Display) {
+    if opts.verbose {
+        eprintln!("{PROG}: info: {what}");
     }
 }
 
@@ -53,10 +91,15 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
         .and_then(|raw| validate::validate(&raw, now))
         .map_err(|d| Fatal::Config(locate(d)))?;
     let plan = plan::plan(&config, now);
-    if opts.check {
-        let mut out = std::io::stdout().lock();
-        // A closed stdout leaves nothing useful to do about it.
-        let _ = plan::write_plan(&mut out, &config, &plan).and_then(|()| out.flush());
+    let named = opts.socket.as_deref().or(config.fdholder.as_deref());
+    if opts.check && named.is_none() {
+        // No daemon to compare with: the plan alone.
+        if opts.json {
+            let mut report = Report::new(&config, &plan, None, None);
+            report.decide(&plan, opts.replace_all, opts.prune);
+            return print_json(&report);
+        }
+        print(|out| plan::write_plan(out, &config, &plan));
         return Ok(());
     }
     let socket = apply::daemon_socket(
@@ -65,31 +108,65 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
         &opts.file,
     )?;
     let deadline = Deadline::from_millis(opts.timeout_ms);
-    let mut client =
-        Client::connect(&socket, deadline).map_err(|e| Fatal::Connect(socket.clone(), e))?;
-    let mut report = |item: &plan::Item| {
-        if opts.verbose {
-            let e = &config.entries[item.entry];
-            eprintln!(
-                "{PROG}: info: opened {} ({} {})",
-                item.id,
-                kind_name(&e.spec, item.end),
-                address(e)
-            );
+    raise_fd_limit();
+    let (mut client, holdings) = apply::ask(&socket, deadline, opts.replace_all)?;
+    if let Some(Holdings::Ids(_, why)) = &holdings {
+        warn(PROG, format_args!("{why}: comparing ids only, from list"));
+    }
+    let mut report = Report::new(&config, &plan, Some(&socket), holdings.as_ref());
+    report.decide(&plan, opts.replace_all, opts.prune);
+    if opts.check {
+        if opts.json {
+            return print_json(&report);
         }
+        print(|out| report.write_states(out, &config, &plan));
+        return Ok(());
+    }
+    let dump = match &holdings {
+        Some(Holdings::Dump(dump)) => &dump[..],
+        _ => &[],
     };
-    let opened = open::open_all(&config, &plan, &mut report).map_err(|f| {
+    let sel = apply::select(&config, &plan, &report);
+    let mut opened_one = |item: &plan::Item| {
+        let e = &sel.config.entries[item.entry];
+        let what = format!("{} {}", kind_name(&e.spec, item.end), address(e));
+        info(opts, format_args!("opened {} ({what})", item.id));
+    };
+    let mut opened = open::open_all(
+        &sel.config,
+        &sel.plan,
+        &report.replaceable(),
+        &mut opened_one,
+    )
+    .map_err(|f| {
         warn_leftovers(&f.leftovers);
         Fatal::Open(locate(f.diag))
     })?;
-    match apply::apply(&mut client, &plan, &opened) {
-        Ok(()) => opened
-            .finish(&config, &plan)
-            .map_err(|d| Fatal::Open(locate(d))),
-        Err(e) => {
-            // The daemon keeps what it acknowledged: only the rest is undone.
-            warn_leftovers(&opened.rollback(e.committed));
-            Err(Fatal::Setdump(e))
-        }
+    if let Err(e) = apply::apply(&mut client, &config, &plan, &sel, &opened, &report, dump) {
+        // The daemon keeps what it acknowledged: only the rest is undone.
+        warn_leftovers(&opened.rollback(e.committed.min(sel.items.len())));
+        return Err(Fatal::Setdump(e));
     }
+    for (item, _) in report.limits_to_set() {
+        info(
+            opts,
+            format_args!("set {} again, with its new limit", plan.items[item].id),
+        );
+    }
+    warn_leftovers(&opened.drop_asides());
+    opened
+        .finish(&sel.config, &sel.plan)
+        .map_err(|d| Fatal::Open(locate(d)))?;
+    for (id, raw) in report.to_delete() {
+        client
+            .delete(raw)
+            .map_err(|e| Fatal::Prune(id.to_string(), e))?;
+        info(opts, format_args!("deleted {id}"));
+    }
+    report.applied();
+    info(opts, report.summary());
+    if opts.json {
+        print_json(&report)?;
+    }
+    Ok(())
 }

@@ -12,8 +12,13 @@
 //! with `O_NOFOLLOW`, and chown is `fchown` on the fd or `lchown` on the path.
 //!
 //! A unix socket path is bound first and looked at only if bind says it is in use, so the
-//! common case costs socket, bind, listen and close.
+//! common case costs socket, bind, listen and close. A socket file the caller names as
+//! replaceable (the daemon's own socket, being replaced) is renamed aside rather than
+//! unlinked, so that a failure can put it back: the rollback renames it back, a finished
+//! run removes it.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -44,12 +49,22 @@ struct Created {
     dir: bool,
 }
 
+/// A socket file renamed aside to bind a new socket in its place.
+#[derive(Debug)]
+struct Aside {
+    /// The plan item it was moved for.
+    item: usize,
+    path: PathBuf,
+    aside: PathBuf,
+}
+
 /// The fds of a plan, opened, and what was created on disk for them.
 #[derive(Debug)]
 pub struct Opened {
     /// One fd per plan item, in plan order.
     pub fds: Vec<OwnedFd>,
     created: Vec<Created>,
+    asides: Vec<Aside>,
 }
 
 /// A path this run created and could not remove when undoing its work.
@@ -74,8 +89,8 @@ impl Opened {
     /// Closes every fd, and removes what this run created for plan items from `keep` on,
     /// newest first (so directories are empty when their turn comes). Items before `keep`
     /// are the ones a daemon has taken: their files stay.
-    pub fn rollback(self, keep: usize) -> Vec<Leftover> {
-        drop(self.fds);
+    pub fn rollback(mut self, keep: usize) -> Vec<Leftover> {
+        drop(std::mem::take(&mut self.fds));
         let mut left = Vec::new();
         let undo = self.created.iter().rev().filter(|c| c.item >= keep);
         for c in undo.clone().filter(|c| !c.dir) {
@@ -86,6 +101,18 @@ impl Opened {
                 });
             }
         }
+        // The sockets moved aside for items the daemon did not take go back in place.
+        let (back, taken): (Vec<Aside>, Vec<Aside>) =
+            self.asides.drain(..).partition(|a| a.item >= keep);
+        for a in back.iter().rev() {
+            if let Err(errno) = nix::fcntl::renameat(AT_FDCWD, &a.aside, AT_FDCWD, &a.path) {
+                left.push(Leftover {
+                    path: a.aside.clone(),
+                    errno,
+                });
+            }
+        }
+        left.extend(remove_asides(taken));
         for c in undo.filter(|c| c.dir) {
             match std::fs::remove_dir(&c.path)
                 .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
@@ -99,6 +126,12 @@ impl Opened {
             }
         }
         left
+    }
+
+    /// Removes the sockets moved aside: the daemon took what replaced them. Returns what
+    /// could not be removed.
+    pub fn drop_asides(&mut self) -> Vec<Leftover> {
+        remove_asides(std::mem::take(&mut self.asides))
     }
 
     /// Finishes a run the daemon accepted: truncates the files that ask for it (only now,
@@ -119,6 +152,27 @@ impl Opened {
         }
         Ok(())
     }
+}
+
+/// Unlinks the moved-aside socket files; returns what could not be.
+fn remove_asides(asides: Vec<Aside>) -> Vec<Leftover> {
+    asides
+        .into_iter()
+        .filter_map(|a| {
+            unlink(&a.aside).err().map(|errno| Leftover {
+                path: a.aside,
+                errno,
+            })
+        })
+        .collect()
+}
+
+/// Where a socket file is moved aside: a hidden name in its own directory.
+fn aside_path(path: &Path) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".s6-fdholder-setdump-old.{}", std::process::id()));
+    path.with_file_name(name)
 }
 
 /// A failure for `e`: what was being done, and why, in the C library's words.
@@ -272,14 +326,17 @@ fn clear_stale(e: &Entry, path: &Path, addr: &UnixAddr, ty: SockType) -> Result<
 
 /// Opens the fds, recording what it creates.
 #[derive(Default)]
-struct Opener {
+struct Opener<'a> {
     umask: Umask,
     created: Vec<Created>,
+    asides: Vec<Aside>,
+    /// Socket files (device, inode) that may be replaced.
+    replaceable: Option<&'a HashSet<(u64, u64)>>,
     /// The plan item being opened.
     item: usize,
 }
 
-impl Opener {
+impl Opener<'_> {
     fn record(&mut self, path: &Path, dir: bool) {
         self.created.push(Created {
             item: self.item,
@@ -340,7 +397,9 @@ impl Opener {
             r = try_bind(self);
         }
         if r == Err(Errno::EADDRINUSE) {
-            clear_stale(e, path, &addr, ty)?;
+            if !self.move_aside(e, path)? {
+                clear_stale(e, path, &addr, ty)?;
+            }
             r = try_bind(self);
         }
         r.map_err(|errno| fail(e, format!("unable to bind to {}", path.display()), errno))?;
@@ -356,6 +415,33 @@ impl Opener {
             .map_err(|errno| fail(e, format!("unable to chown {}", path.display()), errno))?;
         }
         Ok(())
+    }
+
+    /// Renames the socket file at `path` aside if it is a replaceable one; false if not.
+    fn move_aside(&mut self, e: &Entry, path: &Path) -> Result<bool, Diag> {
+        let ours = match lstat(path) {
+            Ok(st) => self
+                .replaceable
+                .is_some_and(|r| r.contains(&(st.st_dev, st.st_ino))),
+            Err(_) => false,
+        };
+        if !ours {
+            return Ok(false);
+        }
+        let aside = aside_path(path);
+        nix::fcntl::renameat(AT_FDCWD, path, AT_FDCWD, &aside).map_err(|errno| {
+            fail(
+                e,
+                format!("unable to move the held socket {} aside", path.display()),
+                errno,
+            )
+        })?;
+        self.asides.push(Aside {
+            item: self.item,
+            path: path.to_path_buf(),
+            aside,
+        });
+        Ok(true)
     }
 
     fn unix(
@@ -573,13 +659,18 @@ fn set_options(e: &Entry, fd: &OwnedFd, o: &InetOptions) -> Result<(), Diag> {
 }
 
 /// Opens every fd of `plan`, calling `opened` for each; on the first failure, closes them
-/// all and removes what this run created.
+/// all and undoes what this run did on disk. A unix socket file whose device and inode are
+/// in `replaceable` may be replaced (it is moved aside, and back on failure).
 pub fn open_all(
     config: &Config,
     plan: &Plan,
+    replaceable: &HashSet<(u64, u64)>,
     opened: &mut dyn FnMut(&Item),
 ) -> Result<Opened, OpenFailure> {
-    let mut op = Opener::default();
+    let mut op = Opener {
+        replaceable: Some(replaceable),
+        ..Opener::default()
+    };
     let mut fds = Vec::with_capacity(plan.items.len());
     let mut result = Ok(());
     for e in &config.entries {
@@ -624,8 +715,13 @@ pub fn open_all(
         }
     }
     let created = std::mem::take(&mut op.created);
+    let asides = std::mem::take(&mut op.asides);
     drop(op);
-    let opened = Opened { fds, created };
+    let opened = Opened {
+        fds,
+        created,
+        asides,
+    };
     match result {
         Ok(()) => Ok(opened),
         Err(diag) => Err(OpenFailure {

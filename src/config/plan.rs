@@ -35,8 +35,6 @@ pub struct Item {
     pub id: String,
     /// When the daemon closes it.
     pub limit: Tain,
-    /// The same instant in UTC, or `None` for never.
-    pub expires: Option<SystemTime>,
 }
 
 /// The fds to hold, in file order.
@@ -48,12 +46,12 @@ pub struct Plan {
     pub now: Tain,
 }
 
-/// The limit and UTC expiry of an entry's fds, from the run's one `now`.
-fn limit(expiry: Expiry, now: SystemTime, now_tai: Tain) -> (Tain, Option<SystemTime>) {
+/// The limit of an entry's fds, from the run's one `now`.
+fn limit(expiry: Expiry, now_tai: Tain) -> Tain {
     match expiry {
-        Expiry::Never => (Tain::no_limit_from(now_tai), None),
-        Expiry::After(d) => (now_tai + d, now.checked_add(d)),
-        Expiry::At(t) => (Tain::from_system_time(t), Some(t)),
+        Expiry::Never => Tain::no_limit_from(now_tai),
+        Expiry::After(d) => now_tai + d,
+        Expiry::At(t) => Tain::from_system_time(t),
     }
 }
 
@@ -62,7 +60,7 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
     let now_tai = Tain::from_system_time(now);
     let mut items = Vec::with_capacity(config.entries.len());
     for (entry, e) in config.entries.iter().enumerate() {
-        let (limit, expires) = limit(e.expiry, now, now_tai);
+        let limit = limit(e.expiry, now_tai);
         let ends: &[End] = match e.spec {
             FdSpec::Pipe { .. } => &[End::PipeRead, End::PipeWrite],
             _ => &[End::Whole],
@@ -73,7 +71,6 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
                 end,
                 id: id.to_string(),
                 limit,
-                expires,
             });
         }
     }
@@ -136,7 +133,7 @@ pub fn plan_line(config: &Config, plan: &Plan, item: &Item) -> String {
 
 /// Writes the plan as `--check` prints it: per fd, tab-separated, the id, the kind, the
 /// address, the expiry in UTC (RFC 3339, or `never`) and the TAI64N limit.
-pub fn write_plan(out: &mut impl Write, config: &Config, plan: &Plan) -> io::Result<()> {
+pub fn write_plan(out: &mut (impl Write + ?Sized), config: &Config, plan: &Plan) -> io::Result<()> {
     for item in &plan.items {
         writeln!(out, "{}", plan_line(config, plan, item))?;
     }

@@ -25,20 +25,20 @@ use crate::common::{Daemon, Rules, code_and_err, run_tool};
 const NOBODY: u32 = 65534;
 
 /// Runs the tool with these arguments, no environment but PATH, and no fds.
-fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+pub(crate) fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     let args: Vec<OsString> = args.iter().map(|a| a.as_ref().to_os_string()).collect();
     run_tool(args, &[], Vec::new())
 }
 
 /// Writes a config file into the daemon's directory.
-fn write_config(d: &Daemon, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write_config(d: &Daemon, name: &str, text: &str) -> PathBuf {
     let path = d.path(name);
     fs::write(&path, text).unwrap();
     path
 }
 
 /// A loopback port free right now (tests run in parallel: the race is accepted).
-fn free_port(ip: IpAddr) -> u16 {
+pub(crate) fn free_port(ip: IpAddr) -> u16 {
     TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
@@ -47,7 +47,7 @@ fn free_port(ip: IpAddr) -> u16 {
 }
 
 /// What the daemon holds, by id, read back with the library's getdump.
-fn held(d: &Daemon) -> BTreeMap<String, HeldFd> {
+pub(crate) fn held(d: &Daemon) -> BTreeMap<String, HeldFd> {
     let mut c = Client::connect(&d.socket, Deadline::NEVER).unwrap();
     c.getdump()
         .unwrap()
@@ -57,7 +57,7 @@ fn held(d: &Daemon) -> BTreeMap<String, HeldFd> {
 }
 
 /// Every path under `dir`, sorted: to prove a run left nothing behind.
-fn tree(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -117,16 +117,18 @@ fn assert_is(h: &HeldFd, kind: &str, address: &str) {
     }
 }
 
-/// The lines `--check` prints: id, kind, address, UTC expiry, TAI64N label.
-fn check_lines(config: &Path) -> Vec<[String; 5]> {
-    let out = run(&[&"--check", &"-c", &config]);
+/// The lines `--check` prints against a daemon that holds nothing: `+`, then id, kind,
+/// address, UTC expiry, TAI64N label.
+fn check_lines(config: &Path, socket: &Path) -> Vec<[String; 5]> {
+    let out = run(&[&"--check", &"-c", &config, &socket]);
     assert_eq!(code_and_err(&out), (0, String::new()));
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| {
             let f: Vec<String> = l.split('\t').map(str::to_owned).collect();
-            f.try_into().unwrap()
+            assert_eq!(f[0], "+", "{l}");
+            f[1..].to_vec().try_into().unwrap()
         })
         .collect()
 }
@@ -134,7 +136,7 @@ fn check_lines(config: &Path) -> Vec<[String; 5]> {
 /// Applies `config` to `d`, checks every fd the daemon holds against `--check`'s plan,
 /// and returns what it holds.
 fn apply_and_inspect(d: &Daemon, config: &Path) -> BTreeMap<String, HeldFd> {
-    let plan = check_lines(config);
+    let plan = check_lines(config, &d.socket);
     let out = run(&[&"-c", &config, &d.socket]);
     assert_eq!(
         code_and_err(&out),
@@ -538,17 +540,22 @@ fn check_opens_creates_and_sends_nothing() {
     );
     let config = write_config(&d, "c.toml", &text);
     let before = tree(d.dir.path());
-    for socket in [None, Some(&d.socket)] {
-        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--check", &"-c", &config];
-        if let Some(s) = socket {
-            args.push(s);
-        }
+    // The file's fdholder is asked, and is not there.
+    let got = code_and_err(&run(&[&"--check", &"-c", &config]));
+    crate::common::assert_fatal(&got, 111, "unable to connect to a fd-holder daemon", "");
+    // Without any socket, the plan alone; with one, the plan against it: all new.
+    let plain = config.with_file_name("plain.toml");
+    fs::write(&plain, text.lines().skip(2).collect::<Vec<_>>().join("\n")).unwrap();
+    for args in [
+        vec![&"--check" as &dyn AsRef<std::ffi::OsStr>, &"-c", &plain],
+        vec![&"--check", &"-c", &config, &d.socket],
+    ] {
         let out = run(&args);
         assert_eq!(code_and_err(&out), (0, String::new()));
         let stdout = String::from_utf8(out.stdout).unwrap();
         let ids: Vec<&str> = stdout
             .lines()
-            .map(|l| l.split('\t').next().unwrap())
+            .map(|l| l.trim_start_matches("+\t").split('\t').next().unwrap())
             .collect();
         assert_eq!(
             ids,
@@ -562,6 +569,7 @@ fn check_opens_creates_and_sends_nothing() {
             ]
         );
     }
+    fs::remove_file(&plain).unwrap();
     assert_eq!(tree(d.dir.path()), before, "nothing created");
     assert!(d.list().is_empty(), "nothing sent");
     TcpListener::bind(("127.0.0.1", port)).expect("the port was never bound");
@@ -620,7 +628,9 @@ fn verbose_reports_each_fd_opened() {
     assert_eq!(
         err,
         "s6-fdholder-setdump: info: opened r (pipe-read -)\n\
-         s6-fdholder-setdump: info: opened w (pipe-write -)\n"
+         s6-fdholder-setdump: info: opened w (pipe-write -)\n\
+         s6-fdholder-setdump: info: set 2 fds (2 new, 0 changed), deleted 0, \
+         0 held as declared\n"
     );
 }
 

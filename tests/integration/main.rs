@@ -3,6 +3,7 @@
 
 mod common;
 mod config_mode;
+mod converge;
 mod docs;
 mod env_cases;
 mod env_mode;
