@@ -17,6 +17,7 @@
 use std::fmt;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -238,10 +239,14 @@ fn same_path(v: &mut Verdict, held: &Path, declared: &Path, inode: (u64, u64)) -
 /// The most connections `listen(backlog)` lets a socket queue: the kernel clamps it to
 /// `net.core.somaxconn`.
 fn effective_backlog(backlog: i32) -> u32 {
+    // Read once per run, not once per socket.
+    static SOMAXCONN: OnceLock<Option<u32>> = OnceLock::new();
+    let max = SOMAXCONN.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    });
     let declared = u32::try_from(backlog).unwrap_or(0);
-    let max = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok());
     max.map_or(declared, |m| declared.min(m))
 }
 

@@ -16,14 +16,15 @@ use std::os::fd::AsFd;
 use serde::Serialize;
 
 use super::compare::{self, Difference, address_of, kind_of};
-use super::plan::{Plan, address, kind_name, plan_line};
-use super::validate::{Config, FdSpec};
+use super::plan::{Item, Plan, address, kind_name, plan_line};
+use super::validate::{Config, Entry, FdSpec};
 use crate::cli::PROG;
 use crate::error::{strerror, warn};
 use crate::expiry::{self, Expiry};
 use crate::fdinfo;
 use crate::held::{Holdings, Source};
 use crate::inspect::report::show_id;
+use crate::proto::HeldFd;
 use crate::tai64n::Tain;
 
 /// How an id compares with the daemon.
@@ -177,44 +178,9 @@ impl Report {
         };
         for (i, item) in plan.items.iter().enumerate() {
             let e = &config.entries[item.entry];
-            let mut row = Row {
-                id: item.id.clone(),
-                state: holdings.map(|_| State::New),
-                kind: Some(kind_name(&e.spec, item.end)),
-                address: Some(address(e)),
-                expires: Expiry::of(item.limit, now),
-                differs: Vec::new(),
-                action: Action::OpenAndSet,
-                item: Some(i),
-                held: None,
-                raw_id: item.id.as_bytes().to_vec(),
-                held_limit: None,
-            };
-            if let Some(&at) = held.get(item.id.as_bytes()) {
-                row.state = Some(State::Same);
-                row.held = at;
-                if let Some(h) = at.map(|at| &dump[at]) {
-                    match fdinfo::describe(h.fd.as_fd()) {
-                        Ok(info) => {
-                            let v = compare::compare(e, item, h, &info, now);
-                            if !v.differs.is_empty() {
-                                row.state = Some(State::Changed);
-                                row.differs = v.differs;
-                            }
-                            if let Some(f) = v.own_file {
-                                report.own_files.insert(i, f);
-                            }
-                        }
-                        Err(errno) => warn(
-                            PROG,
-                            format_args!(
-                                "unable to describe the fd held as {}: {}: comparing its id only",
-                                item.id,
-                                strerror(errno)
-                            ),
-                        ),
-                    }
-                }
+            let (row, own_file) = declared_row(e, item, i, holdings.is_some(), &held, dump, now);
+            if let Some(f) = own_file {
+                report.own_files.insert(i, f);
             }
             report.fds.push(row);
         }
@@ -231,7 +197,7 @@ impl Report {
     }
 
     /// Marks the two held ends of a pipe entry as changed when they are not one pipe.
-    fn check_pipe_pairs(&mut self, config: &Config, plan: &Plan, dump: &[crate::HeldFd]) {
+    fn check_pipe_pairs(&mut self, config: &Config, plan: &Plan, dump: &[HeldFd]) {
         let inode = |row: &Row| {
             let h = &dump[row.held?];
             fdinfo::describe(h.fd.as_fd()).ok().map(|i| i.inode)
@@ -427,9 +393,65 @@ impl Row {
     }
 }
 
+/// The row of the plan item `item` (the `i`-th, of entry `e`), compared with what the
+/// daemon holds when `compared`: `held` says where each held id is in `dump`. Also the
+/// item's socket file, when it is the held socket's own.
+fn declared_row(
+    e: &Entry,
+    item: &Item,
+    i: usize,
+    compared: bool,
+    held: &HashMap<&[u8], Option<usize>>,
+    dump: &[HeldFd],
+    now: Tain,
+) -> (Row, Option<(u64, u64)>) {
+    let mut row = Row {
+        id: item.id.clone(),
+        state: compared.then_some(State::New),
+        kind: Some(kind_name(&e.spec, item.end)),
+        address: Some(address(e)),
+        expires: Expiry::of(item.limit, now),
+        differs: Vec::new(),
+        action: Action::OpenAndSet,
+        item: Some(i),
+        held: None,
+        raw_id: item.id.as_bytes().to_vec(),
+        held_limit: None,
+    };
+    let Some(&at) = held.get(item.id.as_bytes()) else {
+        return (row, None);
+    };
+    row.state = Some(State::Same);
+    row.held = at;
+    let Some(h) = at.map(|at| &dump[at]) else {
+        return (row, None);
+    };
+    match fdinfo::describe(h.fd.as_fd()) {
+        Ok(info) => {
+            let v = compare::compare(e, item, h, &info, now);
+            if !v.differs.is_empty() {
+                row.state = Some(State::Changed);
+                row.differs = v.differs;
+            }
+            (row, v.own_file)
+        }
+        Err(errno) => {
+            warn(
+                PROG,
+                format_args!(
+                    "unable to describe the fd held as {}: {}: comparing its id only",
+                    item.id,
+                    strerror(errno)
+                ),
+            );
+            (row, None)
+        }
+    }
+}
+
 /// The row of an id the daemon holds and the file does not declare; `held` is its place
 /// in the getdump and the fd, when dumped.
-fn extra_row(id: &[u8], held: Option<(usize, &crate::HeldFd)>, now: Tain) -> Row {
+fn extra_row(id: &[u8], held: Option<(usize, &HeldFd)>, now: Tain) -> Row {
     let info = held.and_then(|(_, h)| fdinfo::describe(h.fd.as_fd()).ok());
     Row {
         id: String::from_utf8_lossy(id).into_owned(),
