@@ -27,10 +27,12 @@ use crate::cli::{ConfigOptions, PROG};
 use crate::conn::Deadline;
 use crate::error::{Fatal, strerror, warn};
 use crate::held::Holdings;
+use crate::proto::{Client, HeldFd};
 
 use self::converge::Report;
 use self::open::Leftover;
-use self::plan::{address, kind_name};
+use self::plan::{Plan, address, kind_name};
+use self::validate::Config;
 
 /// Tells, on stderr, what a failed run could not remove.
 fn warn_leftovers(leftovers: &[Leftover]) {
@@ -75,6 +77,58 @@ fn info(opts: &ConfigOptions, what: impl std::fmt::Display) {
     if opts.verbose {
         eprintln!("{PROG}: info: {what}");
     }
+}
+
+/// Does what `report` decided: opens the entries to open, sends them and the held fds to
+/// set again in one setdump (undoing the opening if it fails), then deletes the ids to
+/// prune. `dump` is the getdump the report was made from, if any.
+fn carry_out(
+    opts: &ConfigOptions,
+    config: &Config,
+    plan: &Plan,
+    report: &Report,
+    client: &mut Client,
+    dump: &[HeldFd],
+    locate: &dyn Fn(diag::Diag) -> diag::Located,
+) -> Result<(), Fatal> {
+    let sel = apply::select(config, plan, report);
+    let mut opened_one = |item: &plan::Item| {
+        let e = &sel.config.entries[item.entry];
+        let what = format!("{} {}", kind_name(&e.spec, item.end), address(e));
+        info(opts, format_args!("opened {} ({what})", item.id));
+    };
+    let mut opened = open::open_all(
+        &sel.config,
+        &sel.plan,
+        &report.replaceable(),
+        &mut opened_one,
+    )
+    .map_err(|f| {
+        warn_leftovers(&f.leftovers);
+        Fatal::Open(locate(f.diag))
+    })?;
+    if let Err(e) = apply::apply(client, config, plan, &sel, &opened, report, dump) {
+        // The daemon keeps what it acknowledged: only the rest is undone.
+        warn_leftovers(&opened.rollback(e.committed.min(sel.items.len())));
+        return Err(Fatal::Setdump(e));
+    }
+    for (item, _) in report.limits_to_set() {
+        info(
+            opts,
+            format_args!("set {} again, with its new limit", plan.items[item].id),
+        );
+    }
+    warn_leftovers(&opened.drop_asides());
+    opened
+        .finish(&sel.config, &sel.plan)
+        .map_err(|d| Fatal::Open(locate(d)))?;
+    for (id, raw) in report.to_delete() {
+        client
+            .delete(raw)
+            .map_err(|e| Fatal::Prune(id.to_string(), e))?;
+        info(opts, format_args!("deleted {id}"));
+    }
+    Ok(())
 }
 
 /// Runs config mode.
@@ -126,43 +180,7 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
         Some(Holdings::Dump(dump)) => &dump[..],
         _ => &[],
     };
-    let sel = apply::select(&config, &plan, &report);
-    let mut opened_one = |item: &plan::Item| {
-        let e = &sel.config.entries[item.entry];
-        let what = format!("{} {}", kind_name(&e.spec, item.end), address(e));
-        info(opts, format_args!("opened {} ({what})", item.id));
-    };
-    let mut opened = open::open_all(
-        &sel.config,
-        &sel.plan,
-        &report.replaceable(),
-        &mut opened_one,
-    )
-    .map_err(|f| {
-        warn_leftovers(&f.leftovers);
-        Fatal::Open(locate(f.diag))
-    })?;
-    if let Err(e) = apply::apply(&mut client, &config, &plan, &sel, &opened, &report, dump) {
-        // The daemon keeps what it acknowledged: only the rest is undone.
-        warn_leftovers(&opened.rollback(e.committed.min(sel.items.len())));
-        return Err(Fatal::Setdump(e));
-    }
-    for (item, _) in report.limits_to_set() {
-        info(
-            opts,
-            format_args!("set {} again, with its new limit", plan.items[item].id),
-        );
-    }
-    warn_leftovers(&opened.drop_asides());
-    opened
-        .finish(&sel.config, &sel.plan)
-        .map_err(|d| Fatal::Open(locate(d)))?;
-    for (id, raw) in report.to_delete() {
-        client
-            .delete(raw)
-            .map_err(|e| Fatal::Prune(id.to_string(), e))?;
-        info(opts, format_args!("deleted {id}"));
-    }
+    carry_out(opts, &config, &plan, &report, &mut client, dump, &locate)?;
     report.applied();
     info(opts, report.summary());
     if opts.json {
