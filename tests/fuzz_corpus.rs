@@ -5,13 +5,14 @@
 use std::fs;
 use std::path::Path;
 
+#[path = "../fuzz/bodies/config.rs"]
+mod config;
 #[path = "../fuzz/bodies/env.rs"]
 mod env;
 #[path = "../fuzz/bodies/frame.rs"]
 mod frame;
 #[path = "../fuzz/bodies/tai64n.rs"]
 mod tai64n;
-// TODO(config): the config target's body joins here once config mode exists.
 
 /// Runs `body` on every file of fuzz/corpus/`target`, naming the seed that fails.
 fn run_corpus(target: &str, body: fn(&[u8])) {
@@ -48,4 +49,9 @@ fn frame_corpus() {
 #[test]
 fn tai64n_corpus() {
     run_corpus("tai64n", tai64n::run);
+}
+
+#[test]
+fn config_corpus() {
+    run_corpus("config", config::run);
 }

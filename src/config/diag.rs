@@ -6,6 +6,7 @@
 //! could not be opened, so every message has one form:
 //! `FILE:LINE:COL: fd[I] (KIND:ADDRESS): what is wrong`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
@@ -108,12 +109,51 @@ pub struct Located {
 
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names and paths come from the file and may hold any character: the message stays
+        // one line whatever they hold.
+        let place = self.place.to_string();
         write!(
             f,
             "{}:{}:{}: {}{}",
-            self.file, self.line, self.col, self.place, self.what
+            one_line(&self.file),
+            self.line,
+            self.col,
+            one_line(&place),
+            one_line(&self.what)
         )
     }
+}
+
+/// `s` with its control characters escaped (`\n`, `\t`, `\r`, `\u{..}`), so that a
+/// message that shows it stays on one line. Backslashes are left as they are: a message is
+/// read, not parsed back.
+pub fn one_line(s: &str) -> Cow<'_, str> {
+    escape(s, false)
+}
+
+/// `s` as one field of a tab-separated line that can be read back: control characters and
+/// backslashes escaped (`\\`, `\n`, `\t`, `\r`, `\u{..}`).
+pub fn field(s: &str) -> Cow<'_, str> {
+    escape(s, true)
+}
+
+fn escape(s: &str, backslash: bool) -> Cow<'_, str> {
+    let special = |c: char| c.is_control() || (backslash && c == '\\');
+    if !s.contains(special) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\\' if backslash => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 impl std::error::Error for Located {}
@@ -145,5 +185,21 @@ mod tests {
         );
         let e = Diag::new(0..1, &Place::Top, "bad").locate("w", "x");
         assert_eq!(e.to_string(), "w:1:1: bad");
+        let place = Place::Fd {
+            index: 0,
+            label: entry_label(Some("unix"), Some("/a\nb\u{0}")),
+        };
+        let e = Diag::new(0..1, &place, "bad \"x\\ny\"\r").locate("f\tg", "x");
+        assert_eq!(
+            e.to_string(),
+            "f\\tg:1:1: fd[0] (unix:/a\\nb\\u{0}): bad \"x\\ny\"\\r"
+        );
+    }
+
+    #[test]
+    fn fields_escape_what_would_cut_them() {
+        assert!(matches!(field("tcp:[::1]:80"), Cow::Borrowed(_)));
+        assert_eq!(field("a\tb\\n\nc\u{7f}"), "a\\tb\\\\n\\nc\\u{7f}");
+        assert_eq!(one_line("a\tb\\n"), "a\\tb\\n");
     }
 }

@@ -30,6 +30,7 @@ use crate::held::Holdings;
 use crate::proto::{Client, HeldFd};
 
 use self::converge::Report;
+use self::diag::one_line;
 use self::open::Leftover;
 use self::plan::{Plan, address, kind_name};
 use self::validate::Config;
@@ -39,7 +40,7 @@ fn warn_leftovers(leftovers: &[Leftover]) {
     for l in leftovers {
         eprintln!(
             "{PROG}: warning: unable to remove {}: {}",
-            l.path.display(),
+            one_line(&l.path.to_string_lossy()),
             strerror(l.errno)
         );
     }
@@ -72,10 +73,10 @@ fn print_json(report: &Report) -> Result<(), Fatal> {
     Ok(())
 }
 
-/// Says on stderr, with `-v`, what was done.
+/// Says on stderr, with `-v`, what was done, on one line whatever the ids and paths hold.
 fn info(opts: &ConfigOptions, what: impl std::fmt::Display) {
     if opts.verbose {
-        eprintln!("{PROG}: info: {what}");
+        eprintln!("{PROG}: info: {}", one_line(&what.to_string()));
     }
 }
 

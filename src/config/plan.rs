@@ -9,6 +9,7 @@
 use std::io::{self, Write};
 use std::time::SystemTime;
 
+use super::diag::field;
 use super::parse::SocketType;
 use super::validate::{Config, Entry, Expiry, FdSpec, Transport, UnixAddress};
 use crate::tai64n::Tain;
@@ -118,14 +119,16 @@ pub fn address(e: &Entry) -> String {
 }
 
 /// An item's plan line, without its end of line: tab-separated, the id, the kind, the
-/// address, the expiry (RFC 3339 UTC, or `never`) and the TAI64N limit.
+/// address, the expiry (RFC 3339 UTC, or `never`) and the TAI64N limit. Ids and paths may
+/// hold any character but NUL: theirs are escaped ([`field`]) so that the line is one line
+/// of five fields.
 pub fn plan_line(config: &Config, plan: &Plan, item: &Item) -> String {
     let e = &config.entries[item.entry];
     format!(
         "{}\t{}\t{}\t{}\t{}",
-        item.id,
+        field(&item.id),
         kind_name(&e.spec, item.end),
-        address(e),
+        field(&address(e)),
         crate::expiry::show(item.limit, plan.now),
         item.limit
     )

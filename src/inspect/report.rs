@@ -223,15 +223,7 @@ fn q() -> String {
 
 /// An id on one line: invalid UTF-8 replaced, control characters escaped.
 pub fn show_id(id: &[u8]) -> String {
-    let mut out = String::new();
-    for c in String::from_utf8_lossy(id).chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::config::diag::one_line(&String::from_utf8_lossy(id)).into_owned()
 }
 
 /// Columns separated by two spaces, each as wide as its widest cell; the last one unpadded.
