@@ -96,6 +96,8 @@ pub struct Connection {
     answered: bool,
     deadline: Deadline,
     cmsg: Vec<u8>,
+    /// An fd that, once readable, ends every wait with [`Error::Interrupted`].
+    interrupt: Option<OwnedFd>,
 }
 
 impl Connection {
@@ -132,7 +134,14 @@ impl Connection {
             answered: false,
             deadline,
             cmsg: nix::cmsg_space!([RawFd; frame::MAX_RECV_FDS]),
+            interrupt: None,
         }
+    }
+
+    /// Makes every wait for the daemon end with [`Error::Interrupted`] as soon as `fd` is
+    /// readable (a signalfd: a signal asked the caller to stop); `None` for no such fd.
+    pub fn set_interrupt(&mut self, fd: Option<OwnedFd>) {
+        self.interrupt = fd;
     }
 
     /// Replaces the deadline for the rest of the exchange.
@@ -162,9 +171,20 @@ impl Connection {
 
     fn wait(&self, events: PollFlags) -> Result<(), Error> {
         let timeout = self.deadline.poll_timeout()?;
-        let mut fds = [PollFd::new(self.sock.as_fd(), events)];
+        let mut fds = vec![PollFd::new(self.sock.as_fd(), events)];
+        if let Some(i) = &self.interrupt {
+            fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+        }
         match retry(|| poll(&mut fds, timeout)) {
             Ok(0) => Err(Error::Timeout),
+            Ok(_)
+                if fds
+                    .get(1)
+                    .and_then(PollFd::revents)
+                    .is_some_and(|r| !r.is_empty()) =>
+            {
+                Err(Error::Interrupted)
+            }
             Ok(_) => Ok(()),
             Err(e) => Err(Error::Sys(e)),
         }

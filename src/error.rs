@@ -115,6 +115,9 @@ pub enum Error {
     Connect(Errno),
     /// The deadline passed before the exchange was over.
     Timeout,
+    /// The caller's interrupt fd became readable (a signal asked it to stop) while it
+    /// waited for the daemon.
+    Interrupted,
     /// The daemon answered the operation with this errno.
     Daemon(Op, Errno),
     /// The daemon closed the connection before answering anything: its rules do not let
@@ -155,6 +158,7 @@ impl Error {
             Error::InvalidId(..) | Error::InvalidLimit(..) | Error::TooMany(_) => EXIT_USAGE,
             Error::Connect(_)
             | Error::Timeout
+            | Error::Interrupted
             | Error::Closed
             | Error::Sys(_)
             | Error::Protocol(_) => EXIT_SYSTEM,
@@ -201,6 +205,11 @@ impl fmt::Display for Error {
         match self {
             Error::Connect(e) | Error::Sys(e) => f.write_str(&strerror(*e)),
             Error::Timeout => f.write_str(&strerror(Errno::ETIMEDOUT)),
+            Error::Interrupted => write!(
+                f,
+                "{} (a signal asked the run to stop)",
+                strerror(Errno::EINTR)
+            ),
             Error::Daemon(op, e) => match daemon_meaning(*op, *e) {
                 Some(m) => write!(f, "{} ({m})", strerror(*e)),
                 None => f.write_str(&strerror(*e)),
@@ -305,6 +314,9 @@ pub enum Fatal {
     Config(crate::config::diag::Located),
     /// An fd of the config file could not be opened; what this run created was removed.
     Open(crate::config::diag::Located),
+    /// A signal asked a config run to stop once everything was opened, before the setdump;
+    /// what it opened and created was undone.
+    Interrupted(nix::sys::signal::Signal),
 }
 
 impl Fatal {
@@ -312,7 +324,11 @@ impl Fatal {
     pub fn exit_code(&self) -> u8 {
         match self {
             Fatal::Usage(_) | Fatal::Env(_) | Fatal::Unit(_) | Fatal::Config(_) => EXIT_USAGE,
-            Fatal::Connect(..) | Fatal::Read(..) | Fatal::Write(_) | Fatal::Open(_) => EXIT_SYSTEM,
+            Fatal::Connect(..)
+            | Fatal::Read(..)
+            | Fatal::Write(_)
+            | Fatal::Open(_)
+            | Fatal::Interrupted(_) => EXIT_SYSTEM,
             Fatal::Request(_, e) | Fatal::Compare(_, e) | Fatal::Prune(_, e) => e.exit_code(),
             Fatal::Setdump(e) => match e.error {
                 // A daemon that closes on us after taking part of the dump has not refused it.
@@ -360,6 +376,11 @@ impl fmt::Display for Fatal {
             Fatal::Unit(e) => write!(f, "{e}"),
             Fatal::Write(e) => write!(f, "unable to write to stdout: {}", strerror(*e)),
             Fatal::Config(e) | Fatal::Open(e) => write!(f, "{e}"),
+            Fatal::Interrupted(signal) => write!(
+                f,
+                "interrupted by {signal} before the setdump; everything this run opened and \
+                 created is undone"
+            ),
         }
     }
 }

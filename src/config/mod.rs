@@ -13,6 +13,7 @@ pub mod apply;
 pub mod compare;
 pub mod converge;
 pub mod diag;
+pub mod interrupt;
 pub mod open;
 pub mod parse;
 pub mod plan;
@@ -31,6 +32,7 @@ use crate::proto::{Client, HeldFd};
 
 use self::converge::Report;
 use self::diag::one_line;
+use self::interrupt::Interrupt;
 use self::open::Leftover;
 use self::plan::{Plan, address, kind_name};
 use self::validate::Config;
@@ -93,10 +95,21 @@ fn carry_out(
     locate: &dyn Fn(diag::Diag) -> diag::Located,
 ) -> Result<(), Fatal> {
     let sel = apply::select(config, plan, report);
+    // From here until the daemon has answered, a stop signal undoes the run instead of
+    // ending it halfway; without a signalfd, signals act as they always have.
+    let interrupt = Interrupt::block().ok();
+    let stop = || interrupt.as_ref().and_then(Interrupt::pending);
     let mut opened_one = |item: &plan::Item| {
         let e = &sel.config.entries[item.entry];
         let what = format!("{} {}", kind_name(&e.spec, item.end), address(e));
         info(opts, format_args!("opened {} ({what})", item.id));
+        match stop() {
+            Some(signal) => Err(format!(
+                "interrupted by {signal} after opening this entry; everything this run \
+                 opened and created is undone"
+            )),
+            None => Ok(()),
+        }
     };
     let mut opened = open::open_all(
         &sel.config,
@@ -108,6 +121,12 @@ fn carry_out(
         warn_leftovers(&f.leftovers);
         Fatal::Open(locate(f.diag))
     })?;
+    if let Some(signal) = stop() {
+        warn_leftovers(&opened.rollback(0));
+        return Err(Fatal::Interrupted(signal));
+    }
+    let watch = interrupt.as_ref().and_then(|i| i.watch().ok());
+    client.connection().set_interrupt(watch);
     if let Err(e) = apply::apply(client, config, plan, &sel, &opened, report, dump) {
         // The daemon keeps what it acknowledged: only the rest is undone.
         warn_leftovers(&opened.rollback(e.committed.min(sel.items.len())));

@@ -658,14 +658,15 @@ fn set_options(e: &Entry, fd: &OwnedFd, o: &InetOptions) -> Result<(), Diag> {
     Ok(())
 }
 
-/// Opens every fd of `plan`, calling `opened` for each; on the first failure, closes them
-/// all and undoes what this run did on disk. A unix socket file whose device and inode are
+/// Opens every fd of `plan`, calling `opened` for each (an `Err` from it stops the run:
+/// the reason why, such as a signal); on the first failure, closes them all and undoes what
+/// this run did on disk. A unix socket file whose device and inode are
 /// in `replaceable` may be replaced (it is moved aside, and back on failure).
 pub fn open_all(
     config: &Config,
     plan: &Plan,
     replaceable: &HashSet<(u64, u64)>,
-    opened: &mut dyn FnMut(&Item),
+    opened: &mut dyn FnMut(&Item) -> Result<(), String>,
 ) -> Result<Opened, OpenFailure> {
     let mut op = Opener {
         replaceable: Some(replaceable),
@@ -701,17 +702,16 @@ pub fn open_all(
             } => one(op.file(e, path, *open, *create, perms)),
             FdSpec::Pipe { buffer_size, .. } => pipe(e, *buffer_size),
         };
-        match r {
-            Ok(new) => {
-                for fd in new {
-                    opened(&plan.items[fds.len()]);
-                    fds.push(fd);
-                }
+        let stopped = r.and_then(|new| {
+            for fd in new {
+                fds.push(fd);
+                opened(&plan.items[fds.len() - 1]).map_err(|why| refuse(e, why))?;
             }
-            Err(d) => {
-                result = Err(d);
-                break;
-            }
+            Ok(())
+        });
+        if let Err(d) = stopped {
+            result = Err(d);
+            break;
         }
     }
     let created = std::mem::take(&mut op.created);

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::mpsc::{Receiver, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use crate::common::*;
 
 /// Sends SIGCONT to a daemon on drop, so that a test that stops it never leaves it stopped
 /// (a stopped daemon would not see the SIGTERM that ends it).
-struct ContinueOnDrop(Pid);
+pub(crate) struct ContinueOnDrop(pub(crate) Pid);
 
 impl Drop for ContinueOnDrop {
     fn drop(&mut self) {
@@ -28,9 +29,13 @@ impl Drop for ContinueOnDrop {
 }
 
 /// A relay between one client and a real daemon, in a thread.
-struct Relay {
-    socket: PathBuf,
-    thread: JoinHandle<()>,
+pub(crate) struct Relay {
+    /// Where the client connects.
+    pub(crate) socket: PathBuf,
+    /// Ends once the client has left.
+    pub(crate) thread: JoinHandle<()>,
+    /// Says when the daemon has been sent the signal.
+    pub(crate) signalled: Receiver<()>,
 }
 
 /// Relays one client to the real daemon `d` request by request until the daemon has
@@ -41,10 +46,11 @@ struct Relay {
 ///
 /// Why a relay: the signal must land between two batches, and only something that sees
 /// the replies can time it. The daemon, its replies and what it ends up holding are real.
-fn relay(d: &Daemon, batches: usize, signal: Signal) -> Relay {
+pub(crate) fn relay(d: &Daemon, batches: usize, signal: Signal) -> Relay {
     let socket = d.path("relay");
     let listener = UnixListener::bind(&socket).unwrap();
     let (target, pid) = (d.socket.clone(), d.pid());
+    let (tell, signalled) = channel();
     let thread = std::thread::spawn(move || {
         let deadline = Deadline::after(Duration::from_secs(20));
         let (stream, _) = listener.accept().unwrap();
@@ -62,6 +68,7 @@ fn relay(d: &Daemon, batches: usize, signal: Signal) -> Relay {
             answered += usize::from(request.payload.first() == Some(&b'.'));
         }
         kill(pid, signal).unwrap();
+        let _ = tell.send(());
         if signal == Signal::SIGKILL {
             // Dead, not yet reaped (the Daemon reaps it when dropped).
             waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT).unwrap();
@@ -69,7 +76,11 @@ fn relay(d: &Daemon, batches: usize, signal: Signal) -> Relay {
             while client.receive().is_ok() {}
         }
     });
-    Relay { socket, thread }
+    Relay {
+        socket,
+        thread,
+        signalled,
+    }
 }
 
 /// The end of the message for a 1000-fd dump cut short once the daemon had taken `n`.
