@@ -18,7 +18,7 @@ pub const PROG: &str = "s6-fdholder-setdump";
 pub const USAGE_ENV: &str = "s6-fdholder-setdump [ -t timeout ] socket";
 /// Config mode's usage.
 pub const USAGE_CONFIG: &str = "s6-fdholder-setdump [ -t timeout ] [ -v ] [ --check ] [ --json ] \
-     [ --prune | --replace-all ] -c file [ socket ]";
+     [ --prune | --replace-all ] [ --allow-insecure-config ] -c file [ socket ]";
 
 /// What config mode needs from the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub struct ConfigOptions {
     pub prune: bool,
     /// `--replace-all`: open and set every fd, compared or not.
     pub replace_all: bool,
+    /// `--allow-insecure-config`: take, as root, a config file others could have written.
+    pub allow_insecure_config: bool,
 }
 
 /// What the command line asks for.
@@ -102,6 +104,13 @@ pub fn command() -> clap::Command {
                 .requires("config")
                 .conflicts_with("prune")
                 .help("Open and set every fd, even those held as declared"),
+        )
+        .arg(
+            Arg::new("allow-insecure-config")
+                .long("allow-insecure-config")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .help("Run as root, take a config file that others could have written"),
         )
         .arg(
             Arg::new("socket")
@@ -205,7 +214,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal>
     let m = match clap_parse(
         command(),
         &args,
-        "--check, -v, --json, --prune and --replace-all go with -c file",
+        "--check, -v, --json, --prune, --replace-all and --allow-insecure-config go with -c file",
     )
     .map_err(|why| usage(config_mode, &why))?
     {
@@ -224,6 +233,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal>
             json: m.get_flag("json"),
             prune: m.get_flag("prune"),
             replace_all: m.get_flag("replace-all"),
+            allow_insecure_config: m.get_flag("allow-insecure-config"),
         })),
         None => {
             let socket = socket.ok_or_else(|| usage(false, "no socket given"))?;
@@ -303,6 +313,7 @@ mod tests {
                 json: false,
                 prune: false,
                 replace_all: false,
+                allow_insecure_config: false,
             }))
         );
         let Ok(Command::Config(o)) = p(&["--json", "--prune", "-c", "f.toml", "/s"]) else {

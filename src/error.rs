@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
+use crate::config::diag::one_line;
 use crate::frame::FrameError;
 use crate::tai64n::Tain;
 
@@ -312,6 +313,9 @@ pub enum Fatal {
     Write(Errno),
     /// The config file is wrong; nothing was opened.
     Config(crate::config::diag::Located),
+    /// Run as root, the config file (or a directory above it) could have been written by
+    /// someone else: the file, and who.
+    Untrusted(PathBuf, String),
     /// An fd of the config file could not be opened; what this run created was removed.
     Open(crate::config::diag::Located),
     /// A signal asked a config run to stop once everything was opened, before the setdump;
@@ -323,7 +327,11 @@ impl Fatal {
     /// The exit code for this failure: the one place where exit codes are decided.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Fatal::Usage(_) | Fatal::Env(_) | Fatal::Unit(_) | Fatal::Config(_) => EXIT_USAGE,
+            Fatal::Usage(_)
+            | Fatal::Env(_)
+            | Fatal::Unit(_)
+            | Fatal::Config(_)
+            | Fatal::Untrusted(..) => EXIT_USAGE,
             Fatal::Connect(..)
             | Fatal::Read(..)
             | Fatal::Write(_)
@@ -376,6 +384,13 @@ impl fmt::Display for Fatal {
             Fatal::Unit(e) => write!(f, "{e}"),
             Fatal::Write(e) => write!(f, "unable to write to stdout: {}", strerror(*e)),
             Fatal::Config(e) | Fatal::Open(e) => write!(f, "{e}"),
+            Fatal::Untrusted(file, why) => write!(
+                f,
+                "refusing {}: {why}; run as root, a config file must be root's and writable \
+                 by root alone, as must the directories above it \
+                 (--allow-insecure-config takes it anyway)",
+                one_line(&file.to_string_lossy())
+            ),
             Fatal::Interrupted(signal) => write!(
                 f,
                 "interrupted by {signal} before the setdump; everything this run opened and \

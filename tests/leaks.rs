@@ -1,6 +1,8 @@
 //! No leaks: thousands of store/retrieve/setdump/getdump cycles against a real daemon, and
 //! the library's error paths, leave this process with exactly the fds it started with; and
-//! every fd the library creates or hands back is close-on-exec.
+//! every fd the library creates or hands back is close-on-exec. Config mode's opening
+//! stage, undone or finished, leaves the fds and the umask as it found them, and every fd
+//! it opens (those it hands over, and the directories it walks) is close-on-exec.
 //!
 //! A test binary of its own with a single test: `/proc/self/fd` counts the whole process,
 //! so no other test may open or close fds while it counts.
@@ -24,6 +26,8 @@ const CYCLES: usize = 10_000;
 const CONNECTIONS: usize = 2_000;
 /// Cycles of failures.
 const FAILURES: usize = 1_000;
+/// Config mode's openings, undone and finished in turn.
+const CONFIG_CYCLES: usize = 200;
 
 /// Fds open in this process.
 fn open_fds() -> usize {
@@ -101,6 +105,38 @@ fn failing_cycle(d: &Daemon, c: &mut Client, w: &OwnedFd) {
     c.delete(b"pipe:leak-dup3").unwrap();
 }
 
+/// Config mode's opening stage, in this process: what the config at `config` declares is
+/// opened, every fd of the process is checked close-on-exec, and the opening is undone
+/// (`finish` false) or finished; the umask must be back to what it was.
+fn config_cycle(config: &fdholder::config::validate::Config, finish: bool) {
+    use fdholder::config::{open::open_all, plan::plan};
+    use nix::sys::stat::{Mode, umask};
+    let p = plan(config, std::time::SystemTime::now());
+    let fds = || -> std::collections::BTreeSet<i32> {
+        let dir = std::fs::read_dir("/proc/self/fd").unwrap();
+        dir.map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    let mask = Mode::from_bits_truncate(0o027);
+    umask(mask);
+    let had = fds();
+    let opened = open_all(config, &p, &Default::default(), &mut |_| Ok(())).unwrap();
+    assert_eq!(umask(mask), mask, "the umask is restored");
+    assert_eq!(opened.fds.len(), p.items.len());
+    // Every fd the opening left open: those handed over and the directories it walked
+    // (read_dir's own is closed again by the time it is looked at).
+    for n in fds().difference(&had) {
+        if let Some(fd) = fdholder::inherited_fd(*n) {
+            assert_cloexec(fd, &format!("fd {n}"));
+        }
+    }
+    if finish {
+        opened.finish(config, &p).unwrap();
+    } else {
+        assert!(opened.rollback(0).is_empty());
+    }
+}
+
 /// Runs `f` and checks that this process has `before` fds open again; returns how long
 /// `f` took.
 fn leaves_fds_as_they_were(before: usize, what: &str, f: impl FnOnce()) -> Duration {
@@ -135,7 +171,32 @@ fn no_fd_leaks() {
         }
     });
 
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display();
+    let text = format!(
+        "[[fd]]\nkind = \"unix\"\npath = \"{root}/a/b/s\"\nmode = \"0600\"\nowner = 0\n\
+         [[fd]]\nkind = \"unix\"\nsocket = \"dgram\"\npath = \"@fdh-leaks-{pid}\"\n\
+         [[fd]]\nkind = \"fifo\"\npath = \"{root}/c/f\"\nmode = \"0640\"\ngroup = 0\n\
+         [[fd]]\nkind = \"file\"\npath = \"{root}/c/g\"\nopen = \"append\"\ncreate = true\n\
+         [[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"w\"\n",
+        pid = std::process::id()
+    );
+    let raw = fdholder::config::parse::parse_str(&text).unwrap();
+    let config = fdholder::config::validate::validate(&raw, std::time::SystemTime::now()).unwrap();
+    let opening = leaves_fds_as_they_were(before, "config openings", || {
+        for i in 0..CONFIG_CYCLES {
+            config_cycle(&config, i % 2 == 1);
+            if i % 2 == 0 {
+                assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "undone");
+            } else {
+                std::fs::remove_dir_all(dir.path().join("a")).unwrap();
+                std::fs::remove_dir_all(dir.path().join("c")).unwrap();
+            }
+        }
+    });
+
     assert!(d.list().is_empty());
+    eprintln!("{CONFIG_CYCLES} config openings, undone or finished: {opening:?}");
     eprintln!(
         "{CYCLES} cycles on one connection: {one_connection:?}; {CONNECTIONS} with a \
          connection each: {many_connections:?}; {FAILURES} failing cycles: {failing:?}"

@@ -17,12 +17,11 @@ pub mod interrupt;
 pub mod open;
 pub mod parse;
 pub mod plan;
+pub mod trust;
 pub mod validate;
 
 use std::io::Write;
 use std::time::SystemTime;
-
-use nix::errno::Errno;
 
 use crate::cli::{ConfigOptions, PROG};
 use crate::conn::Deadline;
@@ -154,11 +153,9 @@ fn carry_out(
 /// Runs config mode.
 pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
     let now = SystemTime::now();
-    let (text, raw) = parse::parse(&opts.file).map_err(|e| {
-        // The only error without an errno is text that is not UTF-8.
-        let errno = Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EILSEQ as i32));
-        Fatal::Read(opts.file.clone(), errno)
-    })?;
+    let strict = !opts.allow_insecure_config && nix::unistd::geteuid().is_root();
+    let text = trust::read(&opts.file, strict)?;
+    let raw = parse::parse_str(&text);
     let name = opts.file.display().to_string();
     let locate = |d: diag::Diag| d.locate(&name, &text);
     let config = raw

@@ -9,7 +9,16 @@
 //! asked, with no chmod afterwards (modes are at most 0777, which a umask can express). The
 //! owner and group follow, without following a symlink. A symlink as the last component of
 //! a path is never followed: bind(2) and mkfifo(2) refuse an existing one, files are opened
-//! with `O_NOFOLLOW`, and chown is `fchown` on the fd or `lchown` on the path.
+//! with `O_NOFOLLOW`, and chown is `fchown` on the fd, or for a socket on an `O_PATH` fd of
+//! its file once that is known to be a socket of ours with one link (so that a file swapped
+//! in, or a hard link to someone else's, is never chowned).
+//!
+//! The directory of every path is opened first, one component at a time from `/`
+//! ([`Opener::open_dir`]), creating what is missing; FIFOs and files are then made and
+//! opened relative to that fd, and everything is removed relative to it, so a symlink
+//! swapped in on the way later cannot send a creation or a removal elsewhere. A symlink met
+//! on the way is followed only when root (or the user running the tool) owns it, as
+//! `/var/run` is: one planted by another user, in `/tmp` say, is refused.
 //!
 //! A unix socket path is bound first and looked at only if bind says it is in use, so the
 //! common case costs socket, bind, listen and close. A socket file the caller names as
@@ -17,19 +26,22 @@
 //! unlinked, so that a failure can put it back: the rollback renames it back, a finished
 //! run removes it.
 
-use std::collections::HashSet;
-use std::ffi::OsString;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, AtFlags, FcntlArg, OFlag, fcntl, open};
+use nix::fcntl::{AT_FDCWD, AtFlags, FcntlArg, OFlag, fcntl, open, openat};
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, UnixAddr, bind, connect, listen,
     setsockopt, socket, sockopt,
 };
-use nix::sys::stat::{Mode, SFlag, fstat, lstat, umask};
-use nix::unistd::{fchown, fchownat, ftruncate, mkdir, mkfifo, pipe2, unlink};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, lstat, mkdirat, umask};
+use nix::unistd::{
+    UnlinkatFlags, fchown, fchownat, ftruncate, geteuid, mkfifoat, pipe2, unlink, unlinkat,
+};
 
 use super::diag::Diag;
 use super::parse::{OpenMode, SocketType};
@@ -40,13 +52,35 @@ use crate::error::strerror;
 /// The permission bits a FIFO or file gets when the config gives no `mode` (less the umask).
 const DEFAULT_FILE_MODE: u32 = 0o666;
 
+/// A directory opened by [`Opener::open_dir`] (`O_PATH`), shared by what is made in it.
+type Dir = Rc<OwnedFd>;
+
 /// Something this run created on disk.
 #[derive(Debug)]
 struct Created {
     /// The plan item it was created for.
     item: usize,
+    /// The directory it was created in, and its name there: it is removed from there.
+    parent: Dir,
+    name: OsString,
+    /// Its whole path, for messages.
     path: PathBuf,
     dir: bool,
+}
+
+impl Created {
+    /// Removes it from its directory; a directory something else now lives in stays.
+    fn remove(&self) -> Result<(), Errno> {
+        let flag = if self.dir {
+            UnlinkatFlags::RemoveDir
+        } else {
+            UnlinkatFlags::NoRemoveDir
+        };
+        match unlinkat(&*self.parent, self.name.as_os_str(), flag) {
+            Err(Errno::ENOTEMPTY | Errno::EEXIST) if self.dir => Ok(()),
+            r => r,
+        }
+    }
 }
 
 /// A socket file renamed aside to bind a new socket in its place.
@@ -94,7 +128,7 @@ impl Opened {
         let mut left = Vec::new();
         let undo = self.created.iter().rev().filter(|c| c.item >= keep);
         for c in undo.clone().filter(|c| !c.dir) {
-            if let Err(errno) = unlink(&c.path) {
+            if let Err(errno) = c.remove() {
                 left.push(Leftover {
                     path: c.path.clone(),
                     errno,
@@ -114,15 +148,12 @@ impl Opened {
         }
         left.extend(remove_asides(taken));
         for c in undo.filter(|c| c.dir) {
-            match std::fs::remove_dir(&c.path)
-                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-            {
-                // Something else now lives in it, or a kept item: not ours to remove.
-                Ok(()) | Err(Errno::ENOTEMPTY | Errno::EEXIST) => {}
-                Err(errno) => left.push(Leftover {
+            // (Something else now lives in it, or a kept item: not ours to remove.)
+            if let Err(errno) = c.remove() {
+                left.push(Leftover {
                     path: c.path.clone(),
                     errno,
-                }),
+                });
             }
         }
         left
@@ -285,11 +316,37 @@ fn probe(addr: &UnixAddr, first: SockType) -> Result<Probe, Errno> {
     Err(Errno::EPROTOTYPE)
 }
 
-/// Clears the way for binding `path`: a stale socket is unlinked; a live socket or
-/// anything that is not a socket is left alone, and the entry fails.
-fn clear_stale(e: &Entry, path: &Path, addr: &UnixAddr, ty: SockType) -> Result<(), Diag> {
+/// `(device, inode)` of a file.
+fn file_id(st: &FileStat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
+}
+
+/// The file `name` in `dir`, not following a symlink.
+fn stat_in(dir: &OwnedFd, name: &OsStr) -> Result<FileStat, Errno> {
+    fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+}
+
+/// Unlinks `name` from `dir` if it is still the file `id`: true if it was. What was looked
+/// at and what is removed can then differ only by a swap in the instant between two calls.
+fn unlink_if_same(dir: &OwnedFd, name: &OsStr, id: (u64, u64)) -> Result<bool, Errno> {
+    if file_id(&stat_in(dir, name)?) != id {
+        return Ok(false);
+    }
+    unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).map(|()| true)
+}
+
+/// Clears the way for binding `path` (`name` in `dir`): a stale socket is unlinked; a live
+/// socket or anything that is not a socket is left alone, and the entry fails. The file
+/// removed is the one probed: a socket bound anew there meanwhile is left alone.
+fn clear_stale(
+    e: &Entry,
+    (dir, name): (&OwnedFd, &OsStr),
+    path: &Path,
+    addr: &UnixAddr,
+    ty: SockType,
+) -> Result<(), Diag> {
     let shown = path.display();
-    let st = match lstat(path) {
+    let st = match stat_in(dir, name) {
         Ok(st) => st,
         Err(Errno::ENOENT) => return Ok(()),
         Err(errno) => return Err(fail(e, format!("unable to stat {shown}"), errno)),
@@ -305,13 +362,18 @@ fn clear_stale(e: &Entry, path: &Path, addr: &UnixAddr, ty: SockType) -> Result<
         ));
     }
     match probe(addr, ty) {
-        Ok(Probe::Stale) => unlink(path).map_err(|errno| {
-            fail(
+        Ok(Probe::Stale) => match unlink_if_same(dir, name, file_id(&st)) {
+            Ok(true) | Err(Errno::ENOENT) => Ok(()),
+            Ok(false) => Err(refuse(
+                e,
+                format!("{shown} was replaced while it was probed: it is left alone"),
+            )),
+            Err(errno) => Err(fail(
                 e,
                 format!("unable to remove the stale socket {shown}"),
                 errno,
-            )
-        }),
+            )),
+        },
         Ok(Probe::Live) => Err(refuse(
             e,
             format!("{shown} is a live socket (a connect to it succeeds): it is left alone"),
@@ -324,6 +386,21 @@ fn clear_stale(e: &Entry, path: &Path, addr: &UnixAddr, ty: SockType) -> Result<
     }
 }
 
+/// Whether a symlink owned by `uid` may be followed on the way to what the run creates:
+/// root's and the running user's are; another user's could point anywhere.
+fn trusted_owner(uid: u32) -> bool {
+    uid == 0 || uid == geteuid().as_raw()
+}
+
+/// The directory and the last component of a path that validation made absolute and not
+/// ending in `/`.
+fn split(path: &Path) -> (&Path, &OsStr) {
+    (
+        path.parent().unwrap_or(Path::new("/")),
+        path.file_name().unwrap_or(path.as_os_str()),
+    )
+}
+
 /// Opens the fds, recording what it creates.
 #[derive(Default)]
 struct Opener<'a> {
@@ -334,47 +411,112 @@ struct Opener<'a> {
     replaceable: Option<&'a HashSet<(u64, u64)>>,
     /// The plan item being opened.
     item: usize,
+    /// Every directory opened so far, by its path as written.
+    dirs: HashMap<PathBuf, Dir>,
 }
 
 impl Opener<'_> {
-    fn record(&mut self, path: &Path, dir: bool) {
+    fn record(&mut self, parent: &Dir, name: &OsStr, path: &Path, dir: bool) {
         self.created.push(Created {
             item: self.item,
+            parent: parent.clone(),
+            name: name.to_os_string(),
             path: path.to_path_buf(),
             dir,
         });
     }
 
-    /// Creates `dir` and any missing parents with `mode`, recording each.
-    fn make_dir(&mut self, dir: &Path, mode: u32) -> Result<(), Errno> {
-        let m = self.umask.for_mode(Some(mode), 0);
-        match mkdir(dir, m) {
-            Ok(()) => {
-                self.record(dir, true);
-                Ok(())
-            }
-            Err(Errno::EEXIST) => Ok(()),
-            Err(Errno::ENOENT) => match dir.parent() {
-                Some(parent) if parent != dir => {
-                    self.make_dir(parent, mode)?;
-                    self.make_dir(dir, mode)
-                }
-                _ => Err(Errno::ENOENT),
-            },
-            Err(e) => Err(e),
+    /// Opens the directory `dir` (absolute) for entry `e`, one component at a time from
+    /// `/`, never through another user's symlink; with `create`, a missing one is made with
+    /// those permission bits and recorded.
+    fn open_dir(&mut self, e: &Entry, dir: &Path, create: Option<u32>) -> Result<Dir, Diag> {
+        if let Some(d) = self.dirs.get(dir) {
+            return Ok(d.clone());
         }
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let root = Path::new("/");
+        let mut cur = match self.dirs.get(root) {
+            Some(d) => d.clone(),
+            None => Rc::new(
+                open(root, flags, Mode::empty())
+                    .map_err(|errno| fail(e, "unable to open directory /".into(), errno))?,
+            ),
+        };
+        self.dirs.insert(root.to_path_buf(), cur.clone());
+        let mut here = root.to_path_buf();
+        for c in dir.components() {
+            let name = match c {
+                Component::Normal(n) => n,
+                Component::ParentDir => OsStr::new(".."),
+                _ => continue,
+            };
+            here.push(name);
+            if let Some(d) = self.dirs.get(&here) {
+                cur = d.clone();
+                continue;
+            }
+            let next = self.open_component(e, &cur, name, &here, create)?;
+            cur = Rc::new(next);
+            self.dirs.insert(here.clone(), cur.clone());
+        }
+        Ok(cur)
     }
 
-    /// Creates the missing parent directories of `path` for entry `e`.
-    fn make_parents(&mut self, e: &Entry, path: &Path, mode: u32) -> Result<(), Diag> {
-        let parent = path.parent().unwrap_or(Path::new("/"));
-        self.make_dir(parent, mode).map_err(|errno| {
-            fail(
-                e,
-                format!("unable to create directory {}", parent.display()),
-                errno,
-            )
-        })
+    /// One step of [`Opener::open_dir`]: `name` in `parent`, which is `here`.
+    fn open_component(
+        &mut self,
+        e: &Entry,
+        parent: &Dir,
+        name: &OsStr,
+        here: &Path,
+        create: Option<u32>,
+    ) -> Result<OwnedFd, Diag> {
+        let shown = here.display();
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let mut r = openat(&**parent, name, flags | OFlag::O_NOFOLLOW, Mode::empty());
+        if let (Err(Errno::ENOENT), Some(mode)) = (&r, create) {
+            let m = self.umask.for_mode(Some(mode), 0);
+            match mkdirat(&**parent, name, m) {
+                Ok(()) => self.record(parent, name, here, true),
+                // Made meanwhile by someone else: looked at below like any other.
+                Err(Errno::EEXIST) => {}
+                Err(errno) => {
+                    return Err(fail(
+                        e,
+                        format!("unable to create directory {shown}"),
+                        errno,
+                    ));
+                }
+            }
+            r = openat(&**parent, name, flags | OFlag::O_NOFOLLOW, Mode::empty());
+        }
+        match r {
+            // A symlink (O_NOFOLLOW with O_DIRECTORY), or not a directory at all.
+            Err(Errno::ENOTDIR) => {
+                let st = stat_in(parent, name)
+                    .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+                let t = file_type(st.st_mode);
+                if t != SFlag::S_IFLNK {
+                    return Err(refuse(
+                        e,
+                        format!("{shown} is {}, not a directory", type_name(t)),
+                    ));
+                }
+                if !trusted_owner(st.st_uid) {
+                    return Err(refuse(
+                        e,
+                        format!(
+                            "{shown} is a symlink owned by uid {}: it is not followed \
+                             (only root's are, on the way to what the run creates)",
+                            st.st_uid
+                        ),
+                    ));
+                }
+                openat(&**parent, name, flags, Mode::empty())
+                    .map_err(|errno| fail(e, format!("unable to open directory {shown}"), errno))
+            }
+            r => r.map_err(|errno| fail(e, format!("unable to open directory {shown}"), errno)),
+        }
     }
 
     /// Binds `fd` to the socket path, creating parents and replacing a stale socket.
@@ -387,32 +529,25 @@ impl Opener<'_> {
         perms: &Perms,
     ) -> Result<(), Diag> {
         let addr = UnixAddr::new(path).map_err(|errno| fail(e, "bad socket path".into(), errno))?;
+        let (parent, name) = split(path);
+        let dir = self.open_dir(e, parent, Some(perms.directory_mode))?;
+        // bind(2) takes no directory fd: the path is looked up again, through `dir` unless
+        // a directory on the way was swapped meanwhile, which the chown below detects.
         let try_bind = |me: &mut Opener| {
             me.umask.for_mode(perms.mode, 0);
             bind(fd.as_raw_fd(), &addr)
         };
         let mut r = try_bind(self);
-        if r == Err(Errno::ENOENT) {
-            self.make_parents(e, path, perms.directory_mode)?;
-            r = try_bind(self);
-        }
         if r == Err(Errno::EADDRINUSE) {
             if !self.move_aside(e, path)? {
-                clear_stale(e, path, &addr, ty)?;
+                clear_stale(e, (&dir, name), path, &addr, ty)?;
             }
             r = try_bind(self);
         }
         r.map_err(|errno| fail(e, format!("unable to bind to {}", path.display()), errno))?;
-        self.record(path, false);
+        self.record(&dir, name, path, false);
         if perms.owner.is_some() || perms.group.is_some() {
-            fchownat(
-                AT_FDCWD,
-                path,
-                perms.owner,
-                perms.group,
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(|errno| fail(e, format!("unable to chown {}", path.display()), errno))?;
+            chown_socket(e, &dir, name, path, perms)?;
         }
         Ok(())
     }
@@ -504,36 +639,43 @@ impl Opener<'_> {
 
     fn fifo(&mut self, e: &Entry, path: &Path, perms: &Perms) -> Result<OwnedFd, Diag> {
         let shown = path.display();
-        let make = |me: &mut Opener| mkfifo(path, me.umask.for_mode(perms.mode, DEFAULT_FILE_MODE));
-        let mut r = make(self);
-        if r == Err(Errno::ENOENT) {
-            self.make_parents(e, path, perms.directory_mode)?;
-            r = make(self);
-        }
-        let created = match r {
+        let (parent, name) = split(path);
+        let dir = self.open_dir(e, parent, Some(perms.directory_mode))?;
+        let m = self.umask.for_mode(perms.mode, DEFAULT_FILE_MODE);
+        let not_fifo = |t| {
+            let what = format!("{shown} exists and is {}, not a FIFO", type_name(t));
+            Err(refuse(e, what))
+        };
+        let created = match mkfifoat(&*dir, name, m) {
             Ok(()) => {
-                self.record(path, false);
+                self.record(&dir, name, path, false);
                 true
             }
             Err(Errno::EEXIST) => {
-                let st = lstat(path)
+                // Looked at before it is opened: opening a device can have effects.
+                let st = stat_in(&dir, name)
                     .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                let t = file_type(st.st_mode);
-                if t != SFlag::S_IFIFO {
-                    return Err(refuse(
-                        e,
-                        format!("{shown} exists and is {}, not a FIFO", type_name(t)),
-                    ));
+                match file_type(st.st_mode) {
+                    SFlag::S_IFIFO => false,
+                    t => return not_fifo(t),
                 }
-                false
             }
             Err(errno) => return Err(fail(e, format!("unable to create the FIFO {shown}"), errno)),
         };
         // Read-write and non-blocking: holding it neither blocks nor ever sees end of file.
         let flags = OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-        let fd = open(path, flags, Mode::empty())
-            .map_err(|errno| fail(e, format!("unable to open {shown}"), errno))?;
+        let fd = match openat(&*dir, name, flags, Mode::empty()) {
+            Err(Errno::ELOOP) => return not_fifo(SFlag::S_IFLNK),
+            r => r.map_err(|errno| fail(e, format!("unable to open {shown}"), errno))?,
+        };
+        // What was opened is what was looked at or made, not something swapped in since.
+        let st = fstat(&fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+        match file_type(st.st_mode) {
+            SFlag::S_IFIFO => {}
+            t => return not_fifo(t),
+        }
         if created {
+            ours(e, &st, path)?;
             chown_fd(e, &fd, path, perms)?;
         }
         Ok(fd)
@@ -548,6 +690,8 @@ impl Opener<'_> {
         perms: &Perms,
     ) -> Result<OwnedFd, Diag> {
         let shown = path.display();
+        let (parent, name) = split(path);
+        let dir = self.open_dir(e, parent, create.then_some(perms.directory_mode))?;
         let access = match mode {
             OpenMode::Read => OFlag::O_RDONLY,
             OpenMode::Write => OFlag::O_WRONLY,
@@ -560,22 +704,16 @@ impl Opener<'_> {
         let mut created = false;
         let mut r = Err(Errno::EEXIST);
         if create {
-            let make = |me: &mut Opener| {
-                let m = me.umask.for_mode(perms.mode, DEFAULT_FILE_MODE);
-                open(path, flags | OFlag::O_CREAT | OFlag::O_EXCL, m)
-            };
-            r = make(self);
-            if matches!(r, Err(Errno::ENOENT)) {
-                self.make_parents(e, path, perms.directory_mode)?;
-                r = make(self);
-            }
+            // O_EXCL: the fd is the file made here, whatever is swapped in afterwards.
+            let m = self.umask.for_mode(perms.mode, DEFAULT_FILE_MODE);
+            r = openat(&*dir, name, flags | OFlag::O_CREAT | OFlag::O_EXCL, m);
             if r.is_ok() {
-                self.record(path, false);
+                self.record(&dir, name, path, false);
                 created = true;
             }
         }
         if matches!(r, Err(Errno::EEXIST)) {
-            r = open(path, flags, Mode::empty());
+            r = openat(&*dir, name, flags, Mode::empty());
         }
         let fd = r.map_err(|errno| {
             let why = if errno == Errno::ELOOP {
@@ -606,6 +744,54 @@ impl Opener<'_> {
 fn listen_on(e: &Entry, fd: &OwnedFd, backlog: i32) -> Result<(), Diag> {
     let backlog = Backlog::new(backlog).unwrap_or(Backlog::MAXCONN);
     listen(fd, backlog).map_err(|errno| fail(e, "unable to listen".into(), errno))
+}
+
+/// Checks that a file this run has just made is still its own: owned by the user running
+/// the tool, with one link. A hard link to someone else's file, swapped in at its name
+/// between its creation and its opening, is neither.
+fn ours(e: &Entry, st: &FileStat, path: &Path) -> Result<(), Diag> {
+    if st.st_uid == geteuid().as_raw() && st.st_nlink == 1 {
+        return Ok(());
+    }
+    Err(refuse(
+        e,
+        format!(
+            "{} was replaced after it was made (owner uid {}, {} links): it is not chowned",
+            path.display(),
+            st.st_uid,
+            st.st_nlink
+        ),
+    ))
+}
+
+/// Gives the socket file `name` in `dir` the entry's owner and group: through an `O_PATH`
+/// fd of the file, once that is a socket of this run's ([`ours`]), so that nothing
+/// swapped in at the name is chowned.
+fn chown_socket(
+    e: &Entry,
+    dir: &OwnedFd,
+    name: &OsStr,
+    path: &Path,
+    perms: &Perms,
+) -> Result<(), Diag> {
+    let shown = path.display();
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(dir, name, flags, Mode::empty())
+        .map_err(|errno| fail(e, format!("unable to open {shown} to chown it"), errno))?;
+    let st = fstat(&fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+    let t = file_type(st.st_mode);
+    if t != SFlag::S_IFSOCK {
+        return Err(refuse(
+            e,
+            format!(
+                "{shown} is {} since it was bound: it is not chowned",
+                type_name(t)
+            ),
+        ));
+    }
+    ours(e, &st, path)?;
+    fchownat(&fd, "", perms.owner, perms.group, AtFlags::AT_EMPTY_PATH)
+        .map_err(|errno| fail(e, format!("unable to chown {shown}"), errno))
 }
 
 /// Gives what `fd` refers to its owner and group, if the entry names them.
@@ -740,4 +926,36 @@ fn pipe(e: &Entry, buffer_size: Option<i32>) -> Result<Vec<OwnedFd>, Diag> {
             .map_err(|errno| fail(e, format!("unable to set the pipe's size to {n}"), errno))?;
     }
     Ok(vec![r, w])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_replaced_since_it_was_looked_at_is_not_unlinked() {
+        // What clear_stale does between its probe and the unlink: the name is unlinked only
+        // if it is still the file probed. A live server that has bound anew there meanwhile
+        // keeps its socket.
+        let tmp = tempfile::tempdir().unwrap();
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let dir = open(tmp.path(), flags, Mode::empty()).unwrap();
+        let (s, keep) = (tmp.path().join("s"), tmp.path().join("keep"));
+        std::fs::write(&s, "probed").unwrap();
+        let probed = file_id(&stat_in(&dir, OsStr::new("s")).unwrap());
+        // Replaced, the probed file still alive under another name (so that its inode
+        // number cannot be reused for the new one).
+        std::fs::hard_link(&s, &keep).unwrap();
+        std::fs::write(tmp.path().join("new"), "bound anew").unwrap();
+        std::fs::rename(tmp.path().join("new"), &s).unwrap();
+        assert_eq!(unlink_if_same(&dir, OsStr::new("s"), probed), Ok(false));
+        assert_eq!(std::fs::read_to_string(&s).unwrap(), "bound anew");
+        let now = file_id(&stat_in(&dir, OsStr::new("s")).unwrap());
+        assert_eq!(unlink_if_same(&dir, OsStr::new("s"), now), Ok(true));
+        assert!(!s.exists());
+        assert_eq!(
+            unlink_if_same(&dir, OsStr::new("s"), now),
+            Err(Errno::ENOENT)
+        );
+    }
 }

@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::path::Path;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -287,13 +286,6 @@ pub fn keys() -> (&'static [&'static str], &'static [&'static str]) {
     let mut entry = FieldNames(None);
     let _ = RawEntry::deserialize(&mut entry);
     (top.0.unwrap_or_default(), entry.0.unwrap_or_default())
-}
-
-/// Reads and parses the config file at `path`; errors are to be located in the text returned.
-pub fn parse(path: &Path) -> std::io::Result<(String, Result<RawConfig, Diag>)> {
-    let text = std::fs::read_to_string(path)?;
-    let parsed = parse_str(&text);
-    Ok((text, parsed))
 }
 
 /// Rewords toml's messages to the file's terms (keys, not fields) and keeps them short.

@@ -93,11 +93,20 @@ fn running_out_of_fds_while_opening_undoes_everything() {
     assert!(d.list().is_empty(), "nothing held");
 }
 
-/// Lets `nobody` use the daemon `d` and returns a copy of the tool that `nobody` can run
-/// (the build's own may sit in a directory `nobody` cannot enter).
-fn open_to_nobody(d: &Daemon) -> PathBuf {
+/// A copy of the tool that `nobody` can run, in `d`'s directory, which `nobody` may now
+/// enter (the build's own copy may sit in a directory `nobody` cannot).
+pub(crate) fn nobodys_copy(d: &Daemon) -> PathBuf {
     let root = d.dir.path();
     fs::set_permissions(root, fs::Permissions::from_mode(0o711)).unwrap();
+    let bin = root.join("tool");
+    fs::copy(BIN, &bin).unwrap();
+    bin
+}
+
+/// Lets `nobody` use the daemon `d` and returns [`nobodys_copy`].
+fn open_to_nobody(d: &Daemon) -> PathBuf {
+    let root = d.dir.path();
+    let bin = nobodys_copy(d);
     fs::set_permissions(&d.socket, fs::Permissions::from_mode(0o777)).unwrap();
     let uid = root.join("rules/uid");
     let me = uid.join(nix::unistd::geteuid().to_string());
@@ -108,8 +117,6 @@ fn open_to_nobody(d: &Daemon) -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success());
-    let bin = root.join("tool");
-    fs::copy(BIN, &bin).unwrap();
     bin
 }
 

@@ -4,6 +4,7 @@
 mod common;
 mod config_faults;
 mod config_mode;
+mod config_security;
 mod converge;
 mod docs;
 mod env_cases;

@@ -1,0 +1,446 @@
+//! Config mode's security review, one test per finding, against real daemons: modes are
+//! never wider than asked even for an instant (checked by an unprivileged user connecting
+//! in a tight loop while the run binds); a symlink at an fd's path, or planted by another
+//! user on the way to it, is never followed to create, chmod, chown or remove anything
+//! else; a config file others could have written is refused when run as root.
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, open};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+use nix::sys::stat::Mode;
+use nix::unistd::{Gid, Uid, fchownat, setfsgid, setfsuid};
+
+use crate::common::{BIN, Daemon, assert_fatal, code_and_err};
+use crate::config_mode::{run, tree, write_config};
+
+/// `nobody`'s uid and `nogroup`'s gid on Debian.
+const NOBODY: u32 = 65534;
+
+/// What an unprivileged user gets when it tries to use `path` right now: `None` while the
+/// path does not exist, `Some(Ok(()))` when the permission check let it through.
+fn try_as_this_thread(path: &Path, fifo: bool) -> Option<Result<(), Errno>> {
+    let r = if fifo {
+        let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        open(path, flags, Mode::empty()).map(drop)
+    } else {
+        let s = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .unwrap();
+        connect(s.as_raw_fd(), &UnixAddr::new(path).unwrap())
+    };
+    match r {
+        Err(Errno::ENOENT) => None,
+        // Past the permission check: nobody reader (ENXIO), not listening yet
+        // (ECONNREFUSED), or in.
+        Err(Errno::ENXIO | Errno::ECONNREFUSED | Errno::EAGAIN) => Some(Ok(())),
+        r => Some(r),
+    }
+}
+
+#[test]
+fn modes_are_never_wider_than_asked_even_for_an_instant() {
+    // 300 sockets and 300 FIFOs, mode 0600, run under umask 0 (so that a creation that
+    // relied on a chmod afterwards would leave each open to all for an instant). A thread
+    // whose file-system ids are nobody's (setfsuid: that thread alone, its capabilities
+    // over files dropped) waits for each path to appear and tries it at once. Every try
+    // must be refused. (Checked: with bind/mkfifo under the process umask followed by a
+    // chmod, this test fails.)
+    const N: usize = 300;
+    let d = Daemon::start();
+    fs::set_permissions(d.dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
+    let dir = d.path("spied");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let paths: Vec<(PathBuf, bool)> = (0..N)
+        .map(|i| (dir.join(format!("s{i}")), false))
+        .chain((0..N).map(|i| (dir.join(format!("f{i}")), true)))
+        .collect();
+    let text: String = paths
+        .iter()
+        .map(|(p, fifo)| {
+            let kind = if *fifo { "fifo" } else { "unix" };
+            format!(
+                "[[fd]]\nkind = \"{kind}\"\npath = \"{}\"\nmode = \"0600\"\n",
+                p.display()
+            )
+        })
+        .collect();
+    let config = write_config(&d, "c.toml", &text);
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).unwrap();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let (spied, stop) = (paths.clone(), done.clone());
+    let private = config.clone();
+    let spy = std::thread::spawn(move || {
+        setfsgid(Gid::from_raw(NOBODY));
+        setfsuid(Uid::from_raw(NOBODY));
+        // The spy really is nobody for files: root's 0600 config is closed to it.
+        let probe = open(&private, OFlag::O_RDONLY, Mode::empty());
+        assert_eq!(
+            probe.err(),
+            Some(Errno::EACCES),
+            "the spy is not unprivileged"
+        );
+        let mut let_through = Vec::new();
+        let mut tries = 0u64;
+        for (path, fifo) in &spied {
+            loop {
+                tries += 1;
+                match try_as_this_thread(path, *fifo) {
+                    None if stop.load(Ordering::Relaxed) => break,
+                    None => continue,
+                    Some(Err(Errno::EACCES)) => break,
+                    Some(r) => {
+                        let_through.push((path.clone(), r));
+                        break;
+                    }
+                }
+            }
+        }
+        (let_through, tries)
+    });
+    let out = Command::new("sh")
+        .args(["-c", "umask 0; exec \"$0\" \"$@\""])
+        .arg(BIN)
+        .arg("-c")
+        .arg(&config)
+        .arg(&d.socket)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    done.store(true, Ordering::Relaxed);
+    let (let_through, tries) = spy.join().unwrap();
+    assert_eq!(code_and_err(&out), (0, String::new()));
+    assert!(
+        let_through.is_empty(),
+        "let through ({tries} tries): {let_through:?}"
+    );
+    assert_eq!(d.list().len(), 2 * N);
+    for (p, _) in &paths {
+        assert_eq!(p.symlink_metadata().unwrap().mode() & 0o777, 0o600);
+    }
+}
+
+/// A root-owned file no run may touch, and a way to check that none did.
+struct Precious {
+    path: PathBuf,
+}
+
+impl Precious {
+    fn new(d: &Daemon) -> Precious {
+        let path = d.path("precious");
+        fs::write(&path, "keep me").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        Precious { path }
+    }
+
+    fn ino(&self) -> u64 {
+        self.path.symlink_metadata().unwrap().ino()
+    }
+
+    fn assert_untouched(&self, what: &str) {
+        let m = self.path.symlink_metadata().unwrap();
+        assert_eq!(
+            (m.mode() & 0o7777, m.uid(), m.gid(), m.nlink()),
+            (0o644, 0, 0, 1),
+            "{what}"
+        );
+        assert_eq!(fs::read_to_string(&self.path).unwrap(), "keep me", "{what}");
+    }
+}
+
+#[test]
+fn a_symlink_at_the_path_is_never_followed() {
+    // At a socket's, a FIFO's or a file's own path, a symlink to a precious file: with a
+    // mode, an owner and a group to give (and truncation asked for the file), the run
+    // fails, and neither the file nor the link has changed.
+    let d = Daemon::start();
+    let precious = Precious::new(&d);
+    let link = d.path("link");
+    symlink(&precious.path, &link).unwrap();
+    let perms = "mode = \"0666\"\nowner = \"nobody\"\ngroup = \"nogroup\"";
+    for (entry, says) in [
+        ("kind = \"unix\"", "exists and is a symlink, not a socket"),
+        (
+            "kind = \"unix\"\nsocket = \"dgram\"",
+            "exists and is a symlink",
+        ),
+        ("kind = \"fifo\"", "exists and is a symlink, not a FIFO"),
+        (
+            "kind = \"file\"\nopen = \"write\"\ncreate = true\ntruncate = true",
+            "(a symlink is not followed)",
+        ),
+    ] {
+        let text = format!("[[fd]]\n{entry}\npath = \"{}\"\n{perms}\n", link.display());
+        let config = write_config(&d, "c.toml", &text);
+        let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+        assert_fatal(
+            &got,
+            111,
+            &format!("{}:1:1: fd[0] ", config.display()),
+            says,
+        );
+        precious.assert_untouched(entry);
+        assert_eq!(fs::read_link(&link).unwrap(), precious.path, "{entry}");
+        assert!(d.list().is_empty());
+    }
+}
+
+#[test]
+fn another_users_symlink_on_the_way_is_not_followed() {
+    // `nobody` plants a symlink where the run would create a directory, to a directory of
+    // root's: nothing is created, chowned or truncated there, whatever the kind. A
+    // symlink of root's on the way (as /var/run is) is followed.
+    let d = Daemon::start();
+    let precious = Precious::new(&d);
+    let victim = d.path("victim");
+    fs::create_dir(&victim).unwrap();
+    fs::copy(&precious.path, victim.join("x")).unwrap();
+    let planted = d.path("planted");
+    symlink(&victim, &planted).unwrap();
+    fchownat(
+        AT_FDCWD,
+        &planted,
+        Some(Uid::from_raw(NOBODY)),
+        Some(Gid::from_raw(NOBODY)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let before = tree(&victim);
+    let says = format!(
+        "{} is a symlink owned by uid {NOBODY}: it is not followed",
+        planted.display()
+    );
+    for entry in [
+        "kind = \"unix\"\npath = \"PLANTED/sub/x.sock\"\nowner = \"nobody\"",
+        "kind = \"fifo\"\npath = \"PLANTED/x.fifo\"\nowner = \"nobody\"",
+        "kind = \"file\"\npath = \"PLANTED/x\"\nopen = \"write\"\ncreate = true\ntruncate = true",
+    ] {
+        let entry = entry.replace("PLANTED", &planted.display().to_string());
+        let config = write_config(&d, "c.toml", &format!("[[fd]]\n{entry}\n"));
+        let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+        assert_fatal(
+            &got,
+            111,
+            &format!("{}:1:1: fd[0] ", config.display()),
+            &says,
+        );
+        assert_eq!(tree(&victim), before, "{entry}");
+        assert_eq!(fs::read_to_string(victim.join("x")).unwrap(), "keep me");
+        assert!(d.list().is_empty());
+    }
+
+    let alias = d.path("alias");
+    symlink(&victim, &alias).unwrap();
+    let path = alias.join("new/y.sock");
+    let text = format!("[[fd]]\nkind = \"unix\"\npath = \"{}\"\n", path.display());
+    let config = write_config(&d, "ok.toml", &text);
+    assert_eq!(
+        code_and_err(&run(&[&"-c", &config, &d.socket])),
+        (0, String::new())
+    );
+    assert!(
+        victim.join("new/y.sock").exists(),
+        "root's symlink is followed"
+    );
+}
+
+#[test]
+fn a_hard_link_swapped_in_is_never_chowned() {
+    // Between the creation of a socket or FIFO and its chown, a thread swaps a hard link to
+    // a precious root file in at its name (renameat2 RENAME_EXCHANGE, the moment the name
+    // exists), as a user with write access to the directory could (this machine, like
+    // many, has fs.protected_hardlinks off). Chowned by name, or through an fd opened by
+    // name without a look at what it is, the precious file would become nobody's. The run
+    // may fail or not, depending on when the swaps land; the file is never chowned.
+    // (Checked: without the type and link-count checks, this test fails for both kinds.)
+    let d = Daemon::start();
+    let precious = Precious::new(&d);
+    for (kind, says) in [
+        (
+            "unix",
+            "is a regular file since it was bound: it is not chowned",
+        ),
+        ("fifo", "exists and is a regular file, not a FIFO"),
+    ] {
+        let (swaps, code, err) = swap_in_links(&d, &precious, kind, 200);
+        precious.assert_untouched(&format!("{kind}: {swaps} swaps; the run: {code} {err}"));
+        assert!(swaps > 0);
+        if code != 0 {
+            assert!(
+                code == 111 && (err.contains(says) || err.contains("was replaced after")),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// Runs `n` entries of `kind`, each owned by nobody, while a thread swaps a hard link to
+/// `precious` in at each name as soon as it exists; the swaps made, and the run's exit
+/// code and stderr. The links are gone afterwards.
+fn swap_in_links(d: &Daemon, precious: &Precious, kind: &str, n: usize) -> (usize, i32, String) {
+    use nix::fcntl::{RenameFlags, renameat2};
+    let dir = d.path(&format!("{kind}-swapped"));
+    let links = d.path(&format!("{kind}-links"));
+    fs::create_dir(&dir).unwrap();
+    fs::create_dir(&links).unwrap();
+    let paths: Vec<(PathBuf, PathBuf)> = (0..n)
+        .map(|i| {
+            let link = links.join(i.to_string());
+            fs::hard_link(&precious.path, &link).unwrap();
+            (dir.join(i.to_string()), link)
+        })
+        .collect();
+    let text: String = paths
+        .iter()
+        .map(|(p, _)| {
+            let p = p.display();
+            format!("[[fd]]\nkind = \"{kind}\"\npath = \"{p}\"\nowner = \"nobody\"\n")
+        })
+        .collect();
+    let config = write_config(d, "c.toml", &text);
+    let done = Arc::new(AtomicBool::new(false));
+    let (swapped, stop) = (paths.clone(), done.clone());
+    let swapper = std::thread::spawn(move || {
+        let mut n = 0;
+        for (path, link) in &swapped {
+            loop {
+                let exchange = RenameFlags::RENAME_EXCHANGE;
+                match renameat2(AT_FDCWD, link, AT_FDCWD, path, exchange) {
+                    Ok(()) => {
+                        n += 1;
+                        break;
+                    }
+                    Err(Errno::ENOENT) if !stop.load(Ordering::Relaxed) => continue,
+                    Err(Errno::ENOENT) => return n,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        n
+    });
+    let (code, err) = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    done.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    fs::remove_dir_all(&links).unwrap();
+    for (path, _) in &paths {
+        if path
+            .symlink_metadata()
+            .is_ok_and(|m| m.ino() == precious.ino())
+        {
+            fs::remove_file(path).unwrap();
+        }
+    }
+    (swaps, code, err)
+}
+
+#[test]
+fn a_config_others_could_have_written_is_refused_as_root() {
+    // Group- or world-writable, another user's, or in a directory that is (without the
+    // sticky bit): refused, even for --check, unless --allow-insecure-config. The file
+    // itself is read-only to the check: it runs before anything is opened or sent.
+    let d = Daemon::start();
+    let text = "[[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"w\"\n";
+    let config = write_config(&d, "c.toml", text);
+    let mode = |p: &Path, m| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    let chown = |p: &Path, uid| nix::unistd::chown(p, Some(Uid::from_raw(uid)), None).unwrap();
+    let shared = d.path("shared");
+    fs::create_dir(&shared).unwrap();
+    let in_shared = shared.join("c.toml");
+    fs::write(&in_shared, text).unwrap();
+    let refused = |file: &Path, why: &str| {
+        for check in [true, false] {
+            let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"-c", &file, &d.socket];
+            if check {
+                args.insert(0, &"--check");
+            }
+            let got = code_and_err(&run(&args));
+            assert_fatal(
+                &got,
+                100,
+                &format!("refusing {}: {why}; ", file.display()),
+                "--allow-insecure-config takes it anyway",
+            );
+        }
+        assert!(d.list().is_empty());
+    };
+    mode(&config, 0o664);
+    refused(&config, "it is writable by its group (mode 0664)");
+    mode(&config, 0o646);
+    refused(&config, "it is writable by anyone (mode 0646)");
+    mode(&config, 0o644);
+    chown(&config, NOBODY);
+    refused(&config, &format!("it is owned by uid {NOBODY}"));
+    chown(&config, 0);
+    mode(&shared, 0o777);
+    refused(
+        &in_shared,
+        &format!(
+            "its directory {} is writable by anyone (mode 0777)",
+            shared.display()
+        ),
+    );
+    // A symlink to it from a trusted place does not make it trusted: its real path counts.
+    let link = d.path("link.toml");
+    symlink(&in_shared, &link).unwrap();
+    refused(
+        &link,
+        &format!(
+            "its directory {} is writable by anyone (mode 0777)",
+            shared.display()
+        ),
+    );
+    mode(&shared, 0o1777);
+    assert_eq!(
+        code_and_err(&run(&[&"-c", &link, &d.socket])),
+        (0, String::new()),
+        "sticky"
+    );
+    assert_eq!(d.list(), ["r", "w"]);
+
+    mode(&config, 0o666);
+    let text = text.replace("\"r\"", "\"r2\"").replace("\"w\"", "\"w2\"");
+    fs::write(&config, text).unwrap();
+    let out = run(&[&"--allow-insecure-config", &"-c", &config, &d.socket]);
+    assert_eq!(code_and_err(&out), (0, String::new()));
+    assert_eq!(d.list(), ["r", "r2", "w", "w2"]);
+}
+
+#[test]
+fn a_config_run_as_another_user_is_not_checked() {
+    // Run as nobody, a file of nobody's, writable by all, is taken: it can do no more
+    // than nobody can.
+    let d = Daemon::start();
+    fs::set_permissions(d.dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
+    let config = write_config(
+        &d,
+        "c.toml",
+        "[[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"w\"\n",
+    );
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o666)).unwrap();
+    nix::unistd::chown(&config, Some(Uid::from_raw(NOBODY)), None).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(crate::config_faults::nobodys_copy(&d))
+        .arg("--check")
+        .arg("-c")
+        .arg(&config)
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code_and_err(&out), (0, String::new()));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
+}
