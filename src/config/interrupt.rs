@@ -3,15 +3,23 @@
 //! From the first fd opened until the daemon has answered, a signal's default action (death
 //! on the spot) would leave sockets, FIFOs, files and directories on disk that nothing
 //! holds. So for that stretch the three signals are blocked and read from a signalfd
-//! instead: the opening checks it after every fd, and the connection to the daemon waits on
+//! instead: the opening looks at it between fds (every 64 fds or 5 ms, whichever comes
+//! first: a read per fd would be a system call per fd, and the floor is four), and the
+//! connection to the daemon waits on
 //! it beside the socket ([`crate::Connection::set_interrupt`]). A run that sees one stops,
 //! undoes what it did, and exits 111 with a message. nix's sigprocmask and signalfd are
 //! safe: no handler runs, so nothing here needs `unsafe`.
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+/// How often [`Interrupt::now_and_then`] reads the signalfd: after this long, or this many
+/// calls, since the last read.
+const LOOK_EVERY: (Duration, u32) = (Duration::from_millis(5), 64);
 
 /// The signals that ask a run to stop.
 const STOP: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
@@ -21,6 +29,8 @@ const STOP: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
 pub struct Interrupt {
     fd: SignalFd,
     old: SigSet,
+    /// When the signalfd was last read, and calls to [`Interrupt::now_and_then`] since.
+    looked: Cell<(Instant, u32)>,
 }
 
 impl Interrupt {
@@ -32,7 +42,11 @@ impl Interrupt {
         }
         let old = set.thread_swap_mask(SigmaskHow::SIG_BLOCK)?;
         match SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
-            Ok(fd) => Ok(Interrupt { fd, old }),
+            Ok(fd) => Ok(Interrupt {
+                fd,
+                old,
+                looked: Cell::new((Instant::now(), 0)),
+            }),
             Err(e) => {
                 // Nothing to read them from: let them act as before.
                 let _ = old.thread_set_mask();
@@ -43,8 +57,20 @@ impl Interrupt {
 
     /// The stop signal that has arrived since the last call, if any (it is consumed).
     pub fn pending(&self) -> Option<Signal> {
+        self.looked.set((Instant::now(), 0));
         let info = self.fd.read_signal().ok()??;
         Signal::try_from(info.ssi_signo as i32).ok()
+    }
+
+    /// [`Interrupt::pending`], once every 64 calls or 5 ms: cheap enough to call after
+    /// every fd (reading the clock is no system call).
+    pub fn now_and_then(&self) -> Option<Signal> {
+        let (at, calls) = self.looked.get();
+        if calls + 1 < LOOK_EVERY.1 && at.elapsed() < LOOK_EVERY.0 {
+            self.looked.set((at, calls + 1));
+            return None;
+        }
+        self.pending()
     }
 
     /// A copy of the signalfd, for a connection to wait on: readable once a signal is pending.
@@ -78,6 +104,9 @@ mod tests {
         raise(Signal::SIGHUP).unwrap();
         assert_eq!(i.pending(), Some(Signal::SIGHUP));
         assert_eq!(i.pending(), None, "consumed");
+        raise(Signal::SIGINT).unwrap();
+        let seen = (0..64).find_map(|_| i.now_and_then());
+        assert_eq!(seen, Some(Signal::SIGINT), "seen within 64 calls");
         raise(Signal::SIGTERM).unwrap();
         drop(i); // consumed here, or the test process would die of it
         let after = SigSet::thread_get_mask().unwrap();

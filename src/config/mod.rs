@@ -102,7 +102,7 @@ fn carry_out(
         let e = &sel.config.entries[item.entry];
         let what = format!("{} {}", kind_name(&e.spec, item.end), address(e));
         info(opts, format_args!("opened {} ({what})", item.id));
-        match stop() {
+        match interrupt.as_ref().and_then(Interrupt::now_and_then) {
             Some(signal) => Err(format!(
                 "interrupted by {signal} after opening this entry; everything this run \
                  opened and created is undone"

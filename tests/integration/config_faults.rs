@@ -49,15 +49,11 @@ fn spawn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Child {
         .unwrap()
 }
 
-/// Waits for the tool; its exit code and the whole of its stderr, `seen` first.
-fn finish(mut child: Child, seen: String) -> (i32, String) {
+/// Waits for the tool; its exit code and what is left of its stderr in `stderr`, after
+/// `seen`.
+fn finish(mut child: Child, mut stderr: impl Read, seen: String) -> (i32, String) {
     let mut rest = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .unwrap();
+    stderr.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
     (status.code().unwrap_or(-1), seen + &rest)
 }
@@ -193,7 +189,8 @@ fn a_directory_the_run_may_not_write_in_or_create() {
 fn sigterm_while_opening_1000_sockets_leaves_nothing() {
     // The signal is sent once the run says (-v) it has opened its first socket. Its -v
     // lines then fill the stderr pipe, which is not read until the signal is sent: the run
-    // cannot get past a few hundred sockets before it is signalled.
+    // cannot get past a few hundred sockets before it is signalled, and it looks for a
+    // signal every 64 fds at least.
     let d = Daemon::start();
     let dir = d.path("socks");
     let config = write_config(&d, "c.toml", &sockets_config(&dir, 1000));
@@ -204,8 +201,7 @@ fn sigterm_while_opening_1000_sockets_leaves_nothing() {
     stderr.read_line(&mut first).unwrap();
     assert!(first.contains(": info: opened unix:"), "{first}");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    child.stderr = Some(stderr.into_inner());
-    let (code, err) = finish(child, first);
+    let (code, err) = finish(child, stderr, first);
     let last = err.lines().last().unwrap_or_default().to_string();
     assert_fatal(
         &(code, format!("{last}\n")),
@@ -236,10 +232,11 @@ fn sigterm_while_the_daemon_does_not_answer() {
     let config = write_config(&d, "c.toml", &sockets_config(&dir, 600));
     let cont = ContinueOnDrop(d.pid());
     let relay = relay(&d, 1, Signal::SIGSTOP);
-    let child = spawn(&[&"-c", &config, &relay.socket]);
+    let mut child = spawn(&[&"-c", &config, &relay.socket]);
     relay.signalled.recv().unwrap();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let got = finish(child, String::new());
+    let stderr = child.stderr.take().unwrap();
+    let got = finish(child, stderr, String::new());
     assert_fatal(
         &got,
         111,
