@@ -67,6 +67,10 @@ pub(crate) fn relay(d: &Daemon, batches: usize, signal: Signal) -> Relay {
             client.send(&reply.payload, &[]).unwrap();
             answered += usize::from(request.payload.first() == Some(&b'.'));
         }
+        // The client sends its next batch only once it has read the last reply: waiting for
+        // that batch (never forwarded) makes "the client knows what the daemon took" certain
+        // before the daemon is signalled, and so before the test acts on `signalled`.
+        let _next = client.receive();
         kill(pid, signal).unwrap();
         let _ = tell.send(());
         if signal == Signal::SIGKILL {
