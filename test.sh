@@ -10,8 +10,14 @@ if ! command -v s6-fdholderd >/dev/null 2>&1; then
 fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
-cargo test
-# Fuzz smoke (about 5 s per target) so the targets keep building and running; cargo test
+# Keep cargo's output as it is, and add up its "test result" lines for the closing line.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test 2>&1 | tee "$log"
+# Fuzz smoke (about 5 s per target) so the targets keep building and running; # Keep cargo's output as it is, and add up its "test result" lines for the closing line.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test 2>&1 | tee "$log"
 # above has already run their bodies over the seed corpora. cargo-fuzz takes about 30 s to
 # install; without it (no network), the smoke is skipped and says so.
 if command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked; then
@@ -19,3 +25,5 @@ if command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked; t
 else
     echo "test.sh: cargo-fuzz is not installed and could not be: fuzz smoke skipped" >&2
 fi
+# One closing line for the whole run, after the fuzz smoke's own lines.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
