@@ -338,11 +338,9 @@ impl Fatal {
             | Fatal::Open(_)
             | Fatal::Interrupted(_) => EXIT_SYSTEM,
             Fatal::Request(_, e) | Fatal::Compare(_, e) | Fatal::Prune(_, e) => e.exit_code(),
-            Fatal::Setdump(e) => match e.error {
-                // A daemon that closes on us after taking part of the dump has not refused it.
-                Error::NotAllowed if e.committed > 0 => EXIT_SYSTEM,
-                ref other => other.exit_code(),
-            },
+            // A close after part of the dump was taken is `Error::Closed`, not a refusal: the
+            // connection counts as answered from the first reply on.
+            Fatal::Setdump(e) => e.error.exit_code(),
         }
     }
 }
