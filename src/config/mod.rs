@@ -162,22 +162,24 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
         .and_then(|raw| validate::validate(&raw, now))
         .map_err(|d| Fatal::Config(locate(d)))?;
     let plan = plan::plan(&config, now);
-    let named = opts.socket.as_deref().or(config.fdholder.as_deref());
-    if opts.check && named.is_none() {
-        // No daemon to compare with: the plan alone.
-        if opts.json {
-            let mut report = Report::new(&config, &plan, None, None);
-            report.decide(&plan, opts.replace_all, opts.prune);
-            return print_json(&report);
-        }
-        print(|out| plan::write_plan(out, &config, &plan));
-        return Ok(());
-    }
-    let socket = apply::daemon_socket(
+    let socket = match apply::daemon_socket(
         opts.socket.as_deref(),
         config.fdholder.as_deref(),
         &opts.file,
-    )?;
+    ) {
+        Ok(socket) => socket,
+        // No daemon to compare with: the plan alone.
+        Err(_) if opts.check => {
+            if opts.json {
+                let mut report = Report::new(&config, &plan, None, None);
+                report.decide(&plan, opts.replace_all, opts.prune);
+                return print_json(&report);
+            }
+            print(|out| plan::write_plan(out, &config, &plan));
+            return Ok(());
+        }
+        Err(no_socket) => return Err(no_socket),
+    };
     let deadline = Deadline::from_millis(opts.timeout_ms);
     raise_fd_limit();
     let (mut client, holdings) = apply::ask(&socket, deadline, opts.replace_all)?;
