@@ -7,7 +7,8 @@
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`); RUSTC_BOOTSTRAP=1 lets it use the
 # stable toolchain's nightly-only flags. New inputs go to a temporary corpus, so the seeds
-# committed under fuzz/corpus/<target>/ are only read. A crash stops the script with
+# committed under fuzz/corpus/<target>/ (and, for config, the examples and test fixtures)
+# are only read. A crash stops the script with
 # libFuzzer's report; the input is kept in fuzz/artifacts/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,6 +25,10 @@ export RUSTC_BOOTSTRAP=1
 targets=(env frame tai64n config)
 [[ $# -gt 0 ]] && targets=("$@")
 
+# Seeds of the config target beyond corpus/config/: the examples and the test fixtures.
+CONFIG_SEEDS=(../examples ../examples/systemd ../crates/tools/tests/fixtures/valid
+    ../crates/tools/tests/fixtures/invalid)
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -38,7 +43,10 @@ for t in "${targets[@]}"; do
     dict=()
     [[ -f dicts/$t.dict ]] && dict=(-dict="dicts/$t.dict")
     log=$work/$t.log
-    if ! cargo fuzz run "$t" "$work/$t" "corpus/$t" -- \
+    # The config target also reads the repository's own files as seeds, in place.
+    extra=()
+    [[ $t == config ]] && extra=("${CONFIG_SEEDS[@]}")
+    if ! cargo fuzz run "$t" "$work/$t" "corpus/$t" "${extra[@]}" -- \
         -max_total_time="$secs" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
         cat "$log" >&2
         echo "fuzz/run.sh: $t: libFuzzer found a failure (input in fuzz/artifacts/$t/)" >&2

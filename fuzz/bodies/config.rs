@@ -7,9 +7,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, UNIX_EPOCH};
 
-use fdholder::config::plan::{plan, write_plan};
-use fdholder::config::validate::{FdSpec, validate};
-use fdholder::config::{diag::Diag, parse::parse_str};
+use fdtools::config::plan::{plan, write_plan};
+use fdtools::config::validate::{FdSpec, validate};
+use fdtools::config::{diag::Diag, parse::parse_str};
 
 /// The name the messages give the file.
 const FILE: &str = "f.toml";

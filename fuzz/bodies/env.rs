@@ -1,5 +1,5 @@
 //! Fuzz body for env mode's parser: an arbitrary set of variables given to
-//! `fdholder::env::parse`, whose answer must equal a plain reference that looks each
+//! `fdholder::envdump::parse`, whose answer must equal a plain reference that looks each
 //! variable up by name the way the C tool's getenv does (first occurrence wins).
 //!
 //! Input layout: one variable per line, `NAME=VALUE` split at the first `=`. To steer the
@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use fdholder::Tain;
-use fdholder::env::{EnvError, EnvFd, Invalid, Var, VarKind};
+use fdholder::envdump::{EnvError, EnvFd, Invalid, Var, VarKind};
 
 /// The name prefixes that bytes 1 to 4 at the start of a name stand for.
 const PREFIXES: [&[u8]; 4] = [b"S6_FD#", b"S6_FD_", b"S6_FDID_", b"S6_FDLIMIT_"];
@@ -92,7 +92,7 @@ pub fn reference(vars: &[(OsString, OsString)]) -> Result<Vec<EnvFd>, EnvError> 
 /// Runs one input.
 pub fn run(data: &[u8]) {
     let vars = vars(data);
-    let got = fdholder::env::parse(vars.clone());
+    let got = fdholder::envdump::parse(vars.clone());
     assert_eq!(got, reference(&vars), "{vars:?}");
     if let Err(e) = got {
         // Every error names a variable and can be printed.

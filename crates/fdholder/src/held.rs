@@ -1,0 +1,143 @@
+//! What a daemon holds: a getdump when it can be had, else the ids from list, and why.
+//!
+//! getdump can fail for two ordinary reasons, and list still answers "which ids": the rules
+//! may deny getdump (EPERM), and Debian's s6 2.11 daemon drops the connection on a getdump
+//! of more than 253 fds (docs/PROTOCOL.md, "getdump of more than 253 fds"), after which a second connection asks list.
+
+use std::path::Path;
+
+use nix::errno::Errno;
+
+use crate::conn::Deadline;
+use crate::error::{Error, Op};
+use crate::frame::MAX_SEND_FDS;
+use crate::proto::{Client, HeldFd};
+
+/// Where a report of what is held came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// getdump: every fd, described.
+    Getdump,
+    /// list: only the ids.
+    List,
+}
+
+/// Why only the ids from list are known, not a getdump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// The daemon's rules do not grant getdump.
+    Denied,
+    /// The daemon dropped the connection during getdump; it holds this many fds, more
+    /// than one message can carry.
+    TooMany(usize),
+}
+
+impl Fallback {
+    /// A stable name for programs: `getdump-denied` or `getdump-too-large`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Fallback::Denied => "getdump-denied",
+            Fallback::TooMany(_) => "getdump-too-large",
+        }
+    }
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fallback::Denied => {
+                write!(f, "the daemon's rules do not grant {}", Op::Getdump.right())
+            }
+            Fallback::TooMany(n) => write!(
+                f,
+                "the daemon dropped the connection during getdump: it holds {n} fds, more \
+                 than the {MAX_SEND_FDS} one message can carry (a daemon built on skalibs \
+                 before 2.14 cannot send them)"
+            ),
+        }
+    }
+}
+
+impl Source {
+    /// The request's name: `getdump` or `list`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Getdump => "getdump",
+            Source::List => "list",
+        }
+    }
+}
+
+/// Why [`fetch`] could not learn what the daemon holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchError {
+    /// Connecting to the daemon failed.
+    Connect(Error),
+    /// This request failed.
+    Request(Op, Error),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Connect(e) => write!(f, "unable to connect: {e}"),
+            FetchError::Request(op, e) => write!(f, "unable to {}: {e}", op.task()),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FetchError::Connect(e) | FetchError::Request(_, e) => Some(e),
+        }
+    }
+}
+
+/// What the daemon said it holds.
+#[derive(Debug)]
+pub enum Holdings {
+    /// Every fd, from getdump.
+    Dump(Vec<HeldFd>),
+    /// Only the ids, from list, and why.
+    Ids(Vec<Vec<u8>>, Fallback),
+}
+
+impl Holdings {
+    /// Which request answered.
+    pub fn source(&self) -> Source {
+        match self {
+            Holdings::Dump(_) => Source::Getdump,
+            Holdings::Ids(..) => Source::List,
+        }
+    }
+}
+
+/// Connects to the daemon at `socket` and asks what it holds: getdump, or list when
+/// getdump is denied or breaks on a large dump. `deadline` covers everything, a second
+/// connection included. Returns the connection still open, for more requests.
+pub fn fetch(socket: &Path, deadline: Deadline) -> Result<(Client, Holdings), FetchError> {
+    let connect = || Client::connect(socket, deadline).map_err(FetchError::Connect);
+    let list = |c: &mut Client| c.list().map_err(|e| FetchError::Request(Op::List, e));
+    let mut client = connect()?;
+    match client.getdump() {
+        Ok(dump) => Ok((client, Holdings::Dump(dump))),
+        Err(Error::Daemon(Op::Getdump, Errno::EPERM)) => {
+            let ids = list(&mut client)?;
+            Ok((client, Holdings::Ids(ids, Fallback::Denied)))
+        }
+        // The connection is gone: ask again on a new one, and blame the size only if it
+        // is the cause.
+        Err(Error::Closed) => {
+            let mut client = connect()?;
+            match list(&mut client)? {
+                ids if ids.len() > MAX_SEND_FDS => {
+                    let n = ids.len();
+                    Ok((client, Holdings::Ids(ids, Fallback::TooMany(n))))
+                }
+                _ => Err(FetchError::Request(Op::Getdump, Error::Closed)),
+            }
+        }
+        Err(e) => Err(FetchError::Request(Op::Getdump, e)),
+    }
+}

@@ -1,0 +1,227 @@
+//! `s6-fdholder-setdump`'s command line: argv to a [`Command`], with no I/O.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, ArgMatches};
+
+use super::{Parsed, clap_parse, timeout_arg, timeout_ms, usage_error};
+use crate::config::ConfigOptions;
+use crate::env_mode::EnvOptions;
+use crate::fatal::Fatal;
+use crate::names::{SETDUMP as PROG, USAGE_CONFIG, USAGE_ENV};
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Env mode.
+    Env(EnvOptions),
+    /// Config mode.
+    Config(ConfigOptions),
+    /// `--help` or `--version`: print this text and exit 0.
+    Print(String),
+}
+
+/// The clap definition, also used to keep the man page true to the options.
+pub fn command() -> clap::Command {
+    clap::Command::new(PROG)
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Hand fds to an s6-fdholderd daemon in one setdump, from the environment or a TOML file")
+        .override_usage(format!("{USAGE_ENV}\n       {USAGE_CONFIG}"))
+        .arg(timeout_arg())
+        .arg(
+            Arg::new("config")
+                .short('c')
+                .long("config")
+                .value_name("file")
+                .value_parser(clap::builder::PathBufValueParser::new())
+                .help("Config mode: open the fds this TOML file declares and set them"),
+        )
+        .arg(
+            Arg::new("check")
+                .long("check")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .help("Validate the file and print the plan; open, create and send nothing"),
+        )
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .help("Report each fd opened, on stderr"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .help("Print the plan (--check) or the result as one JSON document"),
+        )
+        .arg(
+            Arg::new("prune")
+                .long("prune")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .help("Also delete the ids the daemon holds and the file does not declare"),
+        )
+        .arg(
+            Arg::new("replace-all")
+                .long("replace-all")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .conflicts_with("prune")
+                .help("Open and set every fd, even those held as declared"),
+        )
+        .arg(
+            Arg::new("allow-insecure-config")
+                .long("allow-insecure-config")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .help("Run as root, take a config file that others could have written"),
+        )
+        .arg(
+            Arg::new("socket")
+                .value_name("socket")
+                .value_parser(clap::builder::PathBufValueParser::new())
+                .help("The daemon's socket"),
+        )
+}
+
+/// A usage error: the mode's usage line and what was wrong.
+fn usage(config_mode: bool, why: &str) -> Fatal {
+    usage_error(if config_mode { USAGE_CONFIG } else { USAGE_ENV }, why)
+}
+
+fn get<'a, T: Clone + Send + Sync + 'static>(m: &'a ArgMatches, id: &str) -> Option<&'a T> {
+    m.get_one::<T>(id)
+}
+
+/// Parses argv (including the program name) into a [`Command`].
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let config_mode = args
+        .iter()
+        .skip(1)
+        .any(|a| a == "-c" || a.as_encoded_bytes().starts_with(b"--config"));
+    let m = match clap_parse(
+        command(),
+        &args,
+        "--check, -v, --json, --prune, --replace-all and --allow-insecure-config go with -c file",
+    )
+    .map_err(|why| usage(config_mode, &why))?
+    {
+        Parsed::Matches(m) => m,
+        Parsed::Print(text) => return Ok(Command::Print(text)),
+    };
+    let timeout_ms = timeout_ms(&m).map_err(|why| usage(config_mode, &why))?;
+    let socket = get::<PathBuf>(&m, "socket").cloned();
+    match get::<PathBuf>(&m, "config") {
+        Some(file) => Ok(Command::Config(ConfigOptions {
+            file: file.clone(),
+            socket,
+            timeout_ms,
+            check: m.get_flag("check"),
+            verbose: m.get_flag("verbose"),
+            json: m.get_flag("json"),
+            prune: m.get_flag("prune"),
+            replace_all: m.get_flag("replace-all"),
+            allow_insecure_config: m.get_flag("allow-insecure-config"),
+        })),
+        None => {
+            let socket = socket.ok_or_else(|| usage(false, "no socket given"))?;
+            Ok(Command::Env(EnvOptions { socket, timeout_ms }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        let mut v = vec![OsString::from(PROG)];
+        v.extend(args.iter().map(OsString::from));
+        parse(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn env_mode() {
+        assert_eq!(
+            p(&["-t", "0500", "/s"]),
+            Ok(Command::Env(EnvOptions {
+                socket: "/s".into(),
+                timeout_ms: 500
+            }))
+        );
+        assert_eq!(
+            p(&["-t500", "/s"]),
+            Ok(Command::Env(EnvOptions {
+                socket: "/s".into(),
+                timeout_ms: 500
+            }))
+        );
+        assert_eq!(
+            p(&["/s"]),
+            Ok(Command::Env(EnvOptions {
+                socket: "/s".into(),
+                timeout_ms: 0
+            }))
+        );
+    }
+
+    #[test]
+    fn usage_errors() {
+        for (args, why) in [
+            (&[][..], "no socket given"),
+            (
+                &["-t", "abc", "/s"][..],
+                "-t takes a number of milliseconds, not \"abc\"",
+            ),
+            (&["-t", "-5", "/s"][..], "unknown option -5"),
+            (&["-x", "/s"][..], "unknown option -x"),
+            (&["-t"][..], "needs a value"),
+            (&["/s", "extra"][..], "unexpected argument extra"),
+        ] {
+            let e = p(args).unwrap_err();
+            assert!(e.starts_with(USAGE_ENV), "{args:?}: {e}");
+            assert!(e.contains(why), "{args:?}: {e}");
+        }
+        let e = p(&["--check", "/s"]).unwrap_err();
+        assert!(e.starts_with(USAGE_ENV), "{e}");
+        let e = p(&["-c", "f.toml", "-t", "x"]).unwrap_err();
+        assert!(e.starts_with(USAGE_CONFIG), "{e}");
+    }
+
+    #[test]
+    fn config_mode() {
+        assert_eq!(
+            p(&["-v", "--check", "--config", "f.toml"]),
+            Ok(Command::Config(ConfigOptions {
+                file: "f.toml".into(),
+                socket: None,
+                timeout_ms: 0,
+                check: true,
+                verbose: true,
+                json: false,
+                prune: false,
+                replace_all: false,
+                allow_insecure_config: false,
+            }))
+        );
+        let Ok(Command::Config(o)) = p(&["--json", "--prune", "-c", "f.toml", "/s"]) else {
+            panic!()
+        };
+        assert!(o.json && o.prune && !o.replace_all && !o.check);
+        let e = p(&["--prune", "--replace-all", "-c", "f.toml"]).unwrap_err();
+        assert!(e.contains("does not go with"), "{e}");
+        let e = p(&["--json", "/s"]).unwrap_err();
+        assert!(e.starts_with(USAGE_ENV), "{e}");
+    }
+
+    #[test]
+    fn help_is_printed() {
+        assert!(matches!(p(&["--help"]), Ok(Command::Print(_))));
+        assert!(matches!(p(&["--version"]), Ok(Command::Print(_))));
+    }
+}

@@ -1,0 +1,166 @@
+//! Stage 5 of config mode: the daemon's socket is chosen and asked what it holds; the fds
+//! a run opened, and the held ones whose limit alone changed, become one setdump, through
+//! the library's [`Client::setdump_beside`] (which makes every limit distinct, from each
+//! other and from the limits of the fds the daemon keeps, and sends at most 253 fds a
+//! message).
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use super::converge::Report;
+use super::open::Opened;
+use super::plan::Plan;
+use super::validate::{Config, Expiry};
+use crate::fatal::Fatal;
+use crate::names::USAGE_CONFIG;
+use fdholder::Deadline;
+use fdholder::Tain;
+use fdholder::error::{Error, SetdumpError};
+use fdholder::held::{self, FetchError, Holdings};
+use fdholder::{Client, DumpEntry, HeldFd};
+
+/// The daemon's socket: the command line's, else the file's `fdholder`, else a usage error.
+pub fn daemon_socket(
+    command_line: Option<&Path>,
+    file: Option<&Path>,
+    file_name: &Path,
+) -> Result<PathBuf, Fatal> {
+    command_line.or(file).map(Path::to_path_buf).ok_or_else(|| {
+        Fatal::Usage(format!(
+            "{USAGE_CONFIG} (no socket: give one, or set fdholder in {})",
+            file_name.display()
+        ))
+    })
+}
+
+/// Connects to the daemon and asks what it holds. Without GETDUMP and LIST rights nothing
+/// can be compared: an error, unless `replace_all` (then `None`: nothing is compared).
+pub fn ask(
+    socket: &Path,
+    deadline: Deadline,
+    replace_all: bool,
+) -> Result<(Client, Option<Holdings>), Fatal> {
+    match held::fetch(socket, deadline) {
+        Ok((client, holdings)) => Ok((client, Some(holdings))),
+        Err(FetchError::Request(_, Error::Daemon(_, Errno::EPERM))) if replace_all => {
+            let client = Client::connect(socket, deadline)
+                .map_err(|e| Fatal::Connect(socket.to_path_buf(), e))?;
+            Ok((client, None))
+        }
+        Err(FetchError::Request(op, e)) => Err(Fatal::Compare(op, e)),
+        Err(FetchError::Connect(e)) => Err(Fatal::Connect(socket.to_path_buf(), e)),
+    }
+}
+
+/// The entries a run opens, as a config and a plan of their own.
+#[derive(Debug)]
+pub struct Selection {
+    /// The entries with an fd to open, in file order.
+    pub config: Config,
+    /// Their items.
+    pub plan: Plan,
+    /// For each of those items, its index in the whole plan.
+    pub items: Vec<usize>,
+}
+
+/// The entries of `config` that `report` says to open.
+pub fn select(config: &Config, plan: &Plan, report: &Report) -> Selection {
+    let mut sel = Selection {
+        config: Config {
+            fdholder: config.fdholder.clone(),
+            entries: Vec::new(),
+        },
+        plan: Plan {
+            items: Vec::new(),
+            now: plan.now,
+        },
+        items: Vec::new(),
+    };
+    let mut last = None;
+    for (i, item) in plan.items.iter().enumerate() {
+        if !report.opens(i) {
+            continue;
+        }
+        if last != Some(item.entry) {
+            sel.config.entries.push(config.entries[item.entry].clone());
+            last = Some(item.entry);
+        }
+        sel.plan.items.push(super::plan::Item {
+            entry: sel.config.entries.len() - 1,
+            ..item.clone()
+        });
+        sel.items.push(i);
+    }
+    sel
+}
+
+/// Sends the opened fds, then the held ones whose limit alone changed, each under its
+/// plan item's id and limit. Opened fds come first, so that the count the daemon took
+/// before a failure is a count of opened fds too.
+///
+/// `dump` is what getdump returned, empty when only list could answer: then the limits of
+/// the fds the daemon keeps are unknown, and fixed instants (`expires`) are moved by a
+/// part of a millisecond drawn from the clock, so that they are unlikely to meet the same
+/// instant set by an earlier run.
+pub fn apply(
+    client: &mut Client,
+    config: &Config,
+    plan: &Plan,
+    sel: &Selection,
+    opened: &Opened,
+    report: &Report,
+    dump: &[HeldFd],
+) -> Result<(), SetdumpError> {
+    let jitter = if dump.is_empty() && report.source.is_some() {
+        Duration::from_nanos(1 + u64::from(Tain::now().nanos()) % 1_000_000)
+    } else {
+        Duration::ZERO
+    };
+    let limit = |item: usize| {
+        let it = &plan.items[item];
+        match config.entries[it.entry].expiry {
+            Expiry::At(_) => it.limit + jitter,
+            _ => it.limit,
+        }
+    };
+    let mut entries: Vec<DumpEntry<'_>> = sel
+        .items
+        .iter()
+        .zip(&opened.fds)
+        .map(|(&item, fd)| DumpEntry {
+            fd: fd.as_fd(),
+            id: plan.items[item].id.as_bytes(),
+            limit: limit(item),
+        })
+        .collect();
+    entries.extend(report.limits_to_set().map(|(item, at)| DumpEntry {
+        fd: dump[at].fd.as_fd(),
+        id: plan.items[item].id.as_bytes(),
+        limit: limit(item),
+    }));
+    let held: Vec<Tain> = dump.iter().map(|h| h.limit).collect();
+    client.setdump_beside(&entries, &held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_wins() {
+        let f = Path::new("f.toml");
+        let got = daemon_socket(Some(Path::new("/a")), Some(Path::new("/b")), f);
+        assert_eq!(got.unwrap(), Path::new("/a"));
+        let got = daemon_socket(None, Some(Path::new("/b")), f);
+        assert_eq!(got.unwrap(), Path::new("/b"));
+        let e = daemon_socket(None, None, f).unwrap_err();
+        assert_eq!(e.exit_code(), 100);
+        assert!(
+            e.to_string()
+                .ends_with("(no socket: give one, or set fdholder in f.toml)")
+        );
+    }
+}

@@ -1,0 +1,426 @@
+//! Declared against held: how the fd the daemon holds under an entry's id differs from what
+//! the entry declares.
+//!
+//! The held fd is read as the kernel describes it ([`crate::fdinfo`]). The entry's path,
+//! when it has one, is looked at with lstat (never followed), to learn whether it still
+//! leads to the held socket, FIFO or file, and for a unix socket with which mode, owner and
+//! group. Only what is declared and can be read back is compared: a key the entry leaves
+//! out, socket buffer sizes (the kernel doubles and clamps them), a tcp backlog, and the
+//! permissions of a FIFO or file (applied only when a run creates one) are not.
+//!
+//! Expiry: the limit a run sends is counted from the run's start, so an entry with a
+//! `lifetime` never declares the limit an earlier run sent. A held limit is the same as a
+//! `lifetime` when it is finite and no later than this run's limit (it may have come from
+//! an earlier run of the same lifetime); the same as an `expires` instant within
+//! [`TOLERANCE`]; the same as `infinite` when it means no limit.
+
+use std::fmt;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::socket::{AddressFamily, SockType, getsockopt, sockopt};
+use nix::sys::stat::{FileStat, lstat};
+use serde::Serialize;
+
+use super::parse::{OpenMode, SocketType};
+use super::plan::{Item, kind_name};
+use super::validate::{Entry, Expiry, FdSpec, InetOptions, Perms, UnixAddress};
+use crate::expiry::{is_never, show};
+use crate::fdinfo::{self, Access, Address, FdInfo, Kind, SocketInfo};
+use fdholder::HeldFd;
+use fdholder::Tain;
+
+/// How far a held limit may be from a declared `expires` instant and still be the same: the
+/// library and the daemon move limits apart by nanoseconds.
+pub const TOLERANCE: Duration = Duration::from_secs(1);
+
+/// One way a held fd differs from its entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// What differs: `kind`, `address`, `listening`, `file`, `mode`, `owner`, `group`,
+    /// `backlog`, `ipv6-only`, `reuse-port`, ... (the file's own key names where one
+    /// exists), `path`, `access`, `open`, `pipe`, `expiry`.
+    pub what: &'static str,
+    /// As the daemon holds it.
+    pub held: String,
+    /// As the file declares it.
+    pub declared: String,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} → {}", self.what, self.held, self.declared)
+    }
+}
+
+/// What comparing one held fd with its entry found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Every difference; none when the held fd is as declared.
+    pub differs: Vec<Difference>,
+    /// For a unix socket bound to a path: the path's device and inode (lstat), when it is
+    /// the held socket's own socket file. A run may replace that file, and no other.
+    pub own_file: Option<(u64, u64)>,
+}
+
+impl Verdict {
+    fn differ(&mut self, what: &'static str, held: impl ToString, declared: impl ToString) {
+        self.differs.push(Difference {
+            what,
+            held: held.to_string(),
+            declared: declared.to_string(),
+        });
+    }
+}
+
+/// A held fd's kind in the file's words: `unix-stream`, `tcp`, `pipe-read`, `fifo`...;
+/// `socket` or `other` for what no entry can declare.
+pub fn kind_of(info: &FdInfo) -> &'static str {
+    use AddressFamily::{Inet, Inet6, Unix};
+    match &info.kind {
+        Kind::Socket(s) => match (s.family, s.kind) {
+            (Some(Unix), SockType::Stream) => "unix-stream",
+            (Some(Unix), SockType::Datagram) => "unix-dgram",
+            (Some(Unix), SockType::SeqPacket) => "unix-seqpacket",
+            (Some(Inet | Inet6), SockType::Stream) => "tcp",
+            (Some(Inet | Inet6), SockType::Datagram) => "udp",
+            _ => "socket",
+        },
+        Kind::Pipe(Access::Read) => "pipe-read",
+        Kind::Pipe(Access::Write) => "pipe-write",
+        Kind::Pipe(Access::ReadWrite) => "pipe",
+        Kind::Fifo(..) => "fifo",
+        Kind::File(..) => "file",
+        Kind::Other(_) => "other",
+    }
+}
+
+/// A held fd's address as the plan shows one: the bound address, the path, or `-`.
+pub fn address_of(info: &FdInfo) -> String {
+    match &info.kind {
+        Kind::Socket(s) => s.address.to_string(),
+        Kind::Fifo(p, _) | Kind::File(p, _) => p.display().to_string(),
+        Kind::Pipe(_) => "-".to_string(),
+        Kind::Other(link) => link.clone(),
+    }
+}
+
+/// Records a difference unless `held` and `declared` are equal; true if they are.
+fn same<T: PartialEq + fmt::Display>(
+    v: &mut Verdict,
+    what: &'static str,
+    held: T,
+    declared: T,
+) -> bool {
+    let equal = held == declared;
+    if !equal {
+        v.differ(what, held, declared);
+    }
+    equal
+}
+
+/// How a held file is open, in the words of the `open` key.
+fn held_open(held: &HeldFd, access: Access) -> &'static str {
+    let append = fcntl(held.fd.as_fd(), FcntlArg::F_GETFL)
+        .is_ok_and(|f| OFlag::from_bits_truncate(f).contains(OFlag::O_APPEND));
+    match (access, append) {
+        (Access::Read, _) => "read",
+        (Access::Write, false) => "write",
+        (Access::Write, true) => "append",
+        (Access::ReadWrite, _) => "read-write",
+    }
+}
+
+/// The `open` key's value.
+fn open_name(open: OpenMode) -> &'static str {
+    match open {
+        OpenMode::Read => "read",
+        OpenMode::Write => "write",
+        OpenMode::Append => "append",
+        OpenMode::ReadWrite => "read-write",
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// Compares the fd held under `item`'s id (described as `info`) with `e`, at `now`.
+pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) -> Verdict {
+    let mut v = Verdict::default();
+    let (declared, actual) = (kind_name(&e.spec, item.end), kind_of(info));
+    if declared != actual {
+        v.differ("kind", actual, declared);
+    } else {
+        match (&e.spec, &info.kind) {
+            (
+                FdSpec::Unix {
+                    address,
+                    socket,
+                    backlog,
+                    perms,
+                    ..
+                },
+                Kind::Socket(s),
+            ) => unix(&mut v, address, *socket, *backlog, perms, s, info.inode),
+            (
+                FdSpec::Inet {
+                    address,
+                    transport,
+                    options,
+                    ..
+                },
+                Kind::Socket(s),
+            ) => {
+                let want = Address::Ip(*address);
+                if s.address != want {
+                    v.differ("address", &s.address, &want);
+                }
+                let tcp = *transport == super::validate::Transport::Tcp;
+                if s.listening != tcp {
+                    v.differ("listening", yes_no(s.listening), yes_no(tcp));
+                }
+                inet_options(&mut v, held, s, options);
+            }
+            // Access is compared only where the path leads to the held object.
+            (FdSpec::Fifo { path, .. }, Kind::Fifo(p, access)) => {
+                let _ = same_path(&mut v, p, path, info.inode)
+                    && same(&mut v, "access", access.name(), Access::ReadWrite.name());
+            }
+            (FdSpec::File { path, open, .. }, Kind::File(p, access)) => {
+                let _ = same_path(&mut v, p, path, info.inode)
+                    && same(&mut v, "open", held_open(held, *access), open_name(*open));
+            }
+            (
+                FdSpec::Pipe {
+                    buffer_size: Some(n),
+                    ..
+                },
+                Kind::Pipe(_),
+            ) => {
+                let size = fcntl(held.fd.as_fd(), FcntlArg::F_GETPIPE_SZ);
+                if let (Some(want), Ok(size)) = (pipe_capacity(*n), size) {
+                    same(&mut v, "buffer-size", size, want);
+                }
+            }
+            _ => {}
+        }
+    }
+    expiry(&mut v, e.expiry, item.limit, held.limit, now);
+    v
+}
+
+/// Compares a held FIFO's or file's path with the declared one, and the inode the path
+/// leads to now with the held one's; false if they differ.
+fn same_path(v: &mut Verdict, held: &Path, declared: &Path, inode: (u64, u64)) -> bool {
+    if held != declared {
+        v.differ("path", held.display(), declared.display());
+        return false;
+    }
+    match lstat(declared) {
+        Ok(st) if (st.st_dev, st.st_ino) == inode => true,
+        Ok(_) => {
+            v.differ("file", "replaced", "in place");
+            false
+        }
+        Err(Errno::ENOENT) => {
+            v.differ("file", "missing", "in place");
+            false
+        }
+        // Not readable: not compared.
+        Err(_) => true,
+    }
+}
+
+/// The most connections `listen(backlog)` lets a socket queue: the kernel clamps it to
+/// `net.core.somaxconn`.
+fn effective_backlog(backlog: i32) -> u32 {
+    // Read once per run, not once per socket.
+    static SOMAXCONN: OnceLock<Option<u32>> = OnceLock::new();
+    let max = SOMAXCONN.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    });
+    let declared = u32::try_from(backlog).unwrap_or(0);
+    max.map_or(declared, |m| declared.min(m))
+}
+
+/// The capacity the kernel gives a pipe asked for `n` bytes: a power of two pages.
+fn pipe_capacity(n: i32) -> Option<i32> {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()?;
+    let page = i32::try_from(page).ok()?;
+    let pages = u32::try_from(n.max(1)).ok()?.div_ceil(page as u32);
+    i32::try_from(pages.checked_next_power_of_two()?)
+        .ok()?
+        .checked_mul(page)
+}
+
+fn unix(
+    v: &mut Verdict,
+    address: &UnixAddress,
+    socket: SocketType,
+    backlog: i32,
+    perms: &Perms,
+    s: &SocketInfo,
+    inode: (u64, u64),
+) {
+    let want = match address {
+        UnixAddress::Path(p) => Address::Path(p.clone()),
+        UnixAddress::Abstract(n) => Address::Abstract(n.clone()),
+    };
+    let listens = socket != SocketType::Dgram;
+    if s.listening != listens {
+        v.differ("listening", yes_no(s.listening), yes_no(listens));
+    }
+    if s.address != want {
+        v.differ("address", &s.address, &want);
+        return;
+    }
+    // Without sock_diag, neither the socket file nor the backlog can be known.
+    let Ok(diag) = fdinfo::unix_diag(inode.1) else {
+        return;
+    };
+    if let (true, Some(held)) = (s.listening, diag.backlog) {
+        let want = effective_backlog(backlog);
+        if held != want {
+            v.differ("backlog", held, want);
+        }
+    }
+    let (UnixAddress::Path(path), Some((dev, ino))) = (address, diag.file) else {
+        return;
+    };
+    match lstat(path) {
+        Ok(st) if st.st_dev == dev && st.st_ino as u32 == ino => {
+            v.own_file = Some((st.st_dev, st.st_ino));
+            socket_file_perms(v, &st, perms);
+        }
+        Ok(_) => v.differ("file", "replaced", "in place"),
+        Err(Errno::ENOENT) => v.differ("file", "missing", "in place"),
+        Err(_) => {}
+    }
+}
+
+/// Compares the declared mode, owner and group of a socket file with its lstat.
+fn socket_file_perms(v: &mut Verdict, st: &FileStat, perms: &Perms) {
+    let mode = st.st_mode & 0o777;
+    if let Some(m) = perms.mode {
+        same(v, "mode", format!("{mode:04o}"), format!("{m:04o}"));
+    }
+    if let Some(uid) = perms.owner.filter(|u| u.as_raw() != st.st_uid) {
+        v.differ("owner", st.st_uid, uid);
+    }
+    if let Some(gid) = perms.group.filter(|g| g.as_raw() != st.st_gid) {
+        v.differ("group", st.st_gid, gid);
+    }
+}
+
+/// Compares the options a tcp or udp entry declares with the held socket's.
+fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions) {
+    let fd = held.fd.as_fd();
+    let mut flag = |key, declared: Option<bool>, actual: nix::Result<bool>| {
+        if let (Some(d), Ok(a)) = (declared, actual) {
+            same(v, key, yes_no(a), yes_no(d));
+        }
+    };
+    flag(
+        "reuse-address",
+        Some(o.reuse_address),
+        getsockopt(&fd, sockopt::ReuseAddr),
+    );
+    flag("reuse-port", o.reuse_port, Ok(s.reuse_port));
+    flag(
+        "ipv6-only",
+        o.ipv6_only,
+        s.v6only.ok_or(Errno::EAFNOSUPPORT),
+    );
+    flag("freebind", o.freebind, getsockopt(&fd, sockopt::IpFreebind));
+    flag(
+        "keepalive",
+        o.keepalive,
+        getsockopt(&fd, sockopt::KeepAlive),
+    );
+    flag("nodelay", o.nodelay, getsockopt(&fd, sockopt::TcpNoDelay));
+    flag(
+        "broadcast",
+        o.broadcast,
+        getsockopt(&fd, sockopt::Broadcast),
+    );
+    if let (Some(want), Ok(dev)) = (&o.bind_to_device, getsockopt(&fd, sockopt::BindToDevice)) {
+        let dev = dev.to_string_lossy();
+        if dev != want.as_str() {
+            let shown = if dev.is_empty() { "none" } else { &dev };
+            v.differ("bind-to-device", shown, want);
+        }
+    }
+}
+
+/// Compares a held limit with the declared expiry (see the module's comment).
+fn expiry(v: &mut Verdict, declared: Expiry, planned: Tain, held: Tain, now: Tain) {
+    let finite = !is_never(held, now);
+    let same = match declared {
+        Expiry::Never => !finite,
+        Expiry::At(_) => {
+            let apart = held
+                .duration_since(planned)
+                .or(planned.duration_since(held));
+            finite && apart.is_some_and(|d| d <= TOLERANCE)
+        }
+        Expiry::After(_) => finite && held <= planned + TOLERANCE,
+    };
+    if !same {
+        v.differ("expiry", show(held, now), show(planned, now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipe_capacities_are_powers_of_two_pages() {
+        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .unwrap()
+            .unwrap() as i32;
+        assert_eq!(pipe_capacity(1), Some(page));
+        assert_eq!(pipe_capacity(page * 3), Some(page * 4));
+        assert_eq!(pipe_capacity(page * 4), Some(page * 4));
+    }
+
+    #[test]
+    fn expiries() {
+        let now = Tain::now();
+        let hour = Duration::from_secs(3600);
+        let check = |declared, planned, held| {
+            let mut v = Verdict::default();
+            expiry(&mut v, declared, planned, held, now);
+            v.differs.is_empty()
+        };
+        let never = Tain::no_limit_from(now);
+        assert!(check(Expiry::Never, never, never.add_nanos(3)));
+        assert!(!check(Expiry::Never, never, now + hour));
+        // A lifetime: any finite limit no later than this run's.
+        let life = Expiry::After(hour);
+        assert!(check(life, now + hour, now + Duration::from_secs(60)));
+        assert!(check(life, now + hour, (now + hour).add_nanos(5)));
+        assert!(!check(life, now + hour, now + hour * 2));
+        assert!(!check(life, now + hour, never));
+        // An instant: within a second.
+        let at = Expiry::At(std::time::SystemTime::now());
+        assert!(check(at, now + hour, (now + hour).add_nanos(900)));
+        assert!(!check(at, now + hour, now + hour + Duration::from_secs(2)));
+        assert!(!check(at, now + hour, now));
+        let mut v = Verdict::default();
+        expiry(&mut v, Expiry::Never, never, now + hour, now);
+        assert_eq!(
+            v.differs[0].to_string(),
+            format!("expiry {} → never", show(now + hour, now))
+        );
+    }
+}

@@ -1,0 +1,471 @@
+//! The plan against the daemon: each id of the file, and each id the daemon holds, gets a
+//! [`State`] (`+` new, `=` same, `~` changed, `-` extra) and an [`Action`], and the whole
+//! is one [`Report`], printed by `--check` and, after a run, by `--json`.
+//!
+//! What a run sends follows from the states: `+` and `~` entries are opened and set, `=`
+//! ones are left alone, so a second run of the same file changes nothing. A `~` whose only
+//! difference is its expiry re-sends the fd the daemon holds with the new limit, so a socket
+//! whose address is in use by that very fd need not be bound again. A pipe's two ends go
+//! together: if one is opened, a new pipe gives both. With `--replace-all` every entry is
+//! opened and set, as a plain setdump; with `--prune`, `-` ids are deleted.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+
+use serde::Serialize;
+
+use super::compare::{self, Difference, address_of, kind_of};
+use super::plan::{Item, Plan, address, kind_name, plan_line};
+use super::validate::{Config, Entry, FdSpec};
+use crate::expiry::{self, Expiry};
+use crate::fdinfo;
+use crate::inspect::report::show_id;
+use crate::names::SETDUMP as PROG;
+use crate::text::warn;
+use fdholder::HeldFd;
+use fdholder::Tain;
+use fdholder::error::strerror;
+use fdholder::held::{Holdings, Source};
+
+/// How an id compares with the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// `+`: declared, not held.
+    New,
+    /// `=`: held as declared.
+    Same,
+    /// `~`: held, but not as declared.
+    Changed,
+    /// `-`: held, not declared.
+    Extra,
+}
+
+impl State {
+    /// Its sign in the plan: `+`, `=`, `~` or `-`.
+    pub fn sign(self) -> char {
+        match self {
+            State::New => '+',
+            State::Same => '=',
+            State::Changed => '~',
+            State::Extra => '-',
+        }
+    }
+}
+
+/// What a run does (or, in a plan, would do) with an id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Open the entry's fd and set it.
+    OpenAndSet,
+    /// Set the fd the daemon holds again, with the declared limit.
+    SetLimit,
+    /// Nothing: held as declared.
+    None,
+    /// Delete it from the daemon (`--prune`).
+    Delete,
+    /// Leave it held though the file does not declare it.
+    Keep,
+}
+
+/// One id of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// The id (invalid UTF-8 replaced by U+FFFD).
+    pub id: String,
+    /// How it compares; `None` when nothing was compared.
+    pub state: Option<State>,
+    /// The kind in the file's words (`unix-stream`, `tcp`, `pipe-read`...); for an extra
+    /// id, what the held fd is, or `None` when only its id is known.
+    pub kind: Option<&'static str>,
+    /// Path, `@name`, `IP:PORT`, or `-` for a pipe; `None` when unknown.
+    pub address: Option<String>,
+    /// The declared expiry, as a run now would set it; for an extra id, the held one.
+    /// `None` for never, or unknown.
+    pub expires: Option<Expiry>,
+    /// What differs, for a changed id.
+    pub differs: Vec<Difference>,
+    /// What is done with it.
+    pub action: Action,
+    /// Its plan item, for a declared id.
+    #[serde(skip)]
+    pub item: Option<usize>,
+    /// Its index in the getdump, when held and dumped.
+    #[serde(skip)]
+    pub held: Option<usize>,
+    /// The id's bytes, to delete it and to show it.
+    #[serde(skip)]
+    raw_id: Vec<u8>,
+    /// The held limit of an extra id, for its plan line.
+    #[serde(skip)]
+    held_limit: Option<Tain>,
+}
+
+/// How many ids are in each state, and what a run does.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// `+` ids.
+    pub new: usize,
+    /// `=` ids.
+    pub same: usize,
+    /// `~` ids.
+    pub changed: usize,
+    /// `-` ids.
+    pub extra: usize,
+    /// Fds sent in the setdump.
+    pub set: usize,
+    /// Ids deleted.
+    pub deleted: usize,
+}
+
+/// The plan against a daemon, or the result of a run: the `--json` document.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The daemon's socket; `None` when no daemon was asked.
+    pub daemon: Option<String>,
+    /// What answered: `getdump`, `list`, or `None` when nothing was compared.
+    #[serde(serialize_with = "crate::text::serialize_source")]
+    pub source: Option<Source>,
+    /// Why list answered instead of getdump: `getdump-denied`, `getdump-too-large`.
+    pub fallback: Option<&'static str>,
+    /// Whether the actions were carried out (a result) or not (a plan).
+    pub applied: bool,
+    /// The file's ids in file order, then the extra ids sorted.
+    pub fds: Vec<Row>,
+    /// The counts.
+    pub totals: Totals,
+    /// For each plan item whose unix socket file is the held socket's own: its device and
+    /// inode, which a run may replace.
+    #[serde(skip)]
+    own_files: HashMap<usize, (u64, u64)>,
+}
+
+impl Report {
+    /// The report of `plan` against what the daemon at `daemon` holds (`None`: nothing
+    /// was compared, every entry is to be opened).
+    pub fn new(
+        config: &Config,
+        plan: &Plan,
+        daemon: Option<&std::path::Path>,
+        holdings: Option<&Holdings>,
+    ) -> Report {
+        let now = plan.now;
+        let mut report = Report {
+            daemon: daemon.map(|d| d.display().to_string()),
+            source: holdings.map(Holdings::source),
+            fallback: match holdings {
+                Some(Holdings::Ids(_, why)) => Some(why.code()),
+                _ => None,
+            },
+            applied: false,
+            fds: Vec::with_capacity(plan.items.len()),
+            totals: Totals::default(),
+            own_files: HashMap::new(),
+        };
+        // The held ids, and where each is in the dump.
+        let held: HashMap<&[u8], Option<usize>> = match holdings {
+            None => HashMap::new(),
+            Some(Holdings::Ids(ids, _)) => ids.iter().map(|id| (&id[..], None)).collect(),
+            Some(Holdings::Dump(dump)) => dump
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (&h.id[..], Some(i)))
+                .collect(),
+        };
+        let dump = match holdings {
+            Some(Holdings::Dump(dump)) => &dump[..],
+            _ => &[],
+        };
+        for (i, item) in plan.items.iter().enumerate() {
+            let e = &config.entries[item.entry];
+            let (row, own_file) = declared_row(e, item, i, holdings.is_some(), &held, dump, now);
+            if let Some(f) = own_file {
+                report.own_files.insert(i, f);
+            }
+            report.fds.push(row);
+        }
+        report.check_pipe_pairs(config, plan, dump);
+        let declared: HashSet<&[u8]> = plan.items.iter().map(|i| i.id.as_bytes()).collect();
+        let mut extras: Vec<Row> = held
+            .iter()
+            .filter(|(id, _)| !declared.contains(*id))
+            .map(|(&id, &at)| extra_row(id, at.map(|at| (at, &dump[at])), now))
+            .collect();
+        extras.sort_by(|a, b| a.raw_id.cmp(&b.raw_id));
+        report.fds.extend(extras);
+        report
+    }
+
+    /// Marks the two held ends of a pipe entry as changed when they are not one pipe.
+    fn check_pipe_pairs(&mut self, config: &Config, plan: &Plan, dump: &[HeldFd]) {
+        let inode = |row: &Row| {
+            let h = &dump[row.held?];
+            fdinfo::describe(h.fd.as_fd()).ok().map(|i| i.inode)
+        };
+        for (i, pair) in plan.items.windows(2).enumerate() {
+            let e = &config.entries[pair[0].entry];
+            if pair[0].entry != pair[1].entry || !matches!(e.spec, FdSpec::Pipe { .. }) {
+                continue;
+            }
+            let (a, b) = (&self.fds[i], &self.fds[i + 1]);
+            if let (Some(x), Some(y)) = (inode(a), inode(b))
+                && x != y
+            {
+                for row in &mut self.fds[i..i + 2] {
+                    row.changed("pipe", "not its other end's", "its other end's");
+                }
+            }
+        }
+    }
+
+    /// Decides each id's action: what a run with `--replace-all` and `--prune` as given does.
+    pub fn decide(&mut self, plan: &Plan, replace_all: bool, prune: bool) {
+        for row in &mut self.fds {
+            row.action = match row.state {
+                Some(State::Extra) if prune => Action::Delete,
+                Some(State::Extra) => Action::Keep,
+                _ if replace_all => Action::OpenAndSet,
+                Some(State::Same) => Action::None,
+                Some(State::Changed)
+                    if row.held.is_some() && row.differs.iter().all(|d| d.what == "expiry") =>
+                {
+                    Action::SetLimit
+                }
+                Some(State::New | State::Changed) | None => Action::OpenAndSet,
+            };
+        }
+        // An entry is opened whole: a pipe with one end to open gets a new pipe for both.
+        let opened: HashSet<usize> = self
+            .declared()
+            .filter(|&(_, _, action)| action == Action::OpenAndSet)
+            .map(|(_, item, _)| plan.items[item].entry)
+            .collect();
+        for row in &mut self.fds {
+            let Some(item) = row.item else { continue };
+            if row.action != Action::OpenAndSet && opened.contains(&plan.items[item].entry) {
+                row.changed("pipe", "held", "new with its other end");
+                row.action = Action::OpenAndSet;
+            }
+        }
+        self.count();
+    }
+
+    /// The declared rows: (row index, plan item, action).
+    fn declared(&self) -> impl Iterator<Item = (usize, usize, Action)> + '_ {
+        self.fds
+            .iter()
+            .enumerate()
+            .filter_map(|(r, row)| row.item.map(|item| (r, item, row.action)))
+    }
+
+    fn count(&mut self) {
+        let mut t = Totals::default();
+        for row in &self.fds {
+            match row.state {
+                Some(State::New) => t.new += 1,
+                Some(State::Same) => t.same += 1,
+                Some(State::Changed) => t.changed += 1,
+                Some(State::Extra) => t.extra += 1,
+                None => {}
+            }
+            match row.action {
+                Action::OpenAndSet | Action::SetLimit => t.set += 1,
+                Action::Delete => t.deleted += 1,
+                Action::None | Action::Keep => {}
+            }
+        }
+        self.totals = t;
+    }
+
+    /// Whether the plan item `item` is to be opened.
+    pub fn opens(&self, item: usize) -> bool {
+        self.fds
+            .iter()
+            .any(|r| r.item == Some(item) && r.action == Action::OpenAndSet)
+    }
+
+    /// The plan items whose held fd is to be set again with the declared limit, and where
+    /// each is in the getdump.
+    pub fn limits_to_set(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.fds
+            .iter()
+            .filter_map(|r| match (r.action, r.item, r.held) {
+                (Action::SetLimit, Some(item), Some(held)) => Some((item, held)),
+                _ => None,
+            })
+    }
+
+    /// The extra ids to delete.
+    pub fn to_delete(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.fds
+            .iter()
+            .filter(|r| r.action == Action::Delete)
+            .map(|r| (r.id.as_str(), &r.raw_id[..]))
+    }
+
+    /// The socket files (device, inode) the entries to open may replace: those of the
+    /// sockets the daemon holds under their own ids.
+    pub fn replaceable(&self) -> HashSet<(u64, u64)> {
+        self.own_files
+            .iter()
+            .filter(|(item, _)| self.opens(**item))
+            .map(|(_, f)| *f)
+            .collect()
+    }
+
+    /// Writes the plan against the daemon, one line per id, fields separated by tabs: the
+    /// sign, then the plan line (id, kind, address, expiry, TAI64N limit), then for a
+    /// changed id `differs: ...`; an extra id shows what the daemon holds, or only its id.
+    pub fn write_states(
+        &self,
+        out: &mut (impl Write + ?Sized),
+        config: &Config,
+        plan: &Plan,
+    ) -> io::Result<()> {
+        for row in &self.fds {
+            let sign = row.state.map_or('?', State::sign);
+            let line = match (row.item, row.kind, &row.address, row.held_limit) {
+                (Some(item), ..) => plan_line(config, plan, &plan.items[item]),
+                (None, Some(kind), Some(address), Some(limit)) => format!(
+                    "{}\t{kind}\t{address}\t{}\t{limit}",
+                    show_id(&row.raw_id),
+                    expiry::show(limit, plan.now)
+                ),
+                _ => show_id(&row.raw_id),
+            };
+            write!(out, "{sign}\t{line}")?;
+            if !row.differs.is_empty() {
+                let d: Vec<String> = row.differs.iter().map(ToString::to_string).collect();
+                write!(out, "\tdiffers: {}", d.join("; "))?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
+    /// The JSON document, pretty-printed, with a final newline.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self).map(|mut s| {
+            s.push('\n');
+            s
+        })
+    }
+
+    /// Marks the report as carried out.
+    pub fn applied(&mut self) {
+        self.applied = true;
+    }
+
+    /// One line that says what a run did.
+    pub fn summary(&self) -> String {
+        let t = &self.totals;
+        let kept = match t.extra - t.deleted {
+            0 => String::new(),
+            n => format!("; {n} held but not in the file, kept (--prune deletes them)"),
+        };
+        if t.set == 0 && t.deleted == 0 {
+            return format!("nothing to do: {} held as declared{kept}", fds(t.same));
+        }
+        format!(
+            "set {} ({} new, {} changed), deleted {}, {} held as declared{kept}",
+            fds(t.set),
+            t.new,
+            t.changed,
+            t.deleted,
+            t.same
+        )
+    }
+}
+
+/// `n fd` or `n fds`.
+fn fds(n: usize) -> String {
+    format!("{n} fd{}", if n == 1 { "" } else { "s" })
+}
+
+impl Row {
+    fn changed(&mut self, what: &'static str, held: &str, declared: &str) {
+        self.state = Some(State::Changed);
+        self.differs.push(Difference {
+            what,
+            held: held.to_string(),
+            declared: declared.to_string(),
+        });
+    }
+}
+
+/// The row of the plan item `item` (the `i`-th, of entry `e`), compared with what the
+/// daemon holds when `compared`: `held` says where each held id is in `dump`. Also the
+/// item's socket file, when it is the held socket's own.
+fn declared_row(
+    e: &Entry,
+    item: &Item,
+    i: usize,
+    compared: bool,
+    held: &HashMap<&[u8], Option<usize>>,
+    dump: &[HeldFd],
+    now: Tain,
+) -> (Row, Option<(u64, u64)>) {
+    let mut row = Row {
+        id: item.id.clone(),
+        state: compared.then_some(State::New),
+        kind: Some(kind_name(&e.spec, item.end)),
+        address: Some(address(e)),
+        expires: Expiry::of(item.limit, now),
+        differs: Vec::new(),
+        action: Action::OpenAndSet,
+        item: Some(i),
+        held: None,
+        raw_id: item.id.as_bytes().to_vec(),
+        held_limit: None,
+    };
+    let Some(&at) = held.get(item.id.as_bytes()) else {
+        return (row, None);
+    };
+    row.state = Some(State::Same);
+    row.held = at;
+    let Some(h) = at.map(|at| &dump[at]) else {
+        return (row, None);
+    };
+    match fdinfo::describe(h.fd.as_fd()) {
+        Ok(info) => {
+            let v = compare::compare(e, item, h, &info, now);
+            if !v.differs.is_empty() {
+                row.state = Some(State::Changed);
+                row.differs = v.differs;
+            }
+            (row, v.own_file)
+        }
+        Err(errno) => {
+            warn(
+                PROG,
+                format_args!(
+                    "unable to describe the fd held as {}: {}: comparing its id only",
+                    item.id,
+                    strerror(errno)
+                ),
+            );
+            (row, None)
+        }
+    }
+}
+
+/// The row of an id the daemon holds and the file does not declare; `held` is its place
+/// in the getdump and the fd, when dumped.
+fn extra_row(id: &[u8], held: Option<(usize, &HeldFd)>, now: Tain) -> Row {
+    let info = held.and_then(|(_, h)| fdinfo::describe(h.fd.as_fd()).ok());
+    Row {
+        id: String::from_utf8_lossy(id).into_owned(),
+        state: Some(State::Extra),
+        kind: info.as_ref().map(kind_of),
+        address: info.as_ref().map(address_of),
+        expires: held.and_then(|(_, h)| Expiry::of(h.limit, now)),
+        differs: Vec::new(),
+        action: Action::Keep,
+        item: None,
+        held: held.map(|(at, _)| at),
+        raw_id: id.to_vec(),
+        held_limit: held.map(|(_, h)| h.limit),
+    }
+}

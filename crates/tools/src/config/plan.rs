@@ -1,0 +1,189 @@
+//! Stage 3 of config mode: a validated file to an ordered plan, one item per fd to hold (a
+//! pipe gives two), each with its id and its TAI64N limit.
+//!
+//! Every limit is computed from one `now`, so that the fds of one file expire together when
+//! they say the same lifetime, and `--check` prints exactly what a run at that moment would
+//! send (before the library moves equal limits apart by a few nanoseconds). Nothing here
+//! touches the system.
+
+use std::io::{self, Write};
+use std::time::SystemTime;
+
+use super::parse::SocketType;
+use super::validate::{Config, Entry, Expiry, FdSpec, Transport, UnixAddress};
+use crate::text::field;
+use fdholder::Tain;
+
+/// Which fd of an entry an item is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The entry's only fd.
+    Whole,
+    /// A pipe's read end.
+    PipeRead,
+    /// A pipe's write end.
+    PipeWrite,
+}
+
+/// One fd to hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    /// The index of its entry in [`Config::entries`].
+    pub entry: usize,
+    /// Which of the entry's fds it is.
+    pub end: End,
+    /// The id the daemon holds it under.
+    pub id: String,
+    /// When the daemon closes it.
+    pub limit: Tain,
+}
+
+/// The fds to hold, in file order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// One item per fd.
+    pub items: Vec<Item>,
+    /// The instant every limit is counted from.
+    pub now: Tain,
+}
+
+/// The limit of an entry's fds, from the run's one `now`.
+fn limit(expiry: Expiry, now_tai: Tain) -> Tain {
+    match expiry {
+        Expiry::Never => Tain::no_limit_from(now_tai),
+        Expiry::After(d) => now_tai + d,
+        Expiry::At(t) => Tain::from_system_time(t),
+    }
+}
+
+/// Makes the plan for `config`, with limits counted from `now`.
+pub fn plan(config: &Config, now: SystemTime) -> Plan {
+    let now_tai = Tain::from_system_time(now);
+    let mut items = Vec::with_capacity(config.entries.len());
+    for (entry, e) in config.entries.iter().enumerate() {
+        let limit = limit(e.expiry, now_tai);
+        let ends: &[End] = match e.spec {
+            FdSpec::Pipe { .. } => &[End::PipeRead, End::PipeWrite],
+            _ => &[End::Whole],
+        };
+        for (&end, id) in ends.iter().zip(e.spec.ids()) {
+            items.push(Item {
+                entry,
+                end,
+                id: id.to_string(),
+                limit,
+            });
+        }
+    }
+    Plan {
+        items,
+        now: now_tai,
+    }
+}
+
+/// How the plan and `-v` name an fd's kind, e.g. `unix-stream`, `tcp`, `pipe-read`.
+pub fn kind_name(spec: &FdSpec, end: End) -> &'static str {
+    match (spec, end) {
+        (FdSpec::Unix { socket, .. }, _) => match socket {
+            SocketType::Stream => "unix-stream",
+            SocketType::Dgram => "unix-dgram",
+            SocketType::Seqpacket => "unix-seqpacket",
+        },
+        (FdSpec::Inet { transport, .. }, _) => match transport {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        },
+        (FdSpec::Fifo { .. }, _) => "fifo",
+        (FdSpec::File { .. }, _) => "file",
+        (FdSpec::Pipe { .. }, End::PipeWrite) => "pipe-write",
+        (FdSpec::Pipe { .. }, _) => "pipe-read",
+    }
+}
+
+/// Where an entry's fd lives: a path, `@name`, `IP:PORT`, or `-` for a pipe.
+pub fn address(e: &Entry) -> String {
+    match &e.spec {
+        FdSpec::Unix {
+            address: UnixAddress::Path(p),
+            ..
+        }
+        | FdSpec::Fifo { path: p, .. }
+        | FdSpec::File { path: p, .. } => p.display().to_string(),
+        FdSpec::Unix {
+            address: UnixAddress::Abstract(name),
+            ..
+        } => format!("@{}", String::from_utf8_lossy(name)),
+        FdSpec::Inet { address, .. } => address.to_string(),
+        FdSpec::Pipe { .. } => "-".to_string(),
+    }
+}
+
+/// An item's plan line, without its end of line: tab-separated, the id, the kind, the
+/// address, the expiry (RFC 3339 UTC, or `never`) and the TAI64N limit. Ids and paths may
+/// hold any character but NUL: theirs are escaped ([`field`]) so that the line is one line
+/// of five fields.
+pub fn plan_line(config: &Config, plan: &Plan, item: &Item) -> String {
+    let e = &config.entries[item.entry];
+    format!(
+        "{}\t{}\t{}\t{}\t{}",
+        field(&item.id),
+        kind_name(&e.spec, item.end),
+        field(&address(e)),
+        crate::expiry::show(item.limit, plan.now),
+        item.limit
+    )
+}
+
+/// Writes the plan as `--check` prints it: per fd, tab-separated, the id, the kind, the
+/// address, the expiry in UTC (RFC 3339, or `never`) and the TAI64N limit.
+pub fn write_plan(out: &mut (impl Write + ?Sized), config: &Config, plan: &Plan) -> io::Result<()> {
+    for item in &plan.items {
+        writeln!(out, "{}", plan_line(config, plan, item))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse::parse_str, validate::validate};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn one_now_for_every_limit() {
+        let text = r#"
+[[fd]]
+kind = "unix"
+path = "@x"
+socket = "seqpacket"
+lifetime = "1min"
+[[fd]]
+kind = "pipe"
+read-id = "r"
+write-id = "w"
+[[fd]]
+kind = "udp"
+listen = "[::1]:53"
+expires = "2030-01-01T00:00:00Z"
+"#;
+        let now = UNIX_EPOCH + Duration::new(1_795_505_660, 5);
+        let config = validate(&parse_str(text).unwrap(), now).unwrap();
+        let p = plan(&config, now);
+        let mut out = Vec::new();
+        write_plan(&mut out, &config, &p).unwrap();
+        let now_tai = Tain::from_system_time(now);
+        assert_eq!(p.items[0].limit, now_tai + Duration::from_secs(60));
+        assert_eq!(p.items[1].limit, Tain::no_limit_from(now_tai));
+        assert_eq!(p.items[1].limit, p.items[2].limit);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "unix:@x\tunix-seqpacket\t@x\t2026-11-24T07:35:20Z\t@400000006b053e5d00000005\n\
+                 r\tpipe-read\t-\tnever\t{nl}\n\
+                 w\tpipe-write\t-\tnever\t{nl}\n\
+                 udp:[::1]:53\tudp\t[::1]:53\t2030-01-01T00:00:00Z\t@4000000070dbd8a500000000\n",
+                nl = Tain::no_limit_from(now_tai)
+            )
+        );
+    }
+}

@@ -1,0 +1,1017 @@
+//! Stage 2 of config mode: raw entries to typed [`FdSpec`]s, or the first error, located.
+//!
+//! Everything a file can get wrong is caught here, before anything is opened: keys that do
+//! not apply to the kind, bad values, unknown users and groups, both `lifetime` and
+//! `expires`, an `expires` in the past, duplicate or out-of-range ids. A `[defaults]` value
+//! fills in a key an entry leaves out, for the kinds the key applies to; it is ignored for
+//! the others. Users and groups are looked up here, so `--check` proves them too.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use nix::unistd::{Gid, Group, Uid, User};
+use toml::Spanned;
+
+use super::diag::{Diag, Place, entry_label};
+use super::parse::{
+    InstantText, Kind, NameOrId, OctalText, OpenMode, RawConfig, RawEntry, SocketType,
+};
+use fdholder::error::strerror;
+use fdholder::proto::check_id;
+
+/// The longest path a Unix socket address can hold (`sun_path` less its NUL).
+pub const UNIX_PATH_MAX: usize = 107;
+/// The longest interface name `SO_BINDTODEVICE` takes (`IFNAMSIZ` less its NUL).
+const IFNAME_MAX: usize = 15;
+/// The default mode of parent directories this run creates.
+pub const DEFAULT_DIRECTORY_MODE: u32 = 0o755;
+
+/// A validated config file.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The daemon's socket, from the file's `fdholder` key.
+    pub fdholder: Option<PathBuf>,
+    /// The entries, in file order.
+    pub entries: Vec<Entry>,
+}
+
+/// One validated `[[fd]]` entry.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Its index among the file's `[[fd]]` tables.
+    pub index: usize,
+    /// The span of its table (its `[[fd]]` header), for messages about it.
+    pub span: Range<usize>,
+    /// How messages name it.
+    pub place: Place,
+    /// What to open.
+    pub spec: FdSpec,
+    /// How long the daemon holds it.
+    pub expiry: Expiry,
+}
+
+/// When the daemon lets go of an fd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Never ("infinite", the default).
+    Never,
+    /// This long after the run starts.
+    After(Duration),
+    /// At this instant.
+    At(SystemTime),
+}
+
+/// Permission bits, owner and group for what an entry creates on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Perms {
+    /// Permission bits (at most 0777); `None`: as the process umask leaves them.
+    pub mode: Option<u32>,
+    /// The owner to give it.
+    pub owner: Option<Uid>,
+    /// The group to give it.
+    pub group: Option<Gid>,
+    /// Permission bits for parent directories this run creates.
+    pub directory_mode: u32,
+}
+
+/// Where a Unix socket is bound.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UnixAddress {
+    /// A path in the file system.
+    Path(PathBuf),
+    /// A name in Linux's abstract namespace (without the `@`).
+    Abstract(Vec<u8>),
+}
+
+/// TCP or UDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// A listening TCP socket.
+    Tcp,
+    /// A bound UDP socket.
+    Udp,
+}
+
+/// Socket options of a tcp or udp entry; `None` leaves the kernel's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InetOptions {
+    /// SO_REUSEADDR (default true).
+    pub reuse_address: bool,
+    /// SO_REUSEPORT.
+    pub reuse_port: Option<bool>,
+    /// IPV6_V6ONLY (IPv6 only).
+    pub ipv6_only: Option<bool>,
+    /// IP_FREEBIND.
+    pub freebind: Option<bool>,
+    /// SO_BINDTODEVICE.
+    pub bind_to_device: Option<String>,
+    /// SO_RCVBUF.
+    pub receive_buffer: Option<usize>,
+    /// SO_SNDBUF.
+    pub send_buffer: Option<usize>,
+    /// SO_KEEPALIVE (tcp).
+    pub keepalive: Option<bool>,
+    /// TCP_NODELAY (tcp).
+    pub nodelay: Option<bool>,
+    /// SO_BROADCAST (udp).
+    pub broadcast: Option<bool>,
+}
+
+/// What one entry opens, by kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FdSpec {
+    /// A Unix socket, bound, and listening unless datagram.
+    Unix {
+        /// The id.
+        id: String,
+        /// Where it is bound.
+        address: UnixAddress,
+        /// Its type.
+        socket: SocketType,
+        /// The listen backlog (not for dgram).
+        backlog: i32,
+        /// Mode, owner and group of the socket file.
+        perms: Perms,
+    },
+    /// A TCP or UDP socket.
+    Inet {
+        /// The id.
+        id: String,
+        /// TCP or UDP.
+        transport: Transport,
+        /// Where it is bound.
+        address: SocketAddr,
+        /// The listen backlog (tcp).
+        backlog: i32,
+        /// Options set before bind.
+        options: InetOptions,
+    },
+    /// A named pipe, opened read-write and non-blocking.
+    Fifo {
+        /// The id.
+        id: String,
+        /// Its path.
+        path: PathBuf,
+        /// Mode, owner and group if this run creates it.
+        perms: Perms,
+    },
+    /// A regular file.
+    File {
+        /// The id.
+        id: String,
+        /// Its path.
+        path: PathBuf,
+        /// How it is opened.
+        open: OpenMode,
+        /// Create it if absent.
+        create: bool,
+        /// Truncate it once everything else has worked.
+        truncate: bool,
+        /// Mode, owner and group if this run creates it.
+        perms: Perms,
+    },
+    /// An anonymous pipe: two fds.
+    Pipe {
+        /// The read end's id.
+        read_id: String,
+        /// The write end's id.
+        write_id: String,
+        /// F_SETPIPE_SZ, if asked.
+        buffer_size: Option<i32>,
+    },
+}
+
+impl FdSpec {
+    /// The ids this entry's fds are held under: two for a pipe.
+    pub fn ids(&self) -> Vec<&str> {
+        match self {
+            FdSpec::Unix { id, .. }
+            | FdSpec::Inet { id, .. }
+            | FdSpec::Fifo { id, .. }
+            | FdSpec::File { id, .. } => vec![id],
+            FdSpec::Pipe {
+                read_id, write_id, ..
+            } => vec![read_id, write_id],
+        }
+    }
+}
+
+/// Whether `key` means something for an entry of `kind` (with its unix `socket` type).
+pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
+    use Kind::*;
+    match key {
+        "kind" | "lifetime" | "expires" => true,
+        "id" => kind != Pipe,
+        "path" | "mode" | "owner" | "group" | "directory-mode" => {
+            matches!(kind, Unix | Fifo | File)
+        }
+        "listen" | "reuse-address" | "reuse-port" | "ipv6-only" | "freebind" | "bind-to-device"
+        | "receive-buffer" | "send-buffer" => matches!(kind, Tcp | Udp),
+        "socket" => kind == Unix,
+        "backlog" => kind == Tcp || (kind == Unix && socket != SocketType::Dgram),
+        "keepalive" | "nodelay" => kind == Tcp,
+        "broadcast" => kind == Udp,
+        "open" | "create" | "truncate" => kind == File,
+        "read-id" | "write-id" | "buffer-size" => kind == Pipe,
+        _ => false,
+    }
+}
+
+/// Keys that name one fd and so cannot be defaults.
+const ENTRY_ONLY: [&str; 6] = ["kind", "id", "path", "listen", "read-id", "write-id"];
+
+/// A value found for a key: in the entry, or in `[defaults]`.
+struct Found<'a, T> {
+    value: &'a T,
+    span: Range<usize>,
+    place: Place,
+}
+
+impl<T> Found<'_, T> {
+    fn err(&self, what: impl Into<String>) -> Diag {
+        Diag::new(self.span.clone(), &self.place, what)
+    }
+}
+
+/// One entry being validated, with the defaults it may draw on.
+struct Ctx<'a> {
+    entry: &'a RawEntry,
+    defaults: &'a RawEntry,
+    place: Place,
+    span: Range<usize>,
+    kind: Kind,
+    socket: SocketType,
+}
+
+impl<'a> Ctx<'a> {
+    fn err(&self, what: impl Into<String>) -> Diag {
+        Diag::new(self.span.clone(), &self.place, what)
+    }
+
+    /// The value of `key`: the entry's, or else the default's if the key applies here.
+    fn get<T>(
+        &self,
+        key: &str,
+        field: impl Fn(&'a RawEntry) -> &'a Option<Spanned<T>>,
+    ) -> Option<Found<'a, T>> {
+        if let Some(v) = field(self.entry) {
+            return Some(Found {
+                value: v.get_ref(),
+                span: v.span(),
+                place: self.place.clone(),
+            });
+        }
+        let v = field(self.defaults).as_ref()?;
+        applies(key, self.kind, self.socket).then(|| Found {
+            value: v.get_ref(),
+            span: v.span(),
+            place: Place::Defaults,
+        })
+    }
+
+    /// A key the kind requires.
+    fn required<T>(
+        &self,
+        key: &str,
+        field: impl Fn(&'a RawEntry) -> &'a Option<Spanned<T>>,
+    ) -> Result<Found<'a, T>, Diag> {
+        self.get(key, field).ok_or_else(|| {
+            self.err(format!(
+                "missing key `{key}` (a {} needs it)",
+                self.kind.name()
+            ))
+        })
+    }
+
+    fn flag(
+        &self,
+        key: &str,
+        field: impl Fn(&'a RawEntry) -> &'a Option<Spanned<bool>>,
+    ) -> Option<bool> {
+        self.get(key, field).map(|f| *f.value)
+    }
+}
+
+/// Checks that an integer is in `lo..=hi`.
+fn in_range(f: &Found<'_, i64>, key: &str, lo: i64, hi: i64) -> Result<i64, Diag> {
+    if (lo..=hi).contains(f.value) {
+        Ok(*f.value)
+    } else {
+        Err(f.err(format!(
+            "`{key}` must be from {lo} to {hi}, not {}",
+            f.value
+        )))
+    }
+}
+
+/// Reads permission bits: an octal string of at most 4 digits, at most 0777.
+fn octal_mode(f: &Found<'_, OctalText>, key: &str) -> Result<u32, Diag> {
+    let s = f.value.0.as_str();
+    let ok = !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(s, 8) {
+        Ok(m) if ok && m <= 0o777 => Ok(m),
+        _ => Err(f.err(format!(
+            "`{key}` must be an octal string from \"0000\" to \"0777\", not {s:?}"
+        ))),
+    }
+}
+
+/// Resolves a user or group: a number, or a name (a string of digits naming nobody is a
+/// number, as chown(1) reads it).
+fn resolve<T>(
+    f: &Found<'_, NameOrId>,
+    what: &str,
+    by_name: impl Fn(&str) -> nix::Result<Option<T>>,
+    from_raw: impl Fn(u32) -> T,
+) -> Result<T, Diag> {
+    // (u32::MAX is -1: "leave unchanged" to chown, never an id.)
+    let number = |n: i64| {
+        u32::try_from(n)
+            .ok()
+            .filter(|&n| n != u32::MAX)
+            .map(&from_raw)
+            .ok_or_else(|| f.err(format!("{what} {n} is out of range")))
+    };
+    match f.value {
+        NameOrId::Id(n) => number(*n),
+        NameOrId::Name(name) => match by_name(name) {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) => {
+                number(name.parse().unwrap_or(i64::MAX))
+            }
+            Ok(None) => Err(f.err(format!("no {what} is named {name:?}"))),
+            Err(e) => Err(f.err(format!(
+                "unable to look up {what} {name:?}: {}",
+                strerror(e)
+            ))),
+        },
+    }
+}
+
+/// Reads an absolute path with no NUL, not ending in `/`.
+fn absolute_path(f: &Found<'_, String>) -> Result<PathBuf, Diag> {
+    let s = f.value.as_str();
+    if !s.starts_with('/') {
+        return Err(f.err(format!("the path {s:?} is not absolute")));
+    }
+    if s.ends_with('/') || s.contains('\0') {
+        return Err(f.err(format!("the path {s:?} does not name a file")));
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// Reads an RFC 3339 instant; humantime reads only `Z`, so an offset is applied here.
+fn parse_instant(s: &str) -> Result<SystemTime, String> {
+    let bad = |why: &str| format!("{s:?} is not an RFC 3339 date and time: {why}");
+    let (base, offset) = if let Some(b) = s.strip_suffix(['Z', 'z']) {
+        (b, 0i64)
+    } else {
+        let cut = s.len().checked_sub(6).filter(|&i| s.is_char_boundary(i));
+        let (b, zone) = cut.map_or((s, ""), |i| s.split_at(i));
+        let z = zone.as_bytes();
+        let sign = match z.first() {
+            Some(b'+') => 1,
+            Some(b'-') => -1,
+            _ => return Err(bad("no time zone (Z or +HH:MM)")),
+        };
+        let num = |r: Range<usize>| zone.get(r).and_then(|d| d.parse::<i64>().ok());
+        match (num(1..3), z.get(3), num(4..6)) {
+            (Some(h), Some(b':'), Some(m)) if h < 24 && m < 60 => (b, sign * (h * 3600 + m * 60)),
+            _ => return Err(bad("a bad time zone offset")),
+        }
+    };
+    let utc = humantime::parse_rfc3339(&format!("{base}Z")).map_err(|e| bad(&e.to_string()))?;
+    let shift = Duration::from_secs(offset.unsigned_abs());
+    let t = if offset > 0 {
+        utc.checked_sub(shift)
+    } else {
+        utc.checked_add(shift)
+    };
+    t.ok_or_else(|| bad("out of range"))
+}
+
+/// `found`, unless it comes from the defaults and the entry has its own.
+fn own_or_default<T>(found: Option<Found<'_, T>>, own: bool) -> Option<Found<'_, T>> {
+    found.filter(|f| !own || f.place != Place::Defaults)
+}
+
+/// The entry's lifetime: `lifetime` xor `expires`, the entry's own winning over defaults.
+fn expiry(ctx: &Ctx<'_>, now: SystemTime) -> Result<Expiry, Diag> {
+    for table in [ctx.entry, ctx.defaults] {
+        if let (Some(_), Some(e)) = (&table.lifetime, &table.expires) {
+            let place = if std::ptr::eq(table, ctx.entry) {
+                ctx.place.clone()
+            } else {
+                Place::Defaults
+            };
+            return Err(Diag::new(
+                e.span(),
+                &place,
+                "`lifetime` and `expires` cannot both be given",
+            ));
+        }
+    }
+    // An entry that sets either key overrides both defaults.
+    let own = ctx.entry.lifetime.is_some() || ctx.entry.expires.is_some();
+    if let Some(l) = own_or_default(ctx.get("lifetime", |e| &e.lifetime), own) {
+        if l.value == "infinite" {
+            return Ok(Expiry::Never);
+        }
+        return match humantime::parse_duration(l.value) {
+            Ok(d) if !d.is_zero() => Ok(Expiry::After(d)),
+            Ok(_) => Err(l.err("`lifetime` must be longer than 0")),
+            // (humantime's own reasons, such as "expected number at 0", confuse more than help.)
+            Err(_) => Err(l.err(format!(
+                "`lifetime` must be a duration such as \"10min\" or \"1h 30s\", or \"infinite\", not {:?}",
+                l.value
+            ))),
+        };
+    }
+    if let Some(x) = own_or_default::<InstantText>(ctx.get("expires", |e| &e.expires), own) {
+        let t = parse_instant(&x.value.0).map_err(|e| x.err(format!("`expires`: {e}")))?;
+        if t <= now {
+            return Err(x.err(format!("`expires` {:?} is in the past", x.value.0)));
+        }
+        return Ok(Expiry::At(t));
+    }
+    Ok(Expiry::Never)
+}
+
+/// Mode, owner, group and directory mode of an entry that creates something on disk.
+fn perms(ctx: &Ctx<'_>) -> Result<Perms, Diag> {
+    let mode = ctx
+        .get("mode", |e| &e.mode)
+        .map(|f| octal_mode(&f, "mode"))
+        .transpose()?;
+    let directory_mode = ctx
+        .get("directory-mode", |e| &e.directory_mode)
+        .map(|f| octal_mode(&f, "directory-mode"))
+        .transpose()?
+        .unwrap_or(DEFAULT_DIRECTORY_MODE);
+    let owner = ctx
+        .get("owner", |e| &e.owner)
+        .map(|f| {
+            resolve(
+                &f,
+                "user",
+                |n| User::from_name(n).map(|u| u.map(|u| u.uid)),
+                Uid::from_raw,
+            )
+        })
+        .transpose()?;
+    let group = ctx
+        .get("group", |e| &e.group)
+        .map(|f| {
+            resolve(
+                &f,
+                "group",
+                |n| Group::from_name(n).map(|g| g.map(|g| g.gid)),
+                Gid::from_raw,
+            )
+        })
+        .transpose()?;
+    Ok(Perms {
+        mode,
+        owner,
+        group,
+        directory_mode,
+    })
+}
+
+/// The id: the explicit one, or `derived` (the s6 convention), checked either way.
+fn id(ctx: &Ctx<'_>, derived: String, derived_span: Range<usize>) -> Result<String, Diag> {
+    match ctx.get("id", |e| &e.id) {
+        Some(f) => {
+            check_id(f.value.as_bytes()).map_err(|e| f.err(format!("bad `id`: {e}")))?;
+            Ok(f.value.clone())
+        }
+        None => {
+            check_id(derived.as_bytes()).map_err(|e| {
+                Diag::new(
+                    derived_span,
+                    &ctx.place,
+                    format!("the default id {derived:?} cannot be used ({e}): set `id`"),
+                )
+            })?;
+            Ok(derived)
+        }
+    }
+}
+
+/// An id given as a pipe's `read-id` or `write-id`.
+fn pipe_id(f: &Found<'_, String>, key: &str) -> Result<String, Diag> {
+    check_id(f.value.as_bytes()).map_err(|e| f.err(format!("bad `{key}`: {e}")))?;
+    Ok(f.value.clone())
+}
+
+/// Refuses permission keys written in an entry that creates nothing on disk (`what`);
+/// defaults for them are ignored there.
+fn not_without(ctx: &Ctx<'_>, what: &str) -> Result<(), Diag> {
+    let perm_keys = ["mode", "owner", "group", "directory-mode"];
+    match ctx
+        .entry
+        .present()
+        .into_iter()
+        .find(|(k, _)| perm_keys.contains(k))
+    {
+        Some((key, span)) => Err(Diag::new(
+            span,
+            &ctx.place,
+            format!("`{key}` does not apply to {what}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn unix_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
+    let path = ctx.required("path", |e| &e.path)?;
+    let address = match path.value.strip_prefix('@') {
+        Some(name) if name.is_empty() || name.len() > UNIX_PATH_MAX => {
+            return Err(path.err(format!(
+                "an abstract socket name is 1 to {UNIX_PATH_MAX} bytes after the @"
+            )));
+        }
+        Some(name) => UnixAddress::Abstract(name.as_bytes().to_vec()),
+        None => {
+            let p = absolute_path(&path)?;
+            if path.value.len() > UNIX_PATH_MAX {
+                return Err(path.err(format!(
+                    "a unix socket path is at most {UNIX_PATH_MAX} bytes, this one is {}",
+                    path.value.len()
+                )));
+            }
+            UnixAddress::Path(p)
+        }
+    };
+    let backlog = match ctx.get("backlog", |e| &e.backlog) {
+        Some(b) => in_range(&b, "backlog", 0, nix::libc::SOMAXCONN.into())? as i32,
+        None => nix::libc::SOMAXCONN,
+    };
+    if matches!(address, UnixAddress::Abstract(_)) {
+        not_without(ctx, "an abstract socket")?;
+    }
+    let perms = perms(ctx)?;
+    Ok(FdSpec::Unix {
+        id: id(ctx, format!("unix:{}", path.value), path.span.clone())?,
+        address,
+        socket: ctx.socket,
+        backlog,
+        perms,
+    })
+}
+
+fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
+    let listen = ctx.required("listen", |e| &e.listen)?;
+    let address: SocketAddr = listen.value.parse().map_err(|_| {
+        listen.err(format!(
+            "`listen` must be IP:PORT with an IP literal (IPv6 in brackets), not {:?}",
+            listen.value
+        ))
+    })?;
+    if address.port() == 0 {
+        return Err(listen.err("`listen` needs a port other than 0"));
+    }
+    let ipv6_only = match ctx.get("ipv6-only", |e| &e.ipv6_only) {
+        Some(f) if address.is_ipv4() && f.place != Place::Defaults => {
+            return Err(f.err("`ipv6-only` applies to an IPv6 address only"));
+        }
+        Some(f) if address.is_ipv6() => Some(*f.value),
+        _ => None,
+    };
+    let buffer = |key, field: fn(&RawEntry) -> &Option<Spanned<i64>>| {
+        ctx.get(key, field)
+            .map(|f| in_range(&f, key, 1, i32::MAX.into()).map(|n| n as usize))
+            .transpose()
+    };
+    let bind_to_device = match ctx.get("bind-to-device", |e| &e.bind_to_device) {
+        Some(f) if f.value.is_empty() || f.value.len() > IFNAME_MAX || f.value.contains('\0') => {
+            return Err(f.err(format!(
+                "`bind-to-device` must be an interface name of 1 to {IFNAME_MAX} bytes"
+            )));
+        }
+        f => f.map(|f| f.value.clone()),
+    };
+    let backlog = match ctx.get("backlog", |e| &e.backlog) {
+        Some(b) => in_range(&b, "backlog", 0, nix::libc::SOMAXCONN.into())? as i32,
+        None => nix::libc::SOMAXCONN,
+    };
+    let options = InetOptions {
+        reuse_address: ctx
+            .flag("reuse-address", |e| &e.reuse_address)
+            .unwrap_or(true),
+        reuse_port: ctx.flag("reuse-port", |e| &e.reuse_port),
+        ipv6_only,
+        freebind: ctx.flag("freebind", |e| &e.freebind),
+        bind_to_device,
+        receive_buffer: buffer("receive-buffer", |e| &e.receive_buffer)?,
+        send_buffer: buffer("send-buffer", |e| &e.send_buffer)?,
+        keepalive: ctx.flag("keepalive", |e| &e.keepalive),
+        nodelay: ctx.flag("nodelay", |e| &e.nodelay),
+        broadcast: ctx.flag("broadcast", |e| &e.broadcast),
+    };
+    let name = ctx.kind.name();
+    Ok(FdSpec::Inet {
+        id: id(ctx, format!("{name}:{address}"), listen.span.clone())?,
+        transport,
+        address,
+        backlog,
+        options,
+    })
+}
+
+fn fifo_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
+    let path = ctx.required("path", |e| &e.path)?;
+    Ok(FdSpec::Fifo {
+        path: absolute_path(&path)?,
+        perms: perms(ctx)?,
+        id: id(ctx, format!("fifo:{}", path.value), path.span.clone())?,
+    })
+}
+
+fn file_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
+    let path = ctx.required("path", |e| &e.path)?;
+    let open = ctx
+        .get("open", |e| &e.open)
+        .map_or(OpenMode::Read, |f| *f.value);
+    let create = ctx.flag("create", |e| &e.create).unwrap_or(false);
+    let truncate = match ctx.get("truncate", |e| &e.truncate) {
+        Some(f) if *f.value && open == OpenMode::Read => {
+            return Err(f.err("`truncate` needs `open` = \"write\", \"append\" or \"read-write\""));
+        }
+        f => f.is_some_and(|f| *f.value),
+    };
+    if !create {
+        not_without(ctx, "a file opened without `create` = true")?;
+    }
+    let perms = if create {
+        perms(ctx)?
+    } else {
+        Perms::default()
+    };
+    Ok(FdSpec::File {
+        path: absolute_path(&path)?,
+        open,
+        create,
+        truncate,
+        perms,
+        id: id(ctx, format!("file:{}", path.value), path.span.clone())?,
+    })
+}
+
+fn pipe_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
+    let read = ctx.required("read-id", |e| &e.read_id)?;
+    let write = ctx.required("write-id", |e| &e.write_id)?;
+    let buffer_size = ctx
+        .get("buffer-size", |e| &e.buffer_size)
+        .map(|f| in_range(&f, "buffer-size", 1, i32::MAX.into()).map(|n| n as i32))
+        .transpose()?;
+    Ok(FdSpec::Pipe {
+        read_id: pipe_id(&read, "read-id")?,
+        write_id: pipe_id(&write, "write-id")?,
+        buffer_size,
+    })
+}
+
+/// Checks that `table` has no key that means nothing for its kind.
+fn check_keys(ctx: &Ctx<'_>) -> Result<(), Diag> {
+    for (key, span) in ctx.entry.present() {
+        if !applies(key, ctx.kind, ctx.socket) {
+            let what = if key == "backlog" && ctx.kind == Kind::Unix {
+                "a dgram unix socket".to_string()
+            } else {
+                format!("kind {}", ctx.kind.name())
+            };
+            return Err(Diag::new(
+                span,
+                &ctx.place,
+                format!("`{key}` does not apply to {what}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the `[defaults]` table: no key that names one fd.
+fn check_defaults(defaults: &RawEntry) -> Result<(), Diag> {
+    match defaults
+        .present()
+        .into_iter()
+        .find(|(k, _)| ENTRY_ONLY.contains(k))
+    {
+        Some((key, span)) => Err(Diag::new(
+            span,
+            &Place::Defaults,
+            format!("`{key}` names one fd and cannot be a default"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Validates one entry.
+fn entry(
+    index: usize,
+    raw: &Spanned<RawEntry>,
+    defaults: &RawEntry,
+    now: SystemTime,
+) -> Result<Entry, Diag> {
+    let e = raw.get_ref();
+    let address = e
+        .path
+        .as_ref()
+        .or(e.listen.as_ref())
+        .map(|s| s.get_ref().as_str());
+    let place = Place::Fd {
+        index,
+        label: entry_label(e.kind.as_ref().map(|k| k.get_ref().name()), address),
+    };
+    let Some(kind) = e.kind.as_ref().map(|k| *k.get_ref()) else {
+        return Err(Diag::new(raw.span(), &place, "missing key `kind`"));
+    };
+    let mut ctx = Ctx {
+        entry: e,
+        defaults,
+        place,
+        span: raw.span(),
+        kind,
+        socket: SocketType::Stream,
+    };
+    if kind == Kind::Unix {
+        ctx.socket = ctx
+            .get("socket", |e| &e.socket)
+            .map_or(SocketType::Stream, |f| *f.value);
+    }
+    check_keys(&ctx)?;
+    let spec = match kind {
+        Kind::Unix => unix_spec(&ctx)?,
+        Kind::Tcp => inet_spec(&ctx, Transport::Tcp)?,
+        Kind::Udp => inet_spec(&ctx, Transport::Udp)?,
+        Kind::Fifo => fifo_spec(&ctx)?,
+        Kind::File => file_spec(&ctx)?,
+        Kind::Pipe => pipe_spec(&ctx)?,
+    };
+    Ok(Entry {
+        index,
+        expiry: expiry(&ctx, now)?,
+        span: ctx.span,
+        place: ctx.place,
+        spec,
+    })
+}
+
+/// The span where an entry sets its id(s), or its table, for duplicate-id messages.
+fn id_spans(raw: &RawEntry, table: Range<usize>) -> [Range<usize>; 2] {
+    let span = |f: &Option<Spanned<String>>| f.as_ref().map(Spanned::span);
+    let one = span(&raw.id)
+        .or(span(&raw.path))
+        .or(span(&raw.listen))
+        .or(span(&raw.read_id))
+        .unwrap_or(table.clone());
+    [one, span(&raw.write_id).unwrap_or(table)]
+}
+
+/// Validates a whole file against the clock at `now`; the first error found is returned.
+pub fn validate(raw: &RawConfig, now: SystemTime) -> Result<Config, Diag> {
+    let fdholder = match &raw.fdholder {
+        Some(s) if !s.get_ref().starts_with('/') => {
+            return Err(Diag::new(
+                s.span(),
+                &Place::Top,
+                format!("`fdholder` must be an absolute path, not {:?}", s.get_ref()),
+            ));
+        }
+        s => s.as_ref().map(|s| PathBuf::from(s.get_ref())),
+    };
+    let empty = RawEntry::default();
+    let defaults = raw.defaults.as_ref().map_or(&empty, Spanned::get_ref);
+    check_defaults(defaults)?;
+    let mut entries = Vec::with_capacity(raw.fd.len());
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut unix_paths: HashMap<UnixAddress, usize> = HashMap::new();
+    for (index, r) in raw.fd.iter().enumerate() {
+        let e = entry(index, r, defaults, now)?;
+        let spans = id_spans(r.get_ref(), r.span());
+        for (id, span) in e.spec.ids().into_iter().zip(spans) {
+            if let Some(other) = ids.insert(id.to_string(), index) {
+                return Err(Diag::new(
+                    span,
+                    &e.place,
+                    format!("the id {id:?} is already the id of fd[{other}]"),
+                ));
+            }
+        }
+        if let FdSpec::Unix { address, .. } = &e.spec
+            && let Some(other) = unix_paths.insert(address.clone(), index)
+        {
+            let span = r.get_ref().path.as_ref().map_or(r.span(), Spanned::span);
+            return Err(Diag::new(
+                span,
+                &e.place,
+                format!("fd[{other}] already binds this address"),
+            ));
+        }
+        entries.push(e);
+    }
+    Ok(Config { fdholder, entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse::parse_str;
+
+    fn ok(text: &str) -> Config {
+        let raw = parse_str(text).unwrap();
+        validate(&raw, SystemTime::now()).unwrap()
+    }
+
+    fn err(text: &str) -> String {
+        let raw = parse_str(text).unwrap();
+        let d = validate(&raw, SystemTime::now()).unwrap_err();
+        d.locate("f.toml", text).to_string()
+    }
+
+    #[test]
+    fn kinds_and_defaults() {
+        let c = ok(r#"
+fdholder = "/run/s"
+[defaults]
+lifetime = "10min"
+backlog = 7
+mode = "0640"
+[[fd]]
+kind = "unix"
+path = "/run/a.sock"
+[[fd]]
+kind = "unix"
+path = "@abs"
+socket = "dgram"
+[[fd]]
+kind = "tcp"
+listen = "[::1]:80"
+ipv6-only = true
+expires = "2999-01-01T00:00:00+01:00"
+[[fd]]
+kind = "pipe"
+read-id = "pipe:r"
+write-id = "pipe:w"
+lifetime = "infinite"
+[[fd]]
+kind = "file"
+path = "/tmp/f"
+open = "append"
+"#);
+        assert_eq!(c.fdholder, Some(PathBuf::from("/run/s")));
+        let specs: Vec<_> = c.entries.iter().map(|e| &e.spec).collect();
+        assert!(
+            matches!(specs[0], FdSpec::Unix { id, backlog: 7, perms: Perms { mode: Some(0o640), .. }, .. } if id == "unix:/run/a.sock")
+        );
+        assert!(
+            matches!(specs[1], FdSpec::Unix { id, socket: SocketType::Dgram, address: UnixAddress::Abstract(_), .. } if id == "unix:@abs")
+        );
+        match specs[2] {
+            FdSpec::Inet {
+                id,
+                backlog,
+                options,
+                ..
+            } => {
+                assert_eq!(id, "tcp:[::1]:80");
+                assert_eq!(*backlog, 7);
+                assert!(options.reuse_address);
+                assert_eq!(options.ipv6_only, Some(true));
+            }
+            s => panic!("{s:?}"),
+        }
+        assert_eq!(c.entries[0].expiry, Expiry::After(Duration::from_secs(600)));
+        assert_eq!(
+            c.entries[2].expiry,
+            Expiry::At(humantime::parse_rfc3339("2998-12-31T23:00:00Z").unwrap())
+        );
+        assert_eq!(c.entries[3].expiry, Expiry::Never);
+        assert_eq!(c.entries[3].spec.ids(), ["pipe:r", "pipe:w"]);
+        assert!(
+            matches!(specs[4], FdSpec::File { id, open: OpenMode::Append, create: false, .. } if id == "file:/tmp/f")
+        );
+    }
+
+    #[test]
+    fn users_and_groups() {
+        let c = ok("[[fd]]\nkind = \"fifo\"\npath = \"/f\"\nowner = \"root\"\ngroup = 12345\n");
+        let FdSpec::Fifo { perms, .. } = &c.entries[0].spec else {
+            panic!()
+        };
+        assert_eq!(perms.owner, Some(Uid::from_raw(0)));
+        assert_eq!(perms.group, Some(Gid::from_raw(12345)));
+        assert_eq!(perms.directory_mode, 0o755);
+        assert!(
+            err("[[fd]]\nkind = \"fifo\"\npath = \"/f\"\nowner = \"no-such-user-here\"\n")
+                .ends_with("no user is named \"no-such-user-here\"")
+        );
+    }
+
+    #[test]
+    fn errors() {
+        for (text, want) in [
+            (
+                "[[fd]]\nkind = \"fifo\"\n",
+                "f.toml:1:1: fd[0] (fifo): missing key `path` (a fifo needs it)",
+            ),
+            (
+                "[[fd]]\nkind = \"fifo\"\npath = \"x\"\n",
+                "f.toml:3:8: fd[0] (fifo:x): the path \"x\" is not absolute",
+            ),
+            (
+                "[[fd]]\nkind = \"fifo\"\npath = \"/x\"\nbacklog = 3\n",
+                "f.toml:4:11: fd[0] (fifo:/x): `backlog` does not apply to kind fifo",
+            ),
+            (
+                "[[fd]]\nkind = \"unix\"\nsocket = \"dgram\"\npath = \"/x\"\nbacklog = 3\n",
+                "f.toml:5:11: fd[0] (unix:/x): `backlog` does not apply to a dgram unix socket",
+            ),
+            (
+                "[defaults]\npath = \"/x\"\n",
+                "f.toml:2:8: defaults: `path` names one fd and cannot be a default",
+            ),
+            (
+                "[[fd]]\nkind = \"fifo\"\npath = \"/x\"\nmode = \"0800\"\n",
+                "f.toml:4:8: fd[0] (fifo:/x): `mode` must be an octal string from \"0000\" to \"0777\", not \"0800\"",
+            ),
+            (
+                "[[fd]]\nkind = \"tcp\"\nlisten = \"localhost:80\"\n",
+                "f.toml:3:10: fd[0] (tcp:localhost:80): `listen` must be IP:PORT with an IP literal (IPv6 in brackets), not \"localhost:80\"",
+            ),
+            (
+                "[[fd]]\nkind = \"tcp\"\nlisten = \"1.2.3.4:80\"\nlifetime = \"1h\"\nexpires = \"2999-01-01T00:00:00Z\"\n",
+                "f.toml:5:11: fd[0] (tcp:1.2.3.4:80): `lifetime` and `expires` cannot both be given",
+            ),
+            (
+                "[[fd]]\nkind = \"tcp\"\nlisten = \"1.2.3.4:80\"\nexpires = \"2001-01-01T00:00:00Z\"\n",
+                "f.toml:4:11: fd[0] (tcp:1.2.3.4:80): `expires` \"2001-01-01T00:00:00Z\" is in the past",
+            ),
+            (
+                "[[fd]]\nkind = \"tcp\"\nlisten = \"1.2.3.4:80\"\nlifetime = \"soon\"\n",
+                "f.toml:4:12: fd[0] (tcp:1.2.3.4:80): `lifetime` must be a duration such as \"10min\" or \"1h 30s\", or \"infinite\", not \"soon\"",
+            ),
+            (
+                "[[fd]]\nkind = \"tcp\"\nlisten = \"1.2.3.4:80\"\n[[fd]]\nkind = \"udp\"\nlisten = \"1.2.3.4:80\"\nid = \"tcp:1.2.3.4:80\"\n",
+                "f.toml:7:6: fd[1] (udp:1.2.3.4:80): the id \"tcp:1.2.3.4:80\" is already the id of fd[0]",
+            ),
+            (
+                "[[fd]]\nkind = \"pipe\"\nread-id = \"a\"\nwrite-id = \"a\"\n",
+                "f.toml:4:12: fd[0] (pipe): the id \"a\" is already the id of fd[0]",
+            ),
+            (
+                "[[fd]]\nkind = \"pipe\"\nread-id = \"\"\nwrite-id = \"a\"\n",
+                "f.toml:3:11: fd[0] (pipe): bad `read-id`: the id is empty",
+            ),
+            (
+                "[[fd]]\nkind = \"tcp\"\nlisten = \"1.2.3.4:80\"\nipv6-only = true\n",
+                "f.toml:4:13: fd[0] (tcp:1.2.3.4:80): `ipv6-only` applies to an IPv6 address only",
+            ),
+            (
+                "[[fd]]\nkind = \"file\"\npath = \"/f\"\nmode = \"0600\"\n",
+                "f.toml:4:8: fd[0] (file:/f): `mode` does not apply to a file opened without `create` = true",
+            ),
+            (
+                "fdholder = \"s\"\n",
+                "f.toml:1:12: `fdholder` must be an absolute path, not \"s\"",
+            ),
+        ] {
+            assert_eq!(err(text), want, "{text}");
+        }
+        let long = format!("[[fd]]\nkind = \"fifo\"\npath = \"/{}\"\n", "a".repeat(250));
+        assert!(
+            err(&long)
+                .ends_with("cannot be used (the id is 256 bytes long, the most is 255): set `id`")
+        );
+    }
+
+    #[test]
+    fn instants() {
+        let t = |s| parse_instant(s).map(|t| humantime::format_rfc3339(t).to_string());
+        assert_eq!(
+            t("2030-01-01T02:00:00+02:00"),
+            Ok("2030-01-01T00:00:00Z".into())
+        );
+        assert_eq!(
+            t("2030-01-01T00:00:00-00:30"),
+            Ok("2030-01-01T00:30:00Z".into())
+        );
+        assert!(t("2030-01-01T00:00:00").is_err());
+        assert!(t("2030-01-01T00:00:00+2:00").is_err());
+    }
+
+    #[test]
+    fn every_key_applies_somewhere() {
+        use Kind::*;
+        for key in crate::config::parse::keys().1 {
+            let somewhere = [Unix, Tcp, Udp, Fifo, File, Pipe]
+                .into_iter()
+                .any(|k| applies(key, k, SocketType::Stream));
+            assert!(somewhere, "{key}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The tools' names and usage lines, which messages at every layer print.
+
+/// `s6-fdholder-setdump`'s name, as it prefixes every message.
+pub const SETDUMP: &str = "s6-fdholder-setdump";
+/// Env mode's usage, exactly the C tool's.
+pub const USAGE_ENV: &str = "s6-fdholder-setdump [ -t timeout ] socket";
+/// Config mode's usage.
+pub const USAGE_CONFIG: &str = "s6-fdholder-setdump [ -t timeout ] [ -v ] [ --check ] [ --json ] \
+     [ --prune | --replace-all ] [ --allow-insecure-config ] -c file [ socket ]";
+
+/// `s6-fdholder-inspect`'s name, as it prefixes every message.
+pub const INSPECT: &str = "s6-fdholder-inspect";
+/// The usage of the inspect tool's daemon form.
+pub const USAGE_INSPECT: &str = "s6-fdholder-inspect [ -t timeout ] [ --json ] socket";
+/// The usage of the systemd import.
+pub const USAGE_SYSTEMD: &str = "s6-fdholder-inspect --from-systemd unit.socket";

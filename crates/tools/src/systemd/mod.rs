@@ -1,0 +1,84 @@
+//! Import of systemd socket units: `s6-fdholder-inspect --from-systemd UNIT.socket` prints
+//! the config-mode TOML that opens the same sockets and FIFOs, and a warning on stderr for
+//! every line it cannot carry over; the TOML stays valid whatever was left out.
+//!
+//! Three layers, each testable alone: [`mod@unit`] reads the file syntax, [`values`] reads
+//! directive values as systemd does, [`convert`] maps directives to config-mode keys.
+//! Drop-in directories (`UNIT.socket.d/*.conf`) are not read.
+
+pub mod convert;
+pub mod unit;
+pub mod values;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::fatal::Fatal;
+use crate::inspect::print;
+use crate::names::INSPECT as PROG;
+use crate::text::warn;
+use fdholder::error::io_errno;
+
+/// Why a unit cannot be converted at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnitError {
+    /// The file is not UTF-8 text; the line of the first bad byte.
+    NotUtf8(PathBuf, usize),
+    /// Nothing in it is a socket or FIFO config mode can open.
+    Nothing(PathBuf),
+    /// The TOML could not be written.
+    Toml(String),
+}
+
+impl fmt::Display for UnitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnitError::NotUtf8(p, line) => write!(f, "{}:{line}: not UTF-8 text", p.display()),
+            UnitError::Nothing(p) => write!(
+                f,
+                "{}: no ListenStream, ListenDatagram, ListenSequentialPacket or ListenFIFO \
+                 that can be carried over",
+                p.display()
+            ),
+            UnitError::Toml(e) => write!(f, "unable to write TOML: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for UnitError {}
+
+/// Reads and converts the unit at `path`: the TOML (`None` when nothing can be carried
+/// over), and the warnings as stderr lines (`PATH:LINE: ...`).
+pub fn convert_file(path: &Path) -> Result<(Option<String>, Vec<String>), Fatal> {
+    let bytes = std::fs::read(path).map_err(|e| Fatal::Read(path.to_path_buf(), io_errno(&e)))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        Fatal::Unit(UnitError::NotUtf8(path.to_path_buf(), line))
+    })?;
+    let name = path
+        .file_name()
+        .map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy());
+    let done = convert::convert(&unit::parse(&text), &name)
+        .map_err(|e| Fatal::Unit(UnitError::Toml(e.to_string())))?;
+    let warnings = done
+        .warnings
+        .iter()
+        .map(|w| format!("{}:{}: {}", path.display(), w.line, w.message))
+        .collect();
+    Ok((done.toml, warnings))
+}
+
+/// Runs `--from-systemd`: the warnings on stderr, then the TOML on stdout.
+pub fn run(path: &Path) -> Result<(), Fatal> {
+    let (toml, warnings) = convert_file(path)?;
+    for w in &warnings {
+        warn(PROG, w);
+    }
+    match toml {
+        Some(toml) => print(&toml),
+        None => Err(Fatal::Unit(UnitError::Nothing(path.to_path_buf()))),
+    }
+}
