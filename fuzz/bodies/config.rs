@@ -7,9 +7,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, UNIX_EPOCH};
 
-use fdtools::config::plan::{plan, write_plan};
-use fdtools::config::validate::{FdSpec, validate};
-use fdtools::config::{diag::Diag, parse::parse_str};
+use fdtools::config::diag::Diag;
+use fdtools::config::load::parse::parse_str;
+use fdtools::config::load::validate::validate;
+use fdtools::config::model::FdSpec;
+use fdtools::config::plan::plan;
+use fdtools::config::render::write_plan;
 
 /// The name the messages give the file.
 const FILE: &str = "f.toml";

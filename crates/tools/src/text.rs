@@ -29,6 +29,11 @@ pub fn fds(n: usize) -> String {
     format!("{n} fd{}", if n == 1 { "" } else { "s" })
 }
 
+/// An id on one line: invalid UTF-8 replaced, control characters escaped.
+pub fn show_id(id: &[u8]) -> String {
+    crate::text::one_line(&String::from_utf8_lossy(id)).into_owned()
+}
+
 /// `s` with its control characters escaped (`\n`, `\t`, `\r`, `\u{..}`), so that a
 /// message that shows it stays on one line. Backslashes are left as they are: a message is
 /// read, not parsed back.

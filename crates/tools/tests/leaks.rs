@@ -108,7 +108,7 @@ fn failing_cycle(d: &Daemon, c: &mut Client, w: &OwnedFd) {
 /// Config mode's opening stage, in this process: what the config at `config` declares is
 /// opened, every fd of the process is checked close-on-exec, and the opening is undone
 /// (`finish` false) or finished; the umask must be back to what it was.
-fn config_cycle(config: &fdtools::config::validate::Config, finish: bool) {
+fn config_cycle(config: &fdtools::config::model::Config, finish: bool) {
     use fdtools::config::{open::open_all, plan::plan};
     use nix::sys::stat::{Mode, umask};
     let p = plan(config, std::time::SystemTime::now());
@@ -188,8 +188,9 @@ fn no_fd_leaks() {
          [[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"w\"\n",
         pid = std::process::id()
     );
-    let raw = fdtools::config::parse::parse_str(&text).unwrap();
-    let config = fdtools::config::validate::validate(&raw, std::time::SystemTime::now()).unwrap();
+    let raw = fdtools::config::load::parse::parse_str(&text).unwrap();
+    let config =
+        fdtools::config::load::validate::validate(&raw, std::time::SystemTime::now()).unwrap();
     let opening = leaves_fds_as_they_were(before, "config openings", || {
         for i in 0..CONFIG_CYCLES {
             config_cycle(&config, i % 2 == 1);

@@ -1,4 +1,4 @@
-//! Stage 5 of config mode: the daemon's socket is chosen and asked what it holds; the fds
+//! Stages 3 and 6 of config mode: the daemon's socket is chosen and asked what it holds; the fds
 //! a run opened, and the held ones whose limit alone changed, become one setdump, through
 //! the library's [`Client::setdump_beside`] (which makes every limit distinct, from each
 //! other and from the limits of the fds the daemon keeps, and sends at most 253 fds a
@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::converge::Report;
-use super::open::Opened;
-use super::plan::Plan;
-use super::validate::{Config, Expiry};
+use crate::config::model::{Config, EntryIdx, Expiry};
+use crate::config::open::Opened;
+use crate::config::plan::{Item, ItemIdx, Plan};
+use crate::config::reconcile::Report;
 use crate::fatal::Fatal;
 use crate::names::USAGE_CONFIG;
 use fdholder::Deadline;
@@ -63,7 +63,7 @@ pub struct Selection {
     /// Their items.
     pub plan: Plan,
     /// For each of those items, its index in the whole plan.
-    pub items: Vec<usize>,
+    pub items: Vec<ItemIdx>,
 }
 
 /// The entries of `config` that `report` says to open.
@@ -80,16 +80,18 @@ pub fn select(config: &Config, plan: &Plan, report: &Report) -> Selection {
         items: Vec::new(),
     };
     let mut last = None;
+    let to_open = report.items_to_open();
     for (i, item) in plan.items.iter().enumerate() {
-        if !report.opens(i) {
+        let i = ItemIdx(i);
+        if !to_open.contains(&i) {
             continue;
         }
         if last != Some(item.entry) {
             sel.config.entries.push(config.entries[item.entry].clone());
             last = Some(item.entry);
         }
-        sel.plan.items.push(super::plan::Item {
-            entry: sel.config.entries.len() - 1,
+        sel.plan.items.push(Item {
+            entry: EntryIdx(sel.config.entries.len() - 1),
             ..item.clone()
         });
         sel.items.push(i);
@@ -119,7 +121,7 @@ pub fn apply(
     } else {
         Duration::ZERO
     };
-    let limit = |item: usize| {
+    let limit = |item: ItemIdx| {
         let it = &plan.items[item];
         match config.entries[it.entry].expiry {
             Expiry::At(_) => it.limit + jitter,

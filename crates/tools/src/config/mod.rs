@@ -1,24 +1,30 @@
 //! Config mode: a TOML file declares the fds; they are opened all or none and set into the
 //! daemon in one setdump.
 //!
-//! The pipeline, one module per stage: [`parse`] (text to raw structs with spans),
-//! [`validate`] (raw to typed specs; every config error is found here), [`plan`] (one item
-//! per fd, limits from one `now`), [`converge`] (the plan against what the daemon holds,
-//! read back by [`compare`]: which ids are new, the same, changed or extra, and what to do
-//! with each), [`open`] (all or none, with rollback), [`apply`] (the setdump). [`diag`]
-//! locates messages in the file. Nothing is created, opened or sent for a bad file, and an
-//! unreachable daemon is found before anything is created.
+//! The pipeline, in the order [`run`] goes through it, one module per stage:
+//! 1. [`load`]: the file read ([`load::trust`]), parsed with spans ([`load::parse`]) and
+//!    validated ([`load::validate`]) into the [`model`] types. Every config error is found
+//!    here, located by [`diag`]; nothing is created, opened or sent for a bad file.
+//! 2. [`plan`]: one item per fd, every limit counted from one `now`.
+//! 3. The daemon asked what it holds ([`apply::ask`]: getdump, or list), before anything
+//!    is created, so an unreachable daemon costs nothing.
+//! 4. [`reconcile`]: each id new, the same, changed or extra ([`reconcile::compare`] reads
+//!    a held fd back), and what to do with it. `--check` stops here and prints
+//!    ([`render`]).
+//! 5. [`open`]: what is to be opened, all or none, undone on failure; a stop signal
+//!    ([`interrupt`]) undoes it too.
+//! 6. [`apply`]: the setdump, then the prune.
+//! 7. [`render`]: the `--json` document, `-v`'s summary.
 
 pub mod apply;
-pub mod compare;
-pub mod converge;
 pub mod diag;
 pub mod interrupt;
+pub mod load;
+pub mod model;
 pub mod open;
-pub mod parse;
 pub mod plan;
-pub mod trust;
-pub mod validate;
+pub mod reconcile;
+pub mod render;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,11 +38,11 @@ use fdholder::error::strerror;
 use fdholder::held::Holdings;
 use fdholder::{Client, HeldFd};
 
-use self::converge::Report;
-use self::interrupt::Interrupt;
-use self::open::Leftover;
-use self::plan::{Plan, address, kind_name};
-use self::validate::Config;
+use crate::config::interrupt::Interrupt;
+use crate::config::model::Config;
+use crate::config::open::Leftover;
+use crate::config::plan::{Plan, address, kind_name};
+use crate::config::reconcile::Report;
 use crate::text::one_line;
 
 /// What config mode needs from the command line.
@@ -93,9 +99,8 @@ fn print(text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
 
 /// Prints the report as JSON.
 fn print_json(report: &Report) -> Result<(), Fatal> {
-    let json = report
-        .to_json()
-        .map_err(|e| Fatal::Write(fdholder::error::io_errno(&e.into())))?;
+    let json =
+        render::to_json(report).map_err(|e| Fatal::Write(fdholder::error::io_errno(&e.into())))?;
     print(|out| out.write_all(json.as_bytes()));
     Ok(())
 }
@@ -180,12 +185,12 @@ fn carry_out(
 pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
     let now = SystemTime::now();
     let strict = !opts.allow_insecure_config && nix::unistd::geteuid().is_root();
-    let text = trust::read(&opts.file, strict)?;
-    let raw = parse::parse_str(&text);
+    let text = load::trust::read(&opts.file, strict)?;
+    let raw = load::parse::parse_str(&text);
     let name = opts.file.display().to_string();
     let locate = |d: diag::Diag| d.locate(&name, &text);
     let config = raw
-        .and_then(|raw| validate::validate(&raw, now))
+        .and_then(|raw| load::validate::validate(&raw, now))
         .map_err(|d| Fatal::Config(locate(d)))?;
     let plan = plan::plan(&config, now);
     let socket = match apply::daemon_socket(
@@ -201,7 +206,7 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
                 report.decide(&plan, opts.replace_all, opts.prune);
                 return print_json(&report);
             }
-            print(|out| plan::write_plan(out, &config, &plan));
+            print(|out| render::write_plan(out, &config, &plan));
             return Ok(());
         }
         Err(no_socket) => return Err(no_socket),
@@ -218,7 +223,7 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
         if opts.json {
             return print_json(&report);
         }
-        print(|out| report.write_states(out, &config, &plan));
+        print(|out| render::write_states(out, &report, &config, &plan));
         return Ok(());
     }
     let dump = match &holdings {
@@ -227,7 +232,7 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
     };
     carry_out(opts, &config, &plan, &report, &mut client, dump, &locate)?;
     report.applied();
-    info(opts, report.summary());
+    info(opts, render::summary(&report));
     if opts.json {
         print_json(&report)?;
     }

@@ -1,4 +1,4 @@
-//! Stage 3 of config mode: a validated file to an ordered plan, one item per fd to hold (a
+//! Stage 2 of config mode: a validated file to an ordered plan, one item per fd to hold (a
 //! pipe gives two), each with its id and its TAI64N limit.
 //!
 //! Every limit is computed from one `now`, so that the fds of one file expire together when
@@ -6,12 +6,10 @@
 //! send (before the library moves equal limits apart by a few nanoseconds). Nothing here
 //! touches the system.
 
-use std::io::{self, Write};
 use std::time::SystemTime;
 
-use super::parse::SocketType;
-use super::validate::{Config, Entry, Expiry, FdSpec, Transport, UnixAddress};
-use crate::text::field;
+use crate::config::model::SocketType;
+use crate::config::model::{Config, Entry, EntryIdx, Expiry, FdSpec, Transport, UnixAddress};
 use fdholder::Tain;
 
 /// Which fd of an entry an item is.
@@ -25,11 +23,22 @@ pub enum End {
     PipeWrite,
 }
 
+/// Which fd of a [`Plan`], by its place in the plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemIdx(pub usize);
+
+impl std::ops::Index<ItemIdx> for Vec<Item> {
+    type Output = Item;
+    fn index(&self, i: ItemIdx) -> &Item {
+        &self[i.0]
+    }
+}
+
 /// One fd to hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
-    /// The index of its entry in [`Config::entries`].
-    pub entry: usize,
+    /// Its entry in [`Config::entries`].
+    pub entry: EntryIdx,
     /// Which of the entry's fds it is.
     pub end: End,
     /// The id the daemon holds it under.
@@ -68,7 +77,7 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
         };
         for (&end, id) in ends.iter().zip(e.spec.ids()) {
             items.push(Item {
-                entry,
+                entry: EntryIdx(entry),
                 end,
                 id: id.to_string(),
                 limit,
@@ -118,35 +127,10 @@ pub fn address(e: &Entry) -> String {
     }
 }
 
-/// An item's plan line, without its end of line: tab-separated, the id, the kind, the
-/// address, the expiry (RFC 3339 UTC, or `never`) and the TAI64N limit. Ids and paths may
-/// hold any character but NUL: theirs are escaped ([`field`]) so that the line is one line
-/// of five fields.
-pub fn plan_line(config: &Config, plan: &Plan, item: &Item) -> String {
-    let e = &config.entries[item.entry];
-    format!(
-        "{}\t{}\t{}\t{}\t{}",
-        field(&item.id),
-        kind_name(&e.spec, item.end),
-        field(&address(e)),
-        crate::expiry::show(item.limit, plan.now),
-        item.limit
-    )
-}
-
-/// Writes the plan as `--check` prints it: per fd, tab-separated, the id, the kind, the
-/// address, the expiry in UTC (RFC 3339, or `never`) and the TAI64N limit.
-pub fn write_plan(out: &mut (impl Write + ?Sized), config: &Config, plan: &Plan) -> io::Result<()> {
-    for item in &plan.items {
-        writeln!(out, "{}", plan_line(config, plan, item))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse::parse_str, validate::validate};
+    use crate::config::load::{parse::parse_str, validate::validate};
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -170,7 +154,7 @@ expires = "2030-01-01T00:00:00Z"
         let config = validate(&parse_str(text).unwrap(), now).unwrap();
         let p = plan(&config, now);
         let mut out = Vec::new();
-        write_plan(&mut out, &config, &p).unwrap();
+        crate::config::render::write_plan(&mut out, &config, &p).unwrap();
         let now_tai = Tain::from_system_time(now);
         assert_eq!(p.items[0].limit, now_tai + Duration::from_secs(60));
         assert_eq!(p.items[1].limit, Tain::no_limit_from(now_tai));

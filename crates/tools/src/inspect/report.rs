@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::expiry::{self, Expiry};
 use crate::fdinfo::{self, Address, Kind};
+pub use crate::text::show_id;
 use fdholder::HeldFd;
 use fdholder::Tain;
 pub use fdholder::held::Source;
@@ -220,11 +221,6 @@ const HEADER: [&str; 9] = [
 
 fn q() -> String {
     "?".to_string()
-}
-
-/// An id on one line: invalid UTF-8 replaced, control characters escaped.
-pub fn show_id(id: &[u8]) -> String {
-    crate::text::one_line(&String::from_utf8_lossy(id)).into_owned()
 }
 
 /// Columns separated by two spaces, each as wide as its widest cell; the last one unpadded.

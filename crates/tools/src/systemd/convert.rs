@@ -506,7 +506,7 @@ struct Defaults {
 
 /// A comment line's text: control characters escaped, so the comment stays one line.
 fn comment(text: &str) -> String {
-    crate::inspect::report::show_id(text.as_bytes())
+    crate::text::show_id(text.as_bytes())
 }
 
 /// The converted unit.

@@ -696,7 +696,7 @@ fn the_man_page_documents_every_key() {
     let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../man/s6-fdholder-setdump.toml.5");
     let text = fs::read_to_string(&page).unwrap().replace("\\-", "-");
     assert!(text.starts_with(".TH "));
-    let (top, entry) = fdtools::config::parse::keys();
+    let (top, entry) = fdtools::config::load::parse::keys();
     let kinds = ["unix", "tcp", "udp", "fifo", "file", "pipe"];
     for key in top.iter().chain(entry).chain(&kinds) {
         assert!(

@@ -508,12 +508,13 @@ fn unescape(field: &str) -> String {
 
 /// `--check`'s plan for `text` at `now`: its lines, each read back into its five fields.
 fn check_plan(text: &str, now: SystemTime) -> (String, Vec<[String; 5]>) {
-    use fdtools::config::{parse::parse_str, plan, validate::validate};
+    use fdtools::config::load::{parse::parse_str, validate::validate};
+    use fdtools::config::plan;
     let raw = parse_str(text).unwrap_or_else(|d| panic!("{d:?} in\n{text}"));
     let config = validate(&raw, now).unwrap_or_else(|d| panic!("{d:?} in\n{text}"));
     let p = plan::plan(&config, now);
     let mut out = Vec::new();
-    plan::write_plan(&mut out, &config, &p).unwrap();
+    fdtools::config::render::write_plan(&mut out, &config, &p).unwrap();
     let out = String::from_utf8(out).unwrap();
     let rows = out
         .lines()

@@ -26,9 +26,9 @@ use nix::sys::socket::{AddressFamily, SockType, getsockopt, sockopt};
 use nix::sys::stat::{FileStat, lstat};
 use serde::Serialize;
 
-use super::parse::{OpenMode, SocketType};
-use super::plan::{Item, kind_name};
-use super::validate::{Entry, Expiry, FdSpec, InetOptions, Perms, UnixAddress};
+use crate::config::model::{Entry, Expiry, FdSpec, InetOptions, Perms, UnixAddress};
+use crate::config::model::{OpenMode, SocketType};
+use crate::config::plan::{Item, kind_name};
 use crate::expiry::{is_never, show};
 use crate::fdinfo::{self, Access, Address, FdInfo, Kind, SocketInfo};
 use fdholder::HeldFd;
@@ -38,13 +38,102 @@ use fdholder::Tain;
 /// library and the daemon move limits apart by nanoseconds.
 pub const TOLERANCE: Duration = Duration::from_secs(1);
 
+/// What of a held fd can differ from its entry: the file's own key names where one exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `kind`.
+    Kind,
+    /// `address`.
+    Address,
+    /// `listening`.
+    Listening,
+    /// `access`.
+    Access,
+    /// `open`.
+    Open,
+    /// `buffer-size`.
+    BufferSize,
+    /// `path`.
+    Path,
+    /// `file`.
+    File,
+    /// `backlog`.
+    Backlog,
+    /// `mode`.
+    Mode,
+    /// `owner`.
+    Owner,
+    /// `group`.
+    Group,
+    /// `reuse-address`.
+    ReuseAddress,
+    /// `reuse-port`.
+    ReusePort,
+    /// `ipv6-only`.
+    Ipv6Only,
+    /// `freebind`.
+    Freebind,
+    /// `keepalive`.
+    Keepalive,
+    /// `nodelay`.
+    Nodelay,
+    /// `broadcast`.
+    Broadcast,
+    /// `bind-to-device`.
+    BindToDevice,
+    /// `expiry`.
+    Expiry,
+    /// `pipe`.
+    Pipe,
+}
+
+impl Field {
+    /// Its name in messages, plans and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Kind => "kind",
+            Field::Address => "address",
+            Field::Listening => "listening",
+            Field::Access => "access",
+            Field::Open => "open",
+            Field::BufferSize => "buffer-size",
+            Field::Path => "path",
+            Field::File => "file",
+            Field::Backlog => "backlog",
+            Field::Mode => "mode",
+            Field::Owner => "owner",
+            Field::Group => "group",
+            Field::ReuseAddress => "reuse-address",
+            Field::ReusePort => "reuse-port",
+            Field::Ipv6Only => "ipv6-only",
+            Field::Freebind => "freebind",
+            Field::Keepalive => "keepalive",
+            Field::Nodelay => "nodelay",
+            Field::Broadcast => "broadcast",
+            Field::BindToDevice => "bind-to-device",
+            Field::Expiry => "expiry",
+            Field::Pipe => "pipe",
+        }
+    }
+}
+
+impl Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One way a held fd differs from its entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Difference {
-    /// What differs: `kind`, `address`, `listening`, `file`, `mode`, `owner`, `group`,
-    /// `backlog`, `ipv6-only`, `reuse-port`, ... (the file's own key names where one
-    /// exists), `path`, `access`, `open`, `pipe`, `expiry`.
-    pub what: &'static str,
+    /// What differs.
+    pub what: Field,
     /// As the daemon holds it.
     pub held: String,
     /// As the file declares it.
@@ -68,7 +157,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn differ(&mut self, what: &'static str, held: impl ToString, declared: impl ToString) {
+    fn differ(&mut self, what: Field, held: impl ToString, declared: impl ToString) {
         self.differs.push(Difference {
             what,
             held: held.to_string(),
@@ -110,12 +199,7 @@ pub fn address_of(info: &FdInfo) -> String {
 }
 
 /// Records a difference unless `held` and `declared` are equal; true if they are.
-fn same<T: PartialEq + fmt::Display>(
-    v: &mut Verdict,
-    what: &'static str,
-    held: T,
-    declared: T,
-) -> bool {
+fn same<T: PartialEq + fmt::Display>(v: &mut Verdict, what: Field, held: T, declared: T) -> bool {
     let equal = held == declared;
     if !equal {
         v.differ(what, held, declared);
@@ -154,7 +238,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
     let mut v = Verdict::default();
     let (declared, actual) = (kind_name(&e.spec, item.end), kind_of(info));
     if declared != actual {
-        v.differ("kind", actual, declared);
+        v.differ(Field::Kind, actual, declared);
     } else {
         match (&e.spec, &info.kind) {
             (
@@ -178,22 +262,32 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
             ) => {
                 let want = Address::Ip(*address);
                 if s.address != want {
-                    v.differ("address", &s.address, &want);
+                    v.differ(Field::Address, &s.address, &want);
                 }
-                let tcp = *transport == super::validate::Transport::Tcp;
+                let tcp = *transport == crate::config::model::Transport::Tcp;
                 if s.listening != tcp {
-                    v.differ("listening", yes_no(s.listening), yes_no(tcp));
+                    v.differ(Field::Listening, yes_no(s.listening), yes_no(tcp));
                 }
                 inet_options(&mut v, held, s, options);
             }
             // Access is compared only where the path leads to the held object.
             (FdSpec::Fifo { path, .. }, Kind::Fifo(p, access)) => {
                 let _ = same_path(&mut v, p, path, info.inode)
-                    && same(&mut v, "access", access.name(), Access::ReadWrite.name());
+                    && same(
+                        &mut v,
+                        Field::Access,
+                        access.name(),
+                        Access::ReadWrite.name(),
+                    );
             }
             (FdSpec::File { path, open, .. }, Kind::File(p, access)) => {
                 let _ = same_path(&mut v, p, path, info.inode)
-                    && same(&mut v, "open", held_open(held, *access), open_name(*open));
+                    && same(
+                        &mut v,
+                        Field::Open,
+                        held_open(held, *access),
+                        open_name(*open),
+                    );
             }
             (
                 FdSpec::Pipe {
@@ -204,7 +298,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
             ) => {
                 let size = fcntl(held.fd.as_fd(), FcntlArg::F_GETPIPE_SZ);
                 if let (Some(want), Ok(size)) = (pipe_capacity(*n), size) {
-                    same(&mut v, "buffer-size", size, want);
+                    same(&mut v, Field::BufferSize, size, want);
                 }
             }
             _ => {}
@@ -218,17 +312,17 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
 /// leads to now with the held one's; false if they differ.
 fn same_path(v: &mut Verdict, held: &Path, declared: &Path, inode: (u64, u64)) -> bool {
     if held != declared {
-        v.differ("path", held.display(), declared.display());
+        v.differ(Field::Path, held.display(), declared.display());
         return false;
     }
     match lstat(declared) {
         Ok(st) if (st.st_dev, st.st_ino) == inode => true,
         Ok(_) => {
-            v.differ("file", "replaced", "in place");
+            v.differ(Field::File, "replaced", "in place");
             false
         }
         Err(Errno::ENOENT) => {
-            v.differ("file", "missing", "in place");
+            v.differ(Field::File, "missing", "in place");
             false
         }
         // Not readable: not compared.
@@ -277,10 +371,10 @@ fn unix(
     };
     let listens = socket != SocketType::Dgram;
     if s.listening != listens {
-        v.differ("listening", yes_no(s.listening), yes_no(listens));
+        v.differ(Field::Listening, yes_no(s.listening), yes_no(listens));
     }
     if s.address != want {
-        v.differ("address", &s.address, &want);
+        v.differ(Field::Address, &s.address, &want);
         return;
     }
     // Without sock_diag, neither the socket file nor the backlog can be known.
@@ -290,7 +384,7 @@ fn unix(
     if let (true, Some(held)) = (s.listening, diag.backlog) {
         let want = effective_backlog(backlog);
         if held != want {
-            v.differ("backlog", held, want);
+            v.differ(Field::Backlog, held, want);
         }
     }
     let (UnixAddress::Path(path), Some((dev, ino))) = (address, diag.file) else {
@@ -301,8 +395,8 @@ fn unix(
             v.own_file = Some((st.st_dev, st.st_ino));
             socket_file_perms(v, &st, perms);
         }
-        Ok(_) => v.differ("file", "replaced", "in place"),
-        Err(Errno::ENOENT) => v.differ("file", "missing", "in place"),
+        Ok(_) => v.differ(Field::File, "replaced", "in place"),
+        Err(Errno::ENOENT) => v.differ(Field::File, "missing", "in place"),
         Err(_) => {}
     }
 }
@@ -311,13 +405,13 @@ fn unix(
 fn socket_file_perms(v: &mut Verdict, st: &FileStat, perms: &Perms) {
     let mode = st.st_mode & 0o777;
     if let Some(m) = perms.mode {
-        same(v, "mode", format!("{mode:04o}"), format!("{m:04o}"));
+        same(v, Field::Mode, format!("{mode:04o}"), format!("{m:04o}"));
     }
     if let Some(uid) = perms.owner.filter(|u| u.as_raw() != st.st_uid) {
-        v.differ("owner", st.st_uid, uid);
+        v.differ(Field::Owner, st.st_uid, uid);
     }
     if let Some(gid) = perms.group.filter(|g| g.as_raw() != st.st_gid) {
-        v.differ("group", st.st_gid, gid);
+        v.differ(Field::Group, st.st_gid, gid);
     }
 }
 
@@ -330,25 +424,33 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
         }
     };
     flag(
-        "reuse-address",
+        Field::ReuseAddress,
         Some(o.reuse_address),
         getsockopt(&fd, sockopt::ReuseAddr),
     );
-    flag("reuse-port", o.reuse_port, Ok(s.reuse_port));
+    flag(Field::ReusePort, o.reuse_port, Ok(s.reuse_port));
     flag(
-        "ipv6-only",
+        Field::Ipv6Only,
         o.ipv6_only,
         s.v6only.ok_or(Errno::EAFNOSUPPORT),
     );
-    flag("freebind", o.freebind, getsockopt(&fd, sockopt::IpFreebind));
     flag(
-        "keepalive",
+        Field::Freebind,
+        o.freebind,
+        getsockopt(&fd, sockopt::IpFreebind),
+    );
+    flag(
+        Field::Keepalive,
         o.keepalive,
         getsockopt(&fd, sockopt::KeepAlive),
     );
-    flag("nodelay", o.nodelay, getsockopt(&fd, sockopt::TcpNoDelay));
     flag(
-        "broadcast",
+        Field::Nodelay,
+        o.nodelay,
+        getsockopt(&fd, sockopt::TcpNoDelay),
+    );
+    flag(
+        Field::Broadcast,
         o.broadcast,
         getsockopt(&fd, sockopt::Broadcast),
     );
@@ -356,7 +458,7 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
         let dev = dev.to_string_lossy();
         if dev != want.as_str() {
             let shown = if dev.is_empty() { "none" } else { &dev };
-            v.differ("bind-to-device", shown, want);
+            v.differ(Field::BindToDevice, shown, want);
         }
     }
 }
@@ -375,7 +477,7 @@ fn expiry(v: &mut Verdict, declared: Expiry, planned: Tain, held: Tain, now: Tai
         Expiry::After(_) => finite && held <= planned + TOLERANCE,
     };
     if !same {
-        v.differ("expiry", show(held, now), show(planned, now));
+        v.differ(Field::Expiry, show(held, now), show(planned, now));
     }
 }
 

@@ -1,4 +1,4 @@
-//! Stage 1 of config mode: TOML text to raw structs, keeping the span of every value.
+//! Stage 1 of config mode, first half: TOML text to raw structs, keeping the span of every value.
 //!
 //! Nothing here judges values beyond their TOML type: that is [`super::validate`]'s job,
 //! and it needs the spans kept here (`toml::Spanned`) to point at `file:line:col`. Unknown
@@ -14,7 +14,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::diag::{Diag, Place, entry_label};
+use crate::config::diag::{Diag, Place, entry_label};
+use crate::config::model::{Kind, OpenMode, SocketType};
 
 /// A whole config file, as written.
 #[derive(Debug, Deserialize)]
@@ -27,64 +28,6 @@ pub struct RawConfig {
     /// The fds, in file order.
     #[serde(default)]
     pub fd: Vec<Spanned<RawEntry>>,
-}
-
-/// The kinds of fd a config can declare.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A Unix domain socket, bound (and listening unless datagram).
-    Unix,
-    /// A listening TCP socket.
-    Tcp,
-    /// A bound UDP socket.
-    Udp,
-    /// A named pipe.
-    Fifo,
-    /// A regular file.
-    File,
-    /// An anonymous pipe: two fds.
-    Pipe,
-}
-
-impl Kind {
-    /// The kind's name, as in the file and in default ids.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Unix => "unix",
-            Kind::Tcp => "tcp",
-            Kind::Udp => "udp",
-            Kind::Fifo => "fifo",
-            Kind::File => "file",
-            Kind::Pipe => "pipe",
-        }
-    }
-}
-
-/// A Unix socket's type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SocketType {
-    /// `SOCK_STREAM`.
-    Stream,
-    /// `SOCK_DGRAM`.
-    Dgram,
-    /// `SOCK_SEQPACKET`.
-    Seqpacket,
-}
-
-/// How a `file` entry is opened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OpenMode {
-    /// `O_RDONLY`.
-    Read,
-    /// `O_WRONLY`.
-    Write,
-    /// `O_WRONLY | O_APPEND`.
-    Append,
-    /// `O_RDWR`.
-    ReadWrite,
 }
 
 /// A user or group as written: a name, or a number.

@@ -1,4 +1,4 @@
-//! The plan against the daemon: each id of the file, and each id the daemon holds, gets a
+//! Stage 4 of config mode, the plan against the daemon: each id of the file, and each id the daemon holds, gets a
 //! [`State`] (`+` new, `=` same, `~` changed, `-` extra) and an [`Action`], and the whole
 //! is one [`Report`], printed by `--check` and, after a run, by `--json`.
 //!
@@ -10,23 +10,34 @@
 //! opened and set, as a plain setdump; with `--prune`, `-` ids are deleted.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Write};
 use std::os::fd::AsFd;
 
 use serde::Serialize;
 
-use super::compare::{self, Difference, address_of, kind_of};
-use super::plan::{Item, Plan, address, kind_name, plan_line};
-use super::validate::{Config, Entry, FdSpec};
-use crate::expiry::{self, Expiry};
+pub mod compare;
+
+use self::compare::{Difference, Field, address_of, kind_of};
+use crate::config::model::{Config, Entry, EntryIdx, FdSpec};
+use crate::config::plan::{Item, ItemIdx, Plan, address, kind_name};
+use crate::expiry::Expiry;
 use crate::fdinfo;
-use crate::inspect::report::show_id;
 use crate::names::SETDUMP as PROG;
 use crate::text::warn;
 use fdholder::HeldFd;
 use fdholder::Tain;
 use fdholder::error::strerror;
 use fdholder::held::{Holdings, Source};
+
+/// Which fd of a getdump, by its place in the dump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HeldIdx(pub usize);
+
+impl std::ops::Index<HeldIdx> for [HeldFd] {
+    type Output = HeldFd;
+    fn index(&self, i: HeldIdx) -> &HeldFd {
+        &self[i.0]
+    }
+}
 
 /// How an id compares with the daemon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -91,16 +102,16 @@ pub struct Row {
     pub action: Action,
     /// Its plan item, for a declared id.
     #[serde(skip)]
-    pub item: Option<usize>,
+    pub item: Option<ItemIdx>,
     /// Its index in the getdump, when held and dumped.
     #[serde(skip)]
-    pub held: Option<usize>,
+    pub held: Option<HeldIdx>,
     /// The id's bytes, to delete it and to show it.
     #[serde(skip)]
-    raw_id: Vec<u8>,
+    pub raw_id: Vec<u8>,
     /// The held limit of an extra id, for its plan line.
     #[serde(skip)]
-    held_limit: Option<Tain>,
+    pub held_limit: Option<Tain>,
 }
 
 /// How many ids are in each state, and what a run does.
@@ -139,7 +150,7 @@ pub struct Report {
     /// For each plan item whose unix socket file is the held socket's own: its device and
     /// inode, which a run may replace.
     #[serde(skip)]
-    own_files: HashMap<usize, (u64, u64)>,
+    own_files: HashMap<ItemIdx, (u64, u64)>,
 }
 
 impl Report {
@@ -165,13 +176,13 @@ impl Report {
             own_files: HashMap::new(),
         };
         // The held ids, and where each is in the dump.
-        let held: HashMap<&[u8], Option<usize>> = match holdings {
+        let held: HashMap<&[u8], Option<HeldIdx>> = match holdings {
             None => HashMap::new(),
             Some(Holdings::Ids(ids, _)) => ids.iter().map(|id| (&id[..], None)).collect(),
             Some(Holdings::Dump(dump)) => dump
                 .iter()
                 .enumerate()
-                .map(|(i, h)| (&h.id[..], Some(i)))
+                .map(|(i, h)| (&h.id[..], Some(HeldIdx(i))))
                 .collect(),
         };
         let dump = match holdings {
@@ -179,6 +190,7 @@ impl Report {
             _ => &[],
         };
         for (i, item) in plan.items.iter().enumerate() {
+            let i = ItemIdx(i);
             let e = &config.entries[item.entry];
             let (row, own_file) = declared_row(e, item, i, holdings.is_some(), &held, dump, now);
             if let Some(f) = own_file {
@@ -214,7 +226,7 @@ impl Report {
                 && x != y
             {
                 for row in &mut self.fds[i..i + 2] {
-                    row.changed("pipe", "not its other end's", "its other end's");
+                    row.changed(Field::Pipe, "not its other end's", "its other end's");
                 }
             }
         }
@@ -229,7 +241,8 @@ impl Report {
                 _ if replace_all => Action::OpenAndSet,
                 Some(State::Same) => Action::None,
                 Some(State::Changed)
-                    if row.held.is_some() && row.differs.iter().all(|d| d.what == "expiry") =>
+                    if row.held.is_some()
+                        && row.differs.iter().all(|d| d.what == Field::Expiry) =>
                 {
                     Action::SetLimit
                 }
@@ -237,7 +250,7 @@ impl Report {
             };
         }
         // An entry is opened whole: a pipe with one end to open gets a new pipe for both.
-        let opened: HashSet<usize> = self
+        let opened: HashSet<EntryIdx> = self
             .declared()
             .filter(|&(_, _, action)| action == Action::OpenAndSet)
             .map(|(_, item, _)| plan.items[item].entry)
@@ -245,7 +258,7 @@ impl Report {
         for row in &mut self.fds {
             let Some(item) = row.item else { continue };
             if row.action != Action::OpenAndSet && opened.contains(&plan.items[item].entry) {
-                row.changed("pipe", "held", "new with its other end");
+                row.changed(Field::Pipe, "held", "new with its other end");
                 row.action = Action::OpenAndSet;
             }
         }
@@ -253,7 +266,7 @@ impl Report {
     }
 
     /// The declared rows: (row index, plan item, action).
-    fn declared(&self) -> impl Iterator<Item = (usize, usize, Action)> + '_ {
+    fn declared(&self) -> impl Iterator<Item = (usize, ItemIdx, Action)> + '_ {
         self.fds
             .iter()
             .enumerate()
@@ -279,16 +292,17 @@ impl Report {
         self.totals = t;
     }
 
-    /// Whether the plan item `item` is to be opened.
-    pub fn opens(&self, item: usize) -> bool {
-        self.fds
-            .iter()
-            .any(|r| r.item == Some(item) && r.action == Action::OpenAndSet)
+    /// The plan items to open, found in one pass over the rows.
+    pub fn items_to_open(&self) -> HashSet<ItemIdx> {
+        self.declared()
+            .filter(|&(_, _, action)| action == Action::OpenAndSet)
+            .map(|(_, item, _)| item)
+            .collect()
     }
 
     /// The plan items whose held fd is to be set again with the declared limit, and where
     /// each is in the getdump.
-    pub fn limits_to_set(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+    pub fn limits_to_set(&self) -> impl Iterator<Item = (ItemIdx, HeldIdx)> + '_ {
         self.fds
             .iter()
             .filter_map(|r| match (r.action, r.item, r.held) {
@@ -308,84 +322,22 @@ impl Report {
     /// The socket files (device, inode) the entries to open may replace: those of the
     /// sockets the daemon holds under their own ids.
     pub fn replaceable(&self) -> HashSet<(u64, u64)> {
+        let to_open = self.items_to_open();
         self.own_files
             .iter()
-            .filter(|(item, _)| self.opens(**item))
+            .filter(|(item, _)| to_open.contains(item))
             .map(|(_, f)| *f)
             .collect()
-    }
-
-    /// Writes the plan against the daemon, one line per id, fields separated by tabs: the
-    /// sign, then the plan line (id, kind, address, expiry, TAI64N limit), then for a
-    /// changed id `differs: ...`; an extra id shows what the daemon holds, or only its id.
-    pub fn write_states(
-        &self,
-        out: &mut (impl Write + ?Sized),
-        config: &Config,
-        plan: &Plan,
-    ) -> io::Result<()> {
-        for row in &self.fds {
-            let sign = row.state.map_or('?', State::sign);
-            let line = match (row.item, row.kind, &row.address, row.held_limit) {
-                (Some(item), ..) => plan_line(config, plan, &plan.items[item]),
-                (None, Some(kind), Some(address), Some(limit)) => format!(
-                    "{}\t{kind}\t{address}\t{}\t{limit}",
-                    show_id(&row.raw_id),
-                    expiry::show(limit, plan.now)
-                ),
-                _ => show_id(&row.raw_id),
-            };
-            write!(out, "{sign}\t{line}")?;
-            if !row.differs.is_empty() {
-                let d: Vec<String> = row.differs.iter().map(ToString::to_string).collect();
-                write!(out, "\tdiffers: {}", d.join("; "))?;
-            }
-            writeln!(out)?;
-        }
-        Ok(())
-    }
-
-    /// The JSON document, pretty-printed, with a final newline.
-    pub fn to_json(&self) -> Result<String, serde_json::Error> {
-        serde_json::to_string_pretty(self).map(|mut s| {
-            s.push('\n');
-            s
-        })
     }
 
     /// Marks the report as carried out.
     pub fn applied(&mut self) {
         self.applied = true;
     }
-
-    /// One line that says what a run did.
-    pub fn summary(&self) -> String {
-        let t = &self.totals;
-        let kept = match t.extra - t.deleted {
-            0 => String::new(),
-            n => format!("; {n} held but not in the file, kept (--prune deletes them)"),
-        };
-        if t.set == 0 && t.deleted == 0 {
-            return format!("nothing to do: {} held as declared{kept}", fds(t.same));
-        }
-        format!(
-            "set {} ({} new, {} changed), deleted {}, {} held as declared{kept}",
-            fds(t.set),
-            t.new,
-            t.changed,
-            t.deleted,
-            t.same
-        )
-    }
-}
-
-/// `n fd` or `n fds`.
-fn fds(n: usize) -> String {
-    format!("{n} fd{}", if n == 1 { "" } else { "s" })
 }
 
 impl Row {
-    fn changed(&mut self, what: &'static str, held: &str, declared: &str) {
+    fn changed(&mut self, what: Field, held: &str, declared: &str) {
         self.state = Some(State::Changed);
         self.differs.push(Difference {
             what,
@@ -401,9 +353,9 @@ impl Row {
 fn declared_row(
     e: &Entry,
     item: &Item,
-    i: usize,
+    i: ItemIdx,
     compared: bool,
-    held: &HashMap<&[u8], Option<usize>>,
+    held: &HashMap<&[u8], Option<HeldIdx>>,
     dump: &[HeldFd],
     now: Tain,
 ) -> (Row, Option<(u64, u64)>) {
@@ -453,7 +405,7 @@ fn declared_row(
 
 /// The row of an id the daemon holds and the file does not declare; `held` is its place
 /// in the getdump and the fd, when dumped.
-fn extra_row(id: &[u8], held: Option<(usize, &HeldFd)>, now: Tain) -> Row {
+fn extra_row(id: &[u8], held: Option<(HeldIdx, &HeldFd)>, now: Tain) -> Row {
     let info = held.and_then(|(_, h)| fdinfo::describe(h.fd.as_fd()).ok());
     Row {
         id: String::from_utf8_lossy(id).into_owned(),

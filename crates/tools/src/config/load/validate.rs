@@ -1,4 +1,4 @@
-//! Stage 2 of config mode: raw entries to typed [`FdSpec`]s, or the first error, located.
+//! Stage 1 of config mode, second half: raw entries to typed [`FdSpec`]s, or the first error, located.
 //!
 //! Everything a file can get wrong is caught here, before anything is opened: keys that do
 //! not apply to the kind, bad values, unknown users and groups, both `lifetime` and
@@ -15,189 +15,14 @@ use std::time::{Duration, SystemTime};
 use nix::unistd::{Gid, Group, Uid, User};
 use toml::Spanned;
 
-use super::diag::{Diag, Place, entry_label};
-use super::parse::{
-    InstantText, Kind, NameOrId, OctalText, OpenMode, RawConfig, RawEntry, SocketType,
+use crate::config::diag::{Diag, Place, entry_label};
+use crate::config::load::parse::{InstantText, NameOrId, OctalText, RawConfig, RawEntry};
+use crate::config::model::{
+    Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind, OpenMode,
+    Perms, SocketType, Transport, UNIX_PATH_MAX, UnixAddress,
 };
 use fdholder::error::strerror;
 use fdholder::proto::check_id;
-
-/// The longest path a Unix socket address can hold (`sun_path` less its NUL).
-pub const UNIX_PATH_MAX: usize = 107;
-/// The longest interface name `SO_BINDTODEVICE` takes (`IFNAMSIZ` less its NUL).
-const IFNAME_MAX: usize = 15;
-/// The default mode of parent directories this run creates.
-pub const DEFAULT_DIRECTORY_MODE: u32 = 0o755;
-
-/// A validated config file.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// The daemon's socket, from the file's `fdholder` key.
-    pub fdholder: Option<PathBuf>,
-    /// The entries, in file order.
-    pub entries: Vec<Entry>,
-}
-
-/// One validated `[[fd]]` entry.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    /// Its index among the file's `[[fd]]` tables.
-    pub index: usize,
-    /// The span of its table (its `[[fd]]` header), for messages about it.
-    pub span: Range<usize>,
-    /// How messages name it.
-    pub place: Place,
-    /// What to open.
-    pub spec: FdSpec,
-    /// How long the daemon holds it.
-    pub expiry: Expiry,
-}
-
-/// When the daemon lets go of an fd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expiry {
-    /// Never ("infinite", the default).
-    Never,
-    /// This long after the run starts.
-    After(Duration),
-    /// At this instant.
-    At(SystemTime),
-}
-
-/// Permission bits, owner and group for what an entry creates on disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Perms {
-    /// Permission bits (at most 0777); `None`: as the process umask leaves them.
-    pub mode: Option<u32>,
-    /// The owner to give it.
-    pub owner: Option<Uid>,
-    /// The group to give it.
-    pub group: Option<Gid>,
-    /// Permission bits for parent directories this run creates.
-    pub directory_mode: u32,
-}
-
-/// Where a Unix socket is bound.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum UnixAddress {
-    /// A path in the file system.
-    Path(PathBuf),
-    /// A name in Linux's abstract namespace (without the `@`).
-    Abstract(Vec<u8>),
-}
-
-/// TCP or UDP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    /// A listening TCP socket.
-    Tcp,
-    /// A bound UDP socket.
-    Udp,
-}
-
-/// Socket options of a tcp or udp entry; `None` leaves the kernel's default.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct InetOptions {
-    /// SO_REUSEADDR (default true).
-    pub reuse_address: bool,
-    /// SO_REUSEPORT.
-    pub reuse_port: Option<bool>,
-    /// IPV6_V6ONLY (IPv6 only).
-    pub ipv6_only: Option<bool>,
-    /// IP_FREEBIND.
-    pub freebind: Option<bool>,
-    /// SO_BINDTODEVICE.
-    pub bind_to_device: Option<String>,
-    /// SO_RCVBUF.
-    pub receive_buffer: Option<usize>,
-    /// SO_SNDBUF.
-    pub send_buffer: Option<usize>,
-    /// SO_KEEPALIVE (tcp).
-    pub keepalive: Option<bool>,
-    /// TCP_NODELAY (tcp).
-    pub nodelay: Option<bool>,
-    /// SO_BROADCAST (udp).
-    pub broadcast: Option<bool>,
-}
-
-/// What one entry opens, by kind.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FdSpec {
-    /// A Unix socket, bound, and listening unless datagram.
-    Unix {
-        /// The id.
-        id: String,
-        /// Where it is bound.
-        address: UnixAddress,
-        /// Its type.
-        socket: SocketType,
-        /// The listen backlog (not for dgram).
-        backlog: i32,
-        /// Mode, owner and group of the socket file.
-        perms: Perms,
-    },
-    /// A TCP or UDP socket.
-    Inet {
-        /// The id.
-        id: String,
-        /// TCP or UDP.
-        transport: Transport,
-        /// Where it is bound.
-        address: SocketAddr,
-        /// The listen backlog (tcp).
-        backlog: i32,
-        /// Options set before bind.
-        options: InetOptions,
-    },
-    /// A named pipe, opened read-write and non-blocking.
-    Fifo {
-        /// The id.
-        id: String,
-        /// Its path.
-        path: PathBuf,
-        /// Mode, owner and group if this run creates it.
-        perms: Perms,
-    },
-    /// A regular file.
-    File {
-        /// The id.
-        id: String,
-        /// Its path.
-        path: PathBuf,
-        /// How it is opened.
-        open: OpenMode,
-        /// Create it if absent.
-        create: bool,
-        /// Truncate it once everything else has worked.
-        truncate: bool,
-        /// Mode, owner and group if this run creates it.
-        perms: Perms,
-    },
-    /// An anonymous pipe: two fds.
-    Pipe {
-        /// The read end's id.
-        read_id: String,
-        /// The write end's id.
-        write_id: String,
-        /// F_SETPIPE_SZ, if asked.
-        buffer_size: Option<i32>,
-    },
-}
-
-impl FdSpec {
-    /// The ids this entry's fds are held under: two for a pipe.
-    pub fn ids(&self) -> Vec<&str> {
-        match self {
-            FdSpec::Unix { id, .. }
-            | FdSpec::Inet { id, .. }
-            | FdSpec::Fifo { id, .. }
-            | FdSpec::File { id, .. } => vec![id],
-            FdSpec::Pipe {
-                read_id, write_id, ..
-            } => vec![read_id, write_id],
-        }
-    }
-}
 
 /// Whether `key` means something for an entry of `kind` (with its unix `socket` type).
 pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
@@ -820,7 +645,7 @@ pub fn validate(raw: &RawConfig, now: SystemTime) -> Result<Config, Diag> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse::parse_str;
+    use crate::config::load::parse::parse_str;
 
     fn ok(text: &str) -> Config {
         let raw = parse_str(text).unwrap();
@@ -1007,7 +832,7 @@ open = "append"
     #[test]
     fn every_key_applies_somewhere() {
         use Kind::*;
-        for key in crate::config::parse::keys().1 {
+        for key in crate::config::load::parse::keys().1 {
             let somewhere = [Unix, Tcp, Udp, Fifo, File, Pipe]
                 .into_iter()
                 .any(|k| applies(key, k, SocketType::Stream));

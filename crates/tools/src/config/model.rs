@@ -1,0 +1,270 @@
+//! The validated domain of config mode: what a file declares once [`super::load`] has
+//! accepted it. Every later stage (plan, reconcile, open, apply) reads these types and
+//! nothing of the TOML text; the names of the kinds and the default-id convention live here.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use nix::unistd::{Gid, Uid};
+use serde::Deserialize;
+
+use super::diag::Place;
+
+/// The kinds of fd a config can declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A Unix domain socket, bound (and listening unless datagram).
+    Unix,
+    /// A listening TCP socket.
+    Tcp,
+    /// A bound UDP socket.
+    Udp,
+    /// A named pipe.
+    Fifo,
+    /// A regular file.
+    File,
+    /// An anonymous pipe: two fds.
+    Pipe,
+}
+
+impl Kind {
+    /// The kind's name, as in the file and in default ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Unix => "unix",
+            Kind::Tcp => "tcp",
+            Kind::Udp => "udp",
+            Kind::Fifo => "fifo",
+            Kind::File => "file",
+            Kind::Pipe => "pipe",
+        }
+    }
+}
+
+/// A Unix socket's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketType {
+    /// `SOCK_STREAM`.
+    Stream,
+    /// `SOCK_DGRAM`.
+    Dgram,
+    /// `SOCK_SEQPACKET`.
+    Seqpacket,
+}
+
+/// How a `file` entry is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpenMode {
+    /// `O_RDONLY`.
+    Read,
+    /// `O_WRONLY`.
+    Write,
+    /// `O_WRONLY | O_APPEND`.
+    Append,
+    /// `O_RDWR`.
+    ReadWrite,
+}
+
+/// The id an entry gets when it names none: its kind and address, `KIND:ADDRESS`
+/// (`unix:/run/a.sock`, `unix:@name`, `tcp:[::1]:80`, `fifo:/run/f`, `file:/var/log/x`).
+pub fn default_id(kind: Kind, address: &str) -> String {
+    format!("{}:{address}", kind.name())
+}
+
+/// [`default_id`] of an entry at a path.
+pub fn default_path_id(kind: Kind, path: &Path) -> String {
+    default_id(kind, &path.to_string_lossy())
+}
+
+/// The longest path a Unix socket address can hold (`sun_path` less its NUL).
+pub const UNIX_PATH_MAX: usize = 107;
+/// The longest interface name `SO_BINDTODEVICE` takes (`IFNAMSIZ` less its NUL).
+pub const IFNAME_MAX: usize = 15;
+/// The default mode of parent directories this run creates.
+pub const DEFAULT_DIRECTORY_MODE: u32 = 0o755;
+
+/// Which `[[fd]]` entry of a [`Config`], by its place in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryIdx(pub usize);
+
+impl std::ops::Index<EntryIdx> for Vec<Entry> {
+    type Output = Entry;
+    fn index(&self, i: EntryIdx) -> &Entry {
+        &self[i.0]
+    }
+}
+
+/// A validated config file.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The daemon's socket, from the file's `fdholder` key.
+    pub fdholder: Option<PathBuf>,
+    /// The entries, in file order.
+    pub entries: Vec<Entry>,
+}
+
+/// One validated `[[fd]]` entry.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Its index among the file's `[[fd]]` tables.
+    pub index: usize,
+    /// The span of its table (its `[[fd]]` header), for messages about it.
+    pub span: Range<usize>,
+    /// How messages name it.
+    pub place: Place,
+    /// What to open.
+    pub spec: FdSpec,
+    /// How long the daemon holds it.
+    pub expiry: Expiry,
+}
+
+/// When the daemon lets go of an fd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Never ("infinite", the default).
+    Never,
+    /// This long after the run starts.
+    After(Duration),
+    /// At this instant.
+    At(SystemTime),
+}
+
+/// Permission bits, owner and group for what an entry creates on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Perms {
+    /// Permission bits (at most 0777); `None`: as the process umask leaves them.
+    pub mode: Option<u32>,
+    /// The owner to give it.
+    pub owner: Option<Uid>,
+    /// The group to give it.
+    pub group: Option<Gid>,
+    /// Permission bits for parent directories this run creates.
+    pub directory_mode: u32,
+}
+
+/// Where a Unix socket is bound.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UnixAddress {
+    /// A path in the file system.
+    Path(PathBuf),
+    /// A name in Linux's abstract namespace (without the `@`).
+    Abstract(Vec<u8>),
+}
+
+/// TCP or UDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// A listening TCP socket.
+    Tcp,
+    /// A bound UDP socket.
+    Udp,
+}
+
+/// Socket options of a tcp or udp entry; `None` leaves the kernel's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InetOptions {
+    /// SO_REUSEADDR (default true).
+    pub reuse_address: bool,
+    /// SO_REUSEPORT.
+    pub reuse_port: Option<bool>,
+    /// IPV6_V6ONLY (IPv6 only).
+    pub ipv6_only: Option<bool>,
+    /// IP_FREEBIND.
+    pub freebind: Option<bool>,
+    /// SO_BINDTODEVICE.
+    pub bind_to_device: Option<String>,
+    /// SO_RCVBUF.
+    pub receive_buffer: Option<usize>,
+    /// SO_SNDBUF.
+    pub send_buffer: Option<usize>,
+    /// SO_KEEPALIVE (tcp).
+    pub keepalive: Option<bool>,
+    /// TCP_NODELAY (tcp).
+    pub nodelay: Option<bool>,
+    /// SO_BROADCAST (udp).
+    pub broadcast: Option<bool>,
+}
+
+/// What one entry opens, by kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FdSpec {
+    /// A Unix socket, bound, and listening unless datagram.
+    Unix {
+        /// The id.
+        id: String,
+        /// Where it is bound.
+        address: UnixAddress,
+        /// Its type.
+        socket: SocketType,
+        /// The listen backlog (not for dgram).
+        backlog: i32,
+        /// Mode, owner and group of the socket file.
+        perms: Perms,
+    },
+    /// A TCP or UDP socket.
+    Inet {
+        /// The id.
+        id: String,
+        /// TCP or UDP.
+        transport: Transport,
+        /// Where it is bound.
+        address: SocketAddr,
+        /// The listen backlog (tcp).
+        backlog: i32,
+        /// Options set before bind.
+        options: InetOptions,
+    },
+    /// A named pipe, opened read-write and non-blocking.
+    Fifo {
+        /// The id.
+        id: String,
+        /// Its path.
+        path: PathBuf,
+        /// Mode, owner and group if this run creates it.
+        perms: Perms,
+    },
+    /// A regular file.
+    File {
+        /// The id.
+        id: String,
+        /// Its path.
+        path: PathBuf,
+        /// How it is opened.
+        open: OpenMode,
+        /// Create it if absent.
+        create: bool,
+        /// Truncate it once everything else has worked.
+        truncate: bool,
+        /// Mode, owner and group if this run creates it.
+        perms: Perms,
+    },
+    /// An anonymous pipe: two fds.
+    Pipe {
+        /// The read end's id.
+        read_id: String,
+        /// The write end's id.
+        write_id: String,
+        /// F_SETPIPE_SZ, if asked.
+        buffer_size: Option<i32>,
+    },
+}
+
+impl FdSpec {
+    /// The ids this entry's fds are held under: two for a pipe.
+    pub fn ids(&self) -> Vec<&str> {
+        match self {
+            FdSpec::Unix { id, .. }
+            | FdSpec::Inet { id, .. }
+            | FdSpec::Fifo { id, .. }
+            | FdSpec::File { id, .. } => vec![id],
+            FdSpec::Pipe {
+                read_id, write_id, ..
+            } => vec![read_id, write_id],
+        }
+    }
+}

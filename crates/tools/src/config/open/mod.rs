@@ -1,0 +1,133 @@
+//! Stage 5 of config mode: opens every fd of the plan, all or none.
+//!
+//! One file per concern, each using only those before it: `at` (operations on a name
+//! through its directory's fd), `rollback` (what was created, and undoing it), `opener`
+//! (the state of one opening: umask, directories, what was created), then `dirs` (the walk
+//! to a path's directory), `socket`, `file` (FIFOs and files) and `pipe`.
+//!
+//! Everything this run creates on disk (sockets, FIFOs, files, parent directories) is
+//! recorded as it is created, so that a failure, here or later in the setdump, can close
+//! every fd and remove exactly what this run made, and nothing else.
+//!
+//! Permissions are set by the umask at creation: with `mode` M the umask is `~M`, so a
+//! socket, FIFO, file or directory is born with exactly M and is never more open than
+//! asked, with no chmod afterwards (modes are at most 0777, which a umask can express). The
+//! owner and group follow, without following a symlink. A symlink as the last component of
+//! a path is never followed: bind(2) and mkfifo(2) refuse an existing one, files are opened
+//! with `O_NOFOLLOW`, and chown is `fchown` on the fd, or for a socket on an `O_PATH` fd of
+//! its file once that is known to be a socket of ours with one link (so that a file swapped
+//! in, or a hard link to someone else's, is never chowned).
+//!
+//! The directory of every path is opened first, one component at a time from `/`
+//! (`Opener::open_dir`), creating what is missing; FIFOs and files are then made and
+//! opened relative to that fd, and everything is removed relative to it, so a symlink
+//! swapped in on the way later cannot send a creation or a removal elsewhere. A symlink met
+//! on the way is followed only when root (or the user running the tool) owns it, as
+//! `/var/run` is: one planted by another user, in `/tmp` say, is refused.
+//!
+//! A unix socket path is bound first and looked at only if bind says it is in use, so the
+//! common case costs socket, bind, listen and close. A socket file the caller names as
+//! replaceable (the daemon's own socket, being replaced) is renamed aside rather than
+//! unlinked, so that a failure can put it back: the rollback renames it back, a finished
+//! run removes it.
+
+mod at;
+mod dirs;
+mod file;
+mod opener;
+mod pipe;
+mod rollback;
+mod socket;
+
+use std::collections::HashSet;
+use std::os::fd::OwnedFd;
+
+use self::at::*;
+use self::opener::*;
+use crate::config::diag::Diag;
+use crate::config::model::{Config, FdSpec};
+use crate::config::plan::{Item, ItemIdx, Plan};
+
+pub use self::rollback::{Leftover, Opened};
+
+/// An fd that could not be opened: the message, and what could not be undone.
+#[derive(Debug)]
+pub struct OpenFailure {
+    /// What went wrong, for which entry.
+    pub diag: Diag,
+    /// What this run created and could not remove.
+    pub leftovers: Vec<Leftover>,
+}
+
+/// Opens every fd of `plan`, calling `opened` for each (an `Err` from it stops the run:
+/// the reason why, such as a signal); on the first failure, closes them all and undoes what
+/// this run did on disk. A unix socket file whose device and inode are
+/// in `replaceable` may be replaced (it is moved aside, and back on failure).
+pub fn open_all(
+    config: &Config,
+    plan: &Plan,
+    replaceable: &HashSet<(u64, u64)>,
+    opened: &mut dyn FnMut(&Item) -> Result<(), String>,
+) -> Result<Opened, OpenFailure> {
+    let mut op = Opener {
+        replaceable: Some(replaceable),
+        ..Opener::default()
+    };
+    let mut fds = Vec::with_capacity(plan.items.len());
+    let mut result = Ok(());
+    for e in &config.entries {
+        op.item = ItemIdx(fds.len());
+        let one = |fd: Result<OwnedFd, Diag>| fd.map(|fd| vec![fd]);
+        let r = match &e.spec {
+            FdSpec::Unix {
+                address,
+                socket,
+                backlog,
+                perms,
+                ..
+            } => one(op.unix(e, address, *socket, *backlog, perms)),
+            FdSpec::Inet {
+                transport,
+                address,
+                backlog,
+                options,
+                ..
+            } => one(op.inet(e, *transport, *address, *backlog, options)),
+            FdSpec::Fifo { path, perms, .. } => one(op.fifo(e, path, perms)),
+            FdSpec::File {
+                path,
+                open,
+                create,
+                perms,
+                ..
+            } => one(op.file(e, path, *open, *create, perms)),
+            FdSpec::Pipe { buffer_size, .. } => pipe::pipe(e, *buffer_size),
+        };
+        let stopped = r.and_then(|new| {
+            for fd in new {
+                fds.push(fd);
+                opened(&plan.items[fds.len() - 1]).map_err(|why| refuse(e, why))?;
+            }
+            Ok(())
+        });
+        if let Err(d) = stopped {
+            result = Err(d);
+            break;
+        }
+    }
+    let created = std::mem::take(&mut op.created);
+    let asides = std::mem::take(&mut op.asides);
+    drop(op);
+    let opened = Opened {
+        fds,
+        created,
+        asides,
+    };
+    match result {
+        Ok(()) => Ok(opened),
+        Err(diag) => Err(OpenFailure {
+            diag,
+            leftovers: opened.rollback(0),
+        }),
+    }
+}

@@ -1,0 +1,79 @@
+//! The state of one opening: the umask, the directories walked, what was created.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::{Mode, umask};
+
+use super::at::*;
+use super::rollback::*;
+use crate::config::plan::ItemIdx;
+
+/// The process umask, changed only when a creation needs another one, and put back at the end.
+#[derive(Debug, Default)]
+pub(super) struct Umask {
+    pub(super) original: Option<Mode>,
+    pub(super) current: Option<Mode>,
+}
+
+impl Umask {
+    pub(super) fn set(&mut self, mask: Mode) {
+        if self.current != Some(mask) {
+            let old = umask(mask);
+            self.original.get_or_insert(old);
+            self.current = Some(mask);
+        }
+    }
+
+    /// Sets the umask for creating with `mode` (exactly, from 0777), or the process's own
+    /// for no mode; returns the mode to pass to the creating call.
+    pub(super) fn for_mode(&mut self, mode: Option<u32>, default: u32) -> Mode {
+        match mode {
+            Some(m) => {
+                self.set(Mode::from_bits_truncate(!m & 0o777));
+                Mode::from_bits_truncate(0o777)
+            }
+            None => {
+                if let Some(o) = self.original {
+                    self.set(o);
+                }
+                Mode::from_bits_truncate(default)
+            }
+        }
+    }
+}
+
+impl Drop for Umask {
+    fn drop(&mut self) {
+        if let Some(o) = self.original {
+            umask(o);
+        }
+    }
+}
+
+/// Opens the fds, recording what it creates.
+#[derive(Default)]
+pub(super) struct Opener<'a> {
+    pub(super) umask: Umask,
+    pub(super) created: Vec<Created>,
+    pub(super) asides: Vec<Aside>,
+    /// Socket files (device, inode) that may be replaced.
+    pub(super) replaceable: Option<&'a HashSet<(u64, u64)>>,
+    /// The plan item being opened.
+    pub(super) item: ItemIdx,
+    /// Every directory opened so far, by its path as written.
+    pub(super) dirs: HashMap<PathBuf, Dir>,
+}
+
+impl Opener<'_> {
+    pub(super) fn record(&mut self, parent: &Dir, name: &OsStr, path: &Path, dir: bool) {
+        self.created.push(Created {
+            item: self.item,
+            parent: parent.clone(),
+            name: name.to_os_string(),
+            path: path.to_path_buf(),
+            dir,
+        });
+    }
+}
