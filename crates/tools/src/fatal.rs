@@ -17,7 +17,7 @@ use fdholder::held::FetchError;
 use nix::errno::Errno;
 
 use crate::config::diag::Located;
-use crate::systemd::UnitError;
+use crate::systemd::error::UnitError;
 use crate::text::one_line;
 
 /// Exit code: the daemon refused (an errno reply, or a connection it closed unanswered).

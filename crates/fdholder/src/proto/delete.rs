@@ -1,6 +1,6 @@
 //! delete: `D` idlen(1) id NUL; the reply is an errno.
 
-use super::{Client, check_id, daemon_result, put_id};
+use super::client::{Client, check_id, daemon_result, put_id};
 use crate::error::{Error, Op};
 
 /// Packs a delete request.

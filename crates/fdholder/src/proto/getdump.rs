@@ -1,7 +1,7 @@
 //! getdump: `?`; the reply is `\0` trips(u32) total(u32), then messages carrying the fds,
 //! each with `tain(12) idlen(1) id NUL` per fd; or an errno.
 
-use super::{Client, HeldFd, status_reply, take_entry};
+use super::client::{Client, HeldFd, status_reply, take_entry};
 use crate::error::{Error, Op, ProtocolError};
 
 /// Packs a getdump request.

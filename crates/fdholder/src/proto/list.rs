@@ -1,6 +1,6 @@
 //! list: `L`; the reply is `\0` count(u32) then each id NUL-terminated, or an errno.
 
-use super::{Client, status_reply};
+use super::client::{Client, status_reply};
 use crate::error::{Error, Op, ProtocolError};
 
 /// Packs a list request.

@@ -3,7 +3,7 @@
 
 use std::os::fd::OwnedFd;
 
-use super::{Client, check_id, put_id, status_reply};
+use super::client::{Client, check_id, put_id, status_reply};
 use crate::error::{Error, Op, ProtocolError};
 
 /// Packs a retrieve request; `delete` also removes the fd from the daemon.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::{Client, DumpEntry, check_id, check_limit, put_id, status_reply};
+use super::client::{Client, DumpEntry, check_id, check_limit, put_id, status_reply};
 use crate::conn::Deadline;
 use crate::error::{Error, Op, ProtocolError, SetdumpError};
 use crate::frame::MAX_SEND_FDS;

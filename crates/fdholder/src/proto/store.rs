@@ -2,7 +2,7 @@
 
 use std::os::fd::AsFd;
 
-use super::{Client, check_id, check_limit, daemon_result, put_id};
+use super::client::{Client, check_id, check_limit, daemon_result, put_id};
 use crate::error::{Error, Op};
 use crate::tai64n::Tain;
 

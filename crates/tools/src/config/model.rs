@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use nix::unistd::{Gid, Uid};
@@ -74,11 +74,6 @@ pub enum OpenMode {
 /// (`unix:/run/a.sock`, `unix:@name`, `tcp:[::1]:80`, `fifo:/run/f`, `file:/var/log/x`).
 pub fn default_id(kind: Kind, address: &str) -> String {
     format!("{}:{address}", kind.name())
-}
-
-/// [`default_id`] of an entry at a path.
-pub fn default_path_id(kind: Kind, path: &Path) -> String {
-    default_id(kind, &path.to_string_lossy())
 }
 
 /// The longest path a Unix socket address can hold (`sun_path` less its NUL).

@@ -5,6 +5,7 @@
 //! and, per entry, whether config mode can carry it, whether it means nothing there (as in
 //! systemd: `NoDelay=` on a Unix socket), or whether it is lost (a warning).
 
+use crate::config::model::{Kind, default_id};
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -81,20 +82,25 @@ impl Listen {
     }
 
     /// Config mode's `kind`.
-    fn toml_kind(&self) -> &'static str {
+    fn kind(&self) -> Kind {
         match (&self.target, self.kind) {
-            (Target::Unix(_), _) => "unix",
-            (Target::Fifo(_), _) => "fifo",
-            (Target::Ip(_), ListenKind::Datagram) => "udp",
-            (Target::Ip(_), _) => "tcp",
+            (Target::Unix(_), _) => Kind::Unix,
+            (Target::Fifo(_), _) => Kind::Fifo,
+            (Target::Ip(_), ListenKind::Datagram) => Kind::Udp,
+            (Target::Ip(_), _) => Kind::Tcp,
         }
     }
 
-    /// The id config mode derives when none is given (the s6 convention).
+    /// Config mode's `kind`, as the TOML writes it.
+    fn toml_kind(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The id config mode derives when none is given.
     fn default_id(&self) -> String {
         match &self.target {
-            Target::Unix(p) | Target::Fifo(p) => format!("{}:{p}", self.toml_kind()),
-            Target::Ip(a) => format!("{}:{a}", self.toml_kind()),
+            Target::Unix(p) | Target::Fifo(p) => default_id(self.kind(), p),
+            Target::Ip(a) => default_id(self.kind(), &a.to_string()),
         }
     }
 

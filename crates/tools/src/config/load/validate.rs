@@ -19,7 +19,7 @@ use crate::config::diag::{Diag, Place, entry_label};
 use crate::config::load::parse::{InstantText, NameOrId, OctalText, RawConfig, RawEntry};
 use crate::config::model::{
     Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind, OpenMode,
-    Perms, SocketType, Transport, UNIX_PATH_MAX, UnixAddress,
+    Perms, SocketType, Transport, UNIX_PATH_MAX, UnixAddress, default_id,
 };
 use fdholder::error::strerror;
 use fdholder::proto::check_id;
@@ -380,7 +380,7 @@ fn unix_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     }
     let perms = perms(ctx)?;
     Ok(FdSpec::Unix {
-        id: id(ctx, format!("unix:{}", path.value), path.span.clone())?,
+        id: id(ctx, default_id(Kind::Unix, path.value), path.span.clone())?,
         address,
         socket: ctx.socket,
         backlog,
@@ -437,9 +437,12 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
         nodelay: ctx.flag("nodelay", |e| &e.nodelay),
         broadcast: ctx.flag("broadcast", |e| &e.broadcast),
     };
-    let name = ctx.kind.name();
     Ok(FdSpec::Inet {
-        id: id(ctx, format!("{name}:{address}"), listen.span.clone())?,
+        id: id(
+            ctx,
+            default_id(ctx.kind, &address.to_string()),
+            listen.span.clone(),
+        )?,
         transport,
         address,
         backlog,
@@ -452,7 +455,7 @@ fn fifo_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     Ok(FdSpec::Fifo {
         path: absolute_path(&path)?,
         perms: perms(ctx)?,
-        id: id(ctx, format!("fifo:{}", path.value), path.span.clone())?,
+        id: id(ctx, default_id(Kind::Fifo, path.value), path.span.clone())?,
     })
 }
 
@@ -482,7 +485,7 @@ fn file_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
         create,
         truncate,
         perms,
-        id: id(ctx, format!("file:{}", path.value), path.span.clone())?,
+        id: id(ctx, default_id(Kind::File, path.value), path.span.clone())?,
     })
 }
 

@@ -1,5 +1,5 @@
-//! Stage 4 of config mode, the plan against the daemon: each id of the file, and each id the daemon holds, gets a
-//! [`State`] (`+` new, `=` same, `~` changed, `-` extra) and an [`Action`], and the whole
+//! Stage 4 of config mode, the plan against the daemon: each id of the file, and each id
+//! the daemon holds, gets a [`State`] (`+` new, `=` same, `~` changed, `-` extra) and an [`Action`], and the whole
 //! is one [`Report`], printed by `--check` and, after a run, by `--json`.
 //!
 //! What a run sends follows from the states: `+` and `~` entries are opened and set, `=`
