@@ -9,7 +9,7 @@
 #  2. This project alone at n = 1000, 5000 and 20000: time per fd, to show linear growth.
 #
 # Ids are unique per run, so the daemon never replaces an fd, and every fd has its own limit,
-# so the C tool's equal deadlines never reach the daemon (PROTOCOL.md, setdump point 5).
+# so the C tool's equal deadlines never reach the daemon (docs/PROTOCOL.md, defect 1).
 # A daemon is fresh per round and never asked to hold more than the fd limit allows.
 # The timer is bench/fdbench.rs: it covers posix_spawn to waitpid, the tool's whole life.
 set -euo pipefail

@@ -1,8 +1,8 @@
 //! What a daemon holds: a getdump when it can be had, else the ids from list, and why.
 //!
-//! getdump can fail for two ordinary reasons, and list still answers "which ids": the rules
-//! may deny getdump (EPERM), and Debian's s6 2.11 daemon drops the connection on a getdump
-//! of more than 253 fds (docs/PROTOCOL.md, "getdump of more than 253 fds"), after which a second connection asks list.
+//! getdump can fail for two ordinary reasons, and list still answers "which ids": the rules may
+//! deny getdump (EPERM), and Debian's s6 2.11 daemon drops the connection on a getdump of more
+//! than 253 fds (docs/PROTOCOL.md, defect 3), after which a second connection asks list.
 
 use std::path::Path;
 

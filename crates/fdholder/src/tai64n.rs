@@ -282,7 +282,7 @@ mod tests {
     fn live_daemon_example() {
         // Seen on Debian's s6 2.11 daemon: `s6-fdholder-store -T 60000` at Unix time
         // 1795505660 gave the label @400000006b053e5d (= 2^62 + 1795505660 + 60 + 37).
-        // (PROTOCOL.md's own example, @400000006b04ee74 for 1795485240, lacks the 37 s.)
+        // (A label that lacks the 37 s is a common mistake: see docs/PROTOCOL.md.)
         let t = Tain::from_system_time(UNIX_EPOCH + Duration::from_secs(1_795_505_660 + 60));
         assert_eq!(t.to_string()[..17], *"@400000006b053e5d");
     }

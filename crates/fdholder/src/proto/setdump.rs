@@ -35,7 +35,7 @@ pub fn encode_setdump_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits
 
 /// The entries' limits, made pairwise distinct: the i-th is moved i ns later, then on
 /// past any limit already taken. The daemon indexes fds by deadline and its setdump,
-/// unlike its store, does not cope with equal keys (PROTOCOL.md, setdump point 5).
+/// unlike its store, does not cope with equal keys (docs/PROTOCOL.md, defect 1).
 pub fn distinct_limits(entries: &[DumpEntry<'_>]) -> Vec<Tain> {
     distinct_limits_beside(entries, &[])
 }

@@ -228,7 +228,7 @@ fn env_with_fd3(good: &[String], fd: i32) -> Vec<(String, String)> {
     env
 }
 
-/// PROTOCOL.md, setdump point 5: four fds with one label, two deleted, two expired, then
+/// docs/PROTOCOL.md, defect 1: four fds with one label, two deleted, two expired, then
 /// one stored. Returns what the daemon lists at the end.
 fn equal_deadlines_scenario(prog: &str) -> Vec<String> {
     let d = Daemon::start();

@@ -312,7 +312,8 @@ fn a_silent_daemon_tool_deadline() {
         )
     );
     assert!(took < Duration::from_secs(3), "{took:?}");
-    // The C tool says the same but exits 1, as if the daemon had refused (PROTOCOL.md).
+    // The C tool says the same but exits 1, as if the daemon had refused (docs/PROTOCOL.md,
+    // "The environment form of a dump").
     let (code, err, _) = silent_with_t(C_TOOL);
     assert_eq!(
         (code, err.as_str()),

@@ -1,4 +1,5 @@
-//! Stage 1 of config mode, first half: TOML text to raw structs, keeping the span of every value.
+//! Stage 1 of config mode, first half: TOML text to raw structs, keeping the span of
+//! every value.
 //!
 //! Nothing here judges values beyond their TOML type: that is [`super::validate`]'s job,
 //! and it needs the spans kept here (`toml::Spanned`) to point at `file:line:col`. Unknown

@@ -1,4 +1,5 @@
-//! Stage 1 of config mode, second half: raw entries to typed [`FdSpec`]s, or the first error, located.
+//! Stage 1 of config mode, second half: raw entries to typed [`FdSpec`]s, or the first
+//! error, located.
 //!
 //! Everything a file can get wrong is caught here, before anything is opened: keys that do
 //! not apply to the kind, bad values, unknown users and groups, both `lifetime` and
