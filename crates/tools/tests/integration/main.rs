@@ -14,4 +14,5 @@ mod faults;
 mod inspect;
 mod library;
 mod props;
+mod snapshots;
 mod systemd_import;
