@@ -12,6 +12,23 @@ fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# The protocol library stands alone: nix is its only normal dependency, and it packages.
+deps=$(cargo tree -p s6-fdholder -e normal --depth 1 --prefix none | tail -n +2 | awk '{print $1}' | sort -u)
+if [[ $deps != nix ]]; then
+    echo "test.sh: s6-fdholder's normal dependencies must be nix alone, not: $deps" >&2
+    exit 1
+fi
+cargo package -p s6-fdholder --allow-dirty --quiet
+# No import cycle in either crate, when cargo-modules is at hand (it takes minutes to build,
+# so it is not installed here).
+if command -v cargo-modules >/dev/null 2>&1; then
+    for crate in s6-fdholder s6-fdholder-tools; do
+        cargo modules dependencies -p "$crate" --lib --no-externs --no-sysroot --no-owns 2>/dev/null |
+            python3 scripts/module-cycles.py
+    done
+else
+    echo "test.sh: cargo-modules is not installed: module cycle check skipped" >&2
+fi
 # Keep cargo's output as it is, and add up its "test result" lines for the closing line.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
