@@ -29,7 +29,7 @@ pub enum Fallback {
     Denied,
     /// The daemon dropped the connection during getdump; it holds this many fds, more
     /// than one message can carry.
-    TooMany(usize),
+    TooLarge(usize),
 }
 
 impl Fallback {
@@ -37,7 +37,7 @@ impl Fallback {
     pub fn code(self) -> &'static str {
         match self {
             Fallback::Denied => "getdump-denied",
-            Fallback::TooMany(_) => "getdump-too-large",
+            Fallback::TooLarge(_) => "getdump-too-large",
         }
     }
 }
@@ -48,7 +48,7 @@ impl std::fmt::Display for Fallback {
             Fallback::Denied => {
                 write!(f, "the daemon's rules do not grant {}", Op::Getdump.right())
             }
-            Fallback::TooMany(n) => write!(
+            Fallback::TooLarge(n) => write!(
                 f,
                 "the daemon dropped the connection during getdump: it holds {n} fds, more \
                  than the {MAX_SEND_FDS} one message can carry (a daemon built on skalibs \
@@ -133,7 +133,7 @@ pub fn fetch(socket: &Path, deadline: Deadline) -> Result<(Client, Holdings), Fe
             match list(&mut client)? {
                 ids if ids.len() > MAX_SEND_FDS => {
                     let n = ids.len();
-                    Ok((client, Holdings::Ids(ids, Fallback::TooMany(n))))
+                    Ok((client, Holdings::Ids(ids, Fallback::TooLarge(n))))
                 }
                 _ => Err(FetchError::Request(Op::Getdump, Error::Closed)),
             }

@@ -73,7 +73,7 @@ pub enum Fatal {
     Open(Located),
     /// A signal asked a config run to stop once everything was opened, before the setdump;
     /// what it opened and created was undone.
-    Interrupted(nix::sys::signal::Signal),
+    Signalled(nix::sys::signal::Signal),
 }
 
 impl Fatal {
@@ -85,9 +85,7 @@ impl Fatal {
             | Fatal::Unit(_)
             | Fatal::Config(_)
             | Fatal::Untrusted(..) => EXIT_USAGE,
-            Fatal::Read(..) | Fatal::Write(_) | Fatal::Open(_) | Fatal::Interrupted(_) => {
-                EXIT_SYSTEM
-            }
+            Fatal::Read(..) | Fatal::Write(_) | Fatal::Open(_) | Fatal::Signalled(_) => EXIT_SYSTEM,
             Fatal::Connect(..) => EXIT_SYSTEM,
             Fatal::Request(_, e) | Fatal::Compare(_, e) | Fatal::Prune(_, e) => error_code(e),
             // A close after part of the dump was taken is `Error::Closed`, not a refusal: the
@@ -141,7 +139,7 @@ impl fmt::Display for Fatal {
                  (--allow-insecure-config takes it anyway)",
                 one_line(&file.to_string_lossy())
             ),
-            Fatal::Interrupted(signal) => write!(
+            Fatal::Signalled(signal) => write!(
                 f,
                 "interrupted by {signal} before the setdump; everything this run opened and \
                  created is undone"
@@ -186,7 +184,7 @@ impl std::error::Error for Fatal {
             Fatal::Read(_, e) | Fatal::Write(e) => Some(e),
             Fatal::Unit(e) => Some(e),
             Fatal::Config(e) | Fatal::Open(e) => Some(e),
-            Fatal::Usage(_) | Fatal::Untrusted(..) | Fatal::Interrupted(_) => None,
+            Fatal::Usage(_) | Fatal::Untrusted(..) | Fatal::Signalled(_) => None,
         }
     }
 }

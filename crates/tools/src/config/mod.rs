@@ -153,7 +153,7 @@ fn carry_out(
     })?;
     if let Some(signal) = stop() {
         warn_leftovers(&opened.rollback(0));
-        return Err(Fatal::Interrupted(signal));
+        return Err(Fatal::Signalled(signal));
     }
     let watch = interrupt.as_ref().and_then(|i| i.watch().ok());
     client.connection().set_interrupt(watch);
