@@ -70,6 +70,56 @@ pub enum OpenMode {
     ReadWrite,
 }
 
+/// What plans, reports and `-v` call an fd: its kind, with a unix socket's type and a
+/// pipe's end. Declared entries and held fds read back are named with the same words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdKind {
+    /// A unix stream socket.
+    UnixStream,
+    /// A unix datagram socket.
+    UnixDgram,
+    /// A unix seqpacket socket.
+    UnixSeqpacket,
+    /// A TCP socket.
+    Tcp,
+    /// A UDP socket.
+    Udp,
+    /// A named pipe.
+    Fifo,
+    /// A regular file.
+    File,
+    /// A pipe's read end.
+    PipeRead,
+    /// A pipe's write end.
+    PipeWrite,
+}
+
+impl FdKind {
+    /// Its name: `unix-stream`, `tcp`, `pipe-read`...
+    pub fn name(self) -> &'static str {
+        match self {
+            FdKind::UnixStream => "unix-stream",
+            FdKind::UnixDgram => "unix-dgram",
+            FdKind::UnixSeqpacket => "unix-seqpacket",
+            FdKind::Tcp => "tcp",
+            FdKind::Udp => "udp",
+            FdKind::Fifo => "fifo",
+            FdKind::File => "file",
+            FdKind::PipeRead => "pipe-read",
+            FdKind::PipeWrite => "pipe-write",
+        }
+    }
+
+    /// A unix socket of this type.
+    pub fn unix(socket: SocketType) -> FdKind {
+        match socket {
+            SocketType::Stream => FdKind::UnixStream,
+            SocketType::Dgram => FdKind::UnixDgram,
+            SocketType::Seqpacket => FdKind::UnixSeqpacket,
+        }
+    }
+}
+
 /// The id an entry gets when it names none: its kind and address, `KIND:ADDRESS`
 /// (`unix:/run/a.sock`, `unix:@name`, `tcp:[::1]:80`, `fifo:/run/f`, `file:/var/log/x`).
 pub fn default_id(kind: Kind, address: &str) -> String {

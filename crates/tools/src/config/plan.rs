@@ -8,8 +8,9 @@
 
 use std::time::SystemTime;
 
-use crate::config::model::SocketType;
-use crate::config::model::{Config, Entry, EntryIdx, Expiry, FdSpec, Transport, UnixAddress};
+use crate::config::model::{
+    Config, Entry, EntryIdx, Expiry, FdKind, FdSpec, Transport, UnixAddress,
+};
 use fdholder::Tain;
 
 /// Which fd of an entry an item is.
@@ -92,21 +93,18 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
 
 /// How the plan and `-v` name an fd's kind, e.g. `unix-stream`, `tcp`, `pipe-read`.
 pub fn kind_name(spec: &FdSpec, end: End) -> &'static str {
-    match (spec, end) {
-        (FdSpec::Unix { socket, .. }, _) => match socket {
-            SocketType::Stream => "unix-stream",
-            SocketType::Dgram => "unix-dgram",
-            SocketType::Seqpacket => "unix-seqpacket",
-        },
+    let kind = match (spec, end) {
+        (FdSpec::Unix { socket, .. }, _) => FdKind::unix(*socket),
         (FdSpec::Inet { transport, .. }, _) => match transport {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
+            Transport::Tcp => FdKind::Tcp,
+            Transport::Udp => FdKind::Udp,
         },
-        (FdSpec::Fifo { .. }, _) => "fifo",
-        (FdSpec::File { .. }, _) => "file",
-        (FdSpec::Pipe { .. }, End::PipeWrite) => "pipe-write",
-        (FdSpec::Pipe { .. }, _) => "pipe-read",
-    }
+        (FdSpec::Fifo { .. }, _) => FdKind::Fifo,
+        (FdSpec::File { .. }, _) => FdKind::File,
+        (FdSpec::Pipe { .. }, End::PipeWrite) => FdKind::PipeWrite,
+        (FdSpec::Pipe { .. }, _) => FdKind::PipeRead,
+    };
+    kind.name()
 }
 
 /// Where an entry's fd lives: a path, `@name`, `IP:PORT`, or `-` for a pipe.

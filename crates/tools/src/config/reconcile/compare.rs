@@ -26,7 +26,7 @@ use nix::sys::socket::{AddressFamily, SockType, getsockopt, sockopt};
 use nix::sys::stat::{FileStat, lstat};
 use serde::Serialize;
 
-use crate::config::model::{Entry, Expiry, FdSpec, InetOptions, Perms, UnixAddress};
+use crate::config::model::{Entry, Expiry, FdKind, FdSpec, InetOptions, Perms, UnixAddress};
 use crate::config::model::{OpenMode, SocketType};
 use crate::config::plan::{Item, kind_name};
 use crate::expiry::{is_never, show};
@@ -170,22 +170,24 @@ impl Verdict {
 /// `socket` or `other` for what no entry can declare.
 pub fn kind_of(info: &FdInfo) -> &'static str {
     use AddressFamily::{Inet, Inet6, Unix};
-    match &info.kind {
+    let kind = match &info.kind {
         Kind::Socket(s) => match (s.family, s.kind) {
-            (Some(Unix), SockType::Stream) => "unix-stream",
-            (Some(Unix), SockType::Datagram) => "unix-dgram",
-            (Some(Unix), SockType::SeqPacket) => "unix-seqpacket",
-            (Some(Inet | Inet6), SockType::Stream) => "tcp",
-            (Some(Inet | Inet6), SockType::Datagram) => "udp",
-            _ => "socket",
+            (Some(Unix), SockType::Stream) => FdKind::UnixStream,
+            (Some(Unix), SockType::Datagram) => FdKind::UnixDgram,
+            (Some(Unix), SockType::SeqPacket) => FdKind::UnixSeqpacket,
+            (Some(Inet | Inet6), SockType::Stream) => FdKind::Tcp,
+            (Some(Inet | Inet6), SockType::Datagram) => FdKind::Udp,
+            _ => return "socket",
         },
-        Kind::Pipe(Access::Read) => "pipe-read",
-        Kind::Pipe(Access::Write) => "pipe-write",
-        Kind::Pipe(Access::ReadWrite) => "pipe",
-        Kind::Fifo(..) => "fifo",
-        Kind::File(..) => "file",
-        Kind::Other(_) => "other",
-    }
+        Kind::Pipe(Access::Read) => FdKind::PipeRead,
+        Kind::Pipe(Access::Write) => FdKind::PipeWrite,
+        // Neither end alone: no entry declares one.
+        Kind::Pipe(Access::ReadWrite) => return "pipe",
+        Kind::Fifo(..) => FdKind::Fifo,
+        Kind::File(..) => FdKind::File,
+        Kind::Other(_) => return "other",
+    };
+    kind.name()
 }
 
 /// A held fd's address as the plan shows one: the bound address, the path, or `-`.
