@@ -18,6 +18,7 @@ pub mod fatal;
 pub mod fdinfo;
 pub mod inspect;
 pub mod names;
+pub mod notify;
 pub mod sys;
 pub mod systemd;
 pub mod text;

@@ -14,3 +14,6 @@ pub const INSPECT: &str = "s6-fdholder-inspect";
 pub const USAGE_INSPECT: &str = "s6-fdholder-inspect [ -t timeout ] [ --json ] socket";
 /// The usage of the systemd import.
 pub const USAGE_SYSTEMD: &str = "s6-fdholder-inspect --from-systemd unit.socket";
+
+/// `s6-fdholder-activate`'s name, as it prefixes every message.
+pub const ACTIVATE: &str = "s6-fdholder-activate";

@@ -3,7 +3,7 @@
 //! binary does itself. Everything else goes through nix's safe wrappers.
 
 use std::ffi::{CStr, OsStr, OsString, c_char, c_int};
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::libc;
@@ -136,4 +136,47 @@ pub unsafe fn args_from_c(argc: c_int, argv: *const *const c_char) -> Vec<OsStri
             OsStr::from_bytes(arg.to_bytes()).to_owned()
         })
         .collect()
+}
+
+/// Takes ownership of an fd that the kernel has just installed in this process through
+/// `SCM_RIGHTS`, so that it is closed exactly once, even on error paths.
+pub fn adopt_received_fd(raw: RawFd) -> OwnedFd {
+    // SAFETY: `recvmsg` installed `raw` in our fd table for us and nothing else knows of it:
+    // we are its only owner.
+    unsafe { OwnedFd::from_raw_fd(raw) }
+}
+
+/// A pidfd of the process `pid` (close-on-exec, as the kernel makes them): readable once
+/// that process has ended. nix has no `pidfd_open`.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, nix::errno::Errno> {
+    // SAFETY: pidfd_open(2) takes a pid and flags, shares no memory with us, and returns a
+    // new fd that nothing else owns, or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if r < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: as above: the fd is new and ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// Runs `child` in a new child process, which exits when it returns; returns the child's
+/// pid in the parent. Refused (EBUSY) while the process has more than one thread, when
+/// code run after fork(2) could meet a lock another thread held.
+pub fn fork_then(child: impl FnOnce()) -> Result<nix::unistd::Pid, nix::errno::Errno> {
+    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count());
+    if threads.map_or(true, |n| n != 1) {
+        return Err(nix::errno::Errno::EBUSY);
+    }
+    // SAFETY: the process has one thread (checked above), so the child starts with every
+    // lock free and may run any code.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(child),
+        nix::unistd::ForkResult::Child => {
+            child();
+            // Without running the parent's exit handlers or flushing its buffered output
+            // a second time.
+            // SAFETY: _exit(2) ends the process at once; nothing runs after it.
+            unsafe { libc::_exit(0) }
+        }
+    }
 }
