@@ -176,6 +176,17 @@ fn carry_out(
     Ok(())
 }
 
+/// Reads and validates `file` as config mode does (trust checks unless
+/// `allow_insecure`), for the tools that only read a config file (s6-fdholder-activate).
+pub fn load(file: &std::path::Path, allow_insecure: bool) -> Result<Config, Fatal> {
+    let strict = !allow_insecure && nix::unistd::geteuid().is_root();
+    let text = trust::read(file, strict)?;
+    let name = file.display().to_string();
+    parse::parse_str(&text)
+        .and_then(|raw| validate::validate(&raw, SystemTime::now()))
+        .map_err(|d| Fatal::Config(d.locate(&name, &text)))
+}
+
 /// Runs config mode.
 pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
     let now = SystemTime::now();

@@ -51,6 +51,8 @@ pub struct Entry {
     pub spec: FdSpec,
     /// How long the daemon holds it.
     pub expiry: Expiry,
+    /// Its `name`, for `LISTEN_FDNAMES`, if the file gives one.
+    pub name: Option<String>,
 }
 
 /// When the daemon lets go of an fd.
@@ -204,7 +206,7 @@ pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
     use Kind::*;
     match key {
         "kind" | "lifetime" | "expires" => true,
-        "id" => kind != Pipe,
+        "id" | "name" => kind != Pipe,
         "path" | "mode" | "owner" | "group" | "directory-mode" => {
             matches!(kind, Unix | Fifo | File)
         }
@@ -752,8 +754,17 @@ fn entry(
         Kind::File => file_spec(&ctx)?,
         Kind::Pipe => pipe_spec(&ctx)?,
     };
+    let name = ctx
+        .get("name", |e| &e.name)
+        .map(|f| {
+            crate::fdname::check(f.value)
+                .map(|()| f.value.clone())
+                .map_err(|e| f.err(format!("bad `name`: {e}")))
+        })
+        .transpose()?;
     Ok(Entry {
         index,
+        name,
         expiry: expiry(&ctx, now)?,
         span: ctx.span,
         place: ctx.place,
