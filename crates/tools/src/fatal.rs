@@ -74,6 +74,14 @@ pub enum Fatal {
     /// A signal asked a config run to stop once everything was opened, before the setdump;
     /// what it opened and created was undone.
     Signalled(nix::sys::signal::Signal),
+    /// s6-fdholder-activate could not retrieve this id; nothing was executed.
+    Retrieve(String, Error),
+    /// s6-fdholder-activate's selector matches no entry of the config file.
+    Select(PathBuf, String),
+    /// The retrieved fds could not be placed at 3, 4, ... or given their flags.
+    Pass(Errno),
+    /// The program to chain-load could not be executed.
+    Exec(String, Errno),
 }
 
 impl Fatal {
@@ -84,8 +92,15 @@ impl Fatal {
             | Fatal::Env(_)
             | Fatal::Unit(_)
             | Fatal::Config(_)
-            | Fatal::Untrusted(..) => EXIT_USAGE,
-            Fatal::Read(..) | Fatal::Write(_) | Fatal::Open(_) | Fatal::Signalled(_) => EXIT_SYSTEM,
+            | Fatal::Untrusted(..)
+            | Fatal::Select(..) => EXIT_USAGE,
+            Fatal::Read(..)
+            | Fatal::Write(_)
+            | Fatal::Open(_)
+            | Fatal::Signalled(_)
+            | Fatal::Pass(_)
+            | Fatal::Exec(..) => EXIT_SYSTEM,
+            Fatal::Retrieve(_, e) => error_code(e),
             Fatal::Connect(..) => EXIT_SYSTEM,
             Fatal::Request(_, e) | Fatal::Compare(_, e) | Fatal::Prune(_, e) => error_code(e),
             // A close after part of the dump was taken is `Error::Closed`, not a refusal: the
@@ -144,6 +159,19 @@ impl fmt::Display for Fatal {
                 "interrupted by {signal} before the setdump; everything this run opened and \
                  created is undone"
             ),
+            Fatal::Retrieve(id, e) => {
+                write!(f, "unable to retrieve fd for id {}: {e}", one_line(id))
+            }
+            Fatal::Select(file, sel) => write!(
+                f,
+                "{} declares no fd named {} or with that id",
+                one_line(&file.to_string_lossy()),
+                one_line(sel)
+            ),
+            Fatal::Pass(e) => write!(f, "unable to pass the fds: {}", strerror(*e)),
+            Fatal::Exec(prog, e) => {
+                write!(f, "unable to exec {}: {}", one_line(prog), strerror(*e))
+            }
         }
     }
 }
@@ -181,10 +209,13 @@ impl std::error::Error for Fatal {
             Fatal::Connect(_, e) | Fatal::Request(_, e) | Fatal::Compare(_, e) => Some(e),
             Fatal::Prune(_, e) => Some(e),
             Fatal::Setdump(e) => Some(e),
-            Fatal::Read(_, e) | Fatal::Write(e) => Some(e),
+            Fatal::Read(_, e) | Fatal::Write(e) | Fatal::Pass(e) | Fatal::Exec(_, e) => Some(e),
+            Fatal::Retrieve(_, e) => Some(e),
             Fatal::Unit(e) => Some(e),
             Fatal::Config(e) | Fatal::Open(e) => Some(e),
-            Fatal::Usage(_) | Fatal::Untrusted(..) | Fatal::Signalled(_) => None,
+            Fatal::Usage(_) | Fatal::Untrusted(..) | Fatal::Signalled(_) | Fatal::Select(..) => {
+                None
+            }
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The tools' only `unsafe`: borrowing the fds a parent passed by number, reading the
 //! environment and the C runtime's argv in place, and the process set-up the `#![no_main]`
-//! binary does itself. Everything else goes through nix's safe wrappers.
+//! binary does itself, placing fds at exact numbers for an exec, and the notify listener's
+//! pidfd and fork. Everything else goes through nix's safe wrappers.
 
 use std::ffi::{CStr, OsStr, OsString, c_char, c_int};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
+use nix::errno::Errno;
 use nix::libc;
 
 /// Whether fd number `raw` is open in this process.
@@ -179,4 +181,49 @@ pub fn fork_then(child: impl FnOnce()) -> Result<nix::unistd::Pid, nix::errno::E
             unsafe { libc::_exit(0) }
         }
     }
+}
+
+/// Makes the fds numbered 3, 4, ... copies of `fds`, in order, without close-on-exec, and
+/// closes `fds`: how `s6-fdholder-activate` lays out the fds of the program it execs. The
+/// copies are made first above the range, so that an fd of `fds` already in the range is
+/// not overwritten before it is copied; those intermediate copies are close-on-exec.
+///
+/// # Safety
+/// Nothing in the process but `fds` may own an fd numbered from 3 to `3 + fds.len() - 1`:
+/// `dup2(2)` silently replaces whatever is open there.
+pub unsafe fn place_from_3_unowned(fds: Vec<OwnedFd>) -> Result<Vec<OwnedFd>, Errno> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let end = RawFd::try_from(fds.len())
+        .ok()
+        .and_then(|n| n.checked_add(3))
+        .ok_or(Errno::EMFILE)?;
+    let mut high = Vec::with_capacity(fds.len());
+    for fd in &fds {
+        let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(end))?;
+        // SAFETY: fcntl just returned this fd, and nothing else knows its number.
+        high.push(unsafe { OwnedFd::from_raw_fd(raw) });
+    }
+    drop(fds);
+    let mut placed = Vec::with_capacity(high.len());
+    for (target, fd) in (3..).zip(&high) {
+        // SAFETY: `target` is owned by nothing else (the caller's promise; `fds` are closed
+        // and `high` lies above the range); dup2 leaves the new fd without close-on-exec.
+        let raw = Errno::result(unsafe { libc::dup2(fd.as_raw_fd(), target) })?;
+        placed.push(unsafe { OwnedFd::from_raw_fd(raw) });
+    }
+    Ok(placed)
+}
+
+/// Puts SIGPIPE back to its default action before an exec: std's runtime ignores it, and
+/// an ignored signal stays ignored across `execve(2)`, which would make a `prog` run by a
+/// chain-loading tool survive writes to a closed pipe that it expects to kill it.
+pub fn default_sigpipe() -> Result<(), Errno> {
+    // SAFETY: SIG_DFL runs no code of ours, so no handler can break any invariant.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    }
+    .map(drop)
 }

@@ -3,6 +3,7 @@
 //! clap parses; every error it reports becomes the tool's usage line (exit 100) with the
 //! reason appended, whatever clap would print by default. What the tools share is here.
 
+pub mod activate;
 pub mod inspect;
 pub mod setdump;
 

@@ -166,6 +166,8 @@ pub struct Entry {
     pub spec: FdSpec,
     /// How long the daemon holds it.
     pub expiry: Expiry,
+    /// Its `name`, for `LISTEN_FDNAMES`, if the file gives one.
+    pub name: Option<String>,
 }
 
 /// When the daemon lets go of an fd.

@@ -4,8 +4,7 @@
 
 use std::fmt;
 
-/// The most bytes a name may have in `FDNAME=` (systemd's `FDNAME_MAX`).
-pub const FDNAME_MAX: usize = 255;
+use crate::fdname::{self, NAME_MAX as FDNAME_MAX};
 
 /// The name systemd gives stored fds whose message has no `FDNAME=`.
 pub const DEFAULT_FDNAME: &str = "stored";
@@ -59,12 +58,9 @@ impl fmt::Display for Malformed {
 
 impl std::error::Error for Malformed {}
 
-/// Whether `name` can name stored fds, as systemd's `fdname_is_valid` says: 1 to 255
-/// printable ASCII characters, no `:` (which separates names in `LISTEN_FDNAMES`).
+/// Whether `name` can name stored fds, by the rules of [`fdname::check`].
 pub fn valid_fdname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= FDNAME_MAX
-        && name.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b':')
+    fdname::check(name).is_ok()
 }
 
 /// Reads one datagram. A boolean is set by its value `1` only, as systemd reads these

@@ -7,3 +7,20 @@
 pub mod parse;
 pub mod trust;
 pub mod validate;
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::config::model::Config;
+use crate::fatal::Fatal;
+
+/// Reads and validates `file` as config mode does (trust checks unless `allow_insecure`),
+/// for the tools that only read a config file (s6-fdholder-activate).
+pub fn read_config(file: &Path, allow_insecure: bool) -> Result<Config, Fatal> {
+    let strict = !allow_insecure && nix::unistd::geteuid().is_root();
+    let text = trust::read(file, strict)?;
+    let name = file.display().to_string();
+    parse::parse_str(&text)
+        .and_then(|raw| validate::validate(&raw, SystemTime::now()))
+        .map_err(|d| Fatal::Config(d.locate(&name, &text)))
+}

@@ -145,6 +145,8 @@ raw_entry! {
     "kind" kind: Kind,
     /// The id under which the daemon holds the fd.
     "id" id: String,
+    /// The fd's name for `LISTEN_FDNAMES` (s6-fdholder-activate); not for a pipe.
+    "name" name: String,
     /// unix, fifo, file: the path (`@name` for an abstract unix socket).
     "path" path: String,
     /// tcp, udp: `IP:PORT`.
@@ -390,6 +392,6 @@ mod tests {
         assert_eq!(top, ["fdholder", "defaults", "fd"]);
         assert!(entry.contains(&"directory-mode"));
         assert!(entry.contains(&"kind"));
-        assert_eq!(entry.len(), 28);
+        assert_eq!(entry.len(), 29);
     }
 }

@@ -30,7 +30,7 @@ pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
     use Kind::*;
     match key {
         "kind" | "lifetime" | "expires" => true,
-        "id" => kind != Pipe,
+        "id" | "name" => kind != Pipe,
         "path" | "mode" | "owner" | "group" | "directory-mode" => {
             matches!(kind, Unix | Fifo | File)
         }
@@ -581,8 +581,17 @@ fn entry(
         Kind::File => file_spec(&ctx)?,
         Kind::Pipe => pipe_spec(&ctx)?,
     };
+    let name = ctx
+        .get("name", |e| &e.name)
+        .map(|f| {
+            crate::fdname::check(f.value)
+                .map(|()| f.value.clone())
+                .map_err(|e| f.err(format!("bad `name`: {e}")))
+        })
+        .transpose()?;
     Ok(Entry {
         index,
+        name,
         expiry: expiry(&ctx, now)?,
         span: ctx.span,
         place: ctx.place,
