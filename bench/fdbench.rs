@@ -134,8 +134,12 @@ fn once(cmd: &[String]) -> Result<(), String> {
         })
         .collect::<Result<Vec<CString>, _>>()?;
     let mut actions = PosixSpawnFileActions::init().map_err(|e| e.to_string())?;
-    let null = open("/dev/null", OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("open /dev/null: {e}"))?;
+    let null = open(
+        "/dev/null",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open /dev/null: {e}"))?;
     actions
         .add_dup2(null.as_raw_fd(), 1)
         .map_err(|e| e.to_string())?;
