@@ -70,19 +70,23 @@ unsafe extern "C" {
     static environ: *const *const c_char;
 }
 
-/// Calls `f` with the environment's `(name, value)` pairs borrowed in place, where
-/// `std::env::vars_os` copies each one: env mode reads thousands of variables, and those
-/// copies were most of its own work. A string without `=` is skipped, as std does.
-pub fn with_environ<R>(f: impl FnOnce(&mut dyn Iterator<Item = (&OsStr, &OsStr)>) -> R) -> R {
-    // SAFETY: reading the pointer `environ` holds. It and the strings it points to stay valid
-    // while no one changes the environment, which `std::env::set_var` already requires of any
-    // other thread for as long as this one reads it; the borrows end when `f` returns.
-    let mut p = unsafe { environ };
-    let mut vars = std::iter::from_fn(move || {
-        // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings.
-        while !p.is_null() && !unsafe { *p }.is_null() {
-            let var = unsafe { CStr::from_ptr(*p) }.to_bytes();
-            p = unsafe { p.add(1) };
+/// The environment's `(name, value)` pairs, borrowed in place; cheap to clone (a pointer),
+/// so that a reader can go over it twice instead of keeping a list of what it found.
+#[derive(Clone)]
+pub struct Environ<'a> {
+    p: *const *const c_char,
+    _borrow: std::marker::PhantomData<&'a OsStr>,
+}
+
+impl<'a> Iterator for Environ<'a> {
+    type Item = (&'a OsStr, &'a OsStr);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // SAFETY: `p` walks `environ`, a NULL-terminated array of NUL-terminated strings
+        // that `with_environ`'s caller keeps unchanged for `'a`.
+        while !self.p.is_null() && !unsafe { *self.p }.is_null() {
+            let var = unsafe { CStr::from_ptr(*self.p) }.to_bytes();
+            self.p = unsafe { self.p.add(1) };
             // As std: the name may start with '=', the value starts after the next one.
             if let Some(eq) = var.iter().skip(1).position(|&b| b == b'=') {
                 let (name, value) = (&var[..=eq], &var[eq + 2..]);
@@ -90,8 +94,21 @@ pub fn with_environ<R>(f: impl FnOnce(&mut dyn Iterator<Item = (&OsStr, &OsStr)>
             }
         }
         None
-    });
-    f(&mut vars)
+    }
+}
+
+/// Calls `f` with the environment's `(name, value)` pairs borrowed in place, where
+/// `std::env::vars_os` copies each one: env mode reads thousands of variables, and those
+/// copies were most of its own work. A string without `=` is skipped, as std does.
+pub fn with_environ<R>(f: impl for<'a> FnOnce(Environ<'a>) -> R) -> R {
+    // SAFETY: reading the pointer `environ` holds. It and the strings it points to stay valid
+    // while no one changes the environment, which `std::env::set_var` already requires of any
+    // other thread for as long as this one reads it; the borrows end when `f` returns.
+    let p = unsafe { environ };
+    f(Environ {
+        p,
+        _borrow: std::marker::PhantomData,
+    })
 }
 
 /// What std's runtime does before `fn main` that matters to a `#![no_main]` binary (see
