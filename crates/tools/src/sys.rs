@@ -112,12 +112,26 @@ pub fn with_environ<R>(f: impl for<'a> FnOnce(Environ<'a>) -> R) -> R {
 }
 
 /// What std's runtime does before `fn main` that matters to a `#![no_main]` binary (see
-/// src/main.rs): fds 0, 1 and 2 open, on `/dev/null` where closed, so that no socket of ours
-/// takes one of their numbers and receives what is printed; and SIGPIPE ignored, so that a
-/// closed stdout or stderr is an error (EPIPE), not a death.
+/// src/bin/s6-fdholder-setdump.rs): fds 0, 1 and 2 open, on `/dev/null` where closed, so
+/// that no socket of ours takes one of their numbers and receives what is printed. One
+/// `poll(2)` looks at all three (a closed one comes back `POLLNVAL`), where std makes one
+/// `fcntl(2)` each; SIGPIPE is left to [`ignore_sigpipe`], called only before printing.
 pub fn prepare_process() {
-    for fd in 0..=2 {
-        if !is_open(fd) {
+    let mut std_fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `std_fds` is a valid array of 3 pollfds; a zero timeout never blocks.
+    let r = unsafe { libc::poll(std_fds.as_mut_ptr(), 3, 0) };
+    for p in std_fds {
+        // Should poll fail (it cannot here), fall back to asking each fd.
+        let closed = if r < 0 {
+            !is_open(p.fd)
+        } else {
+            p.revents & libc::POLLNVAL != 0
+        };
+        if closed {
             // open(2) takes the lowest free number: this one. Kept for the process's life.
             // Nothing better to do without /dev/null than to go on, as std aborts instead.
             if let Ok(null) = nix::fcntl::open(
@@ -129,6 +143,12 @@ pub fn prepare_process() {
             }
         }
     }
+}
+
+/// Ignores SIGPIPE, as std's runtime does, so that a closed stdout or stderr is an error
+/// (EPIPE), not a death. Called before anything is printed rather than at start-up: a
+/// successful env-mode run prints nothing, and the library's sends use `MSG_NOSIGNAL`.
+pub fn ignore_sigpipe() {
     // SAFETY: SIG_IGN runs no code of ours, so no handler can break any invariant.
     let _ = unsafe {
         nix::sys::signal::signal(
