@@ -13,6 +13,10 @@
 //! "no limit" for every fd) never reach the daemon's deadline tree. Both tools get the same
 //! variables, values of the same length, and the same N fds (`/dev/null`, inherited).
 //! Output: `wall_ns <ns>` per run, then `maxrss_kb <kb>` and `cpu_ns <total user+sys>`.
+//!
+//! `fdbench --once CMD ARGS...` times one run of any command (config mode, the floor
+//! programs, s6-fdholder-list) the same way, with this process's environment, its stdout
+//! sent to /dev/null, and prints the same three lines: the one wrapper for every side.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -95,6 +99,11 @@ fn bench(a: &Args) -> Result<(), String> {
         }
         println!("wall_ns {}", wall.as_nanos());
     }
+    print_usage()
+}
+
+/// Prints the peak RSS and the CPU time of the children waited for so far.
+fn print_usage() -> Result<(), String> {
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| e.to_string())?;
     let cpu = |t: nix::sys::time::TimeVal| {
         t.tv_sec() as i128 * 1_000_000_000 + t.tv_usec() as i128 * 1000
@@ -107,8 +116,53 @@ fn bench(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `--once CMD ARGS...`: one timed run of a command, which must exit 0.
+fn once(cmd: &[String]) -> Result<(), String> {
+    let argv = cmd
+        .iter()
+        .map(|a| CString::new(a.as_str()).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<CString>, _>>()?;
+    let Some(tool) = argv.first() else {
+        return Err("usage: fdbench --once CMD ARGS...".into());
+    };
+    let env = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            CString::new(kv).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<CString>, _>>()?;
+    let mut actions = PosixSpawnFileActions::init().map_err(|e| e.to_string())?;
+    let null = open(
+        "/dev/null",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open /dev/null: {e}"))?;
+    actions
+        .add_dup2(null.as_raw_fd(), 1)
+        .map_err(|e| e.to_string())?;
+    let attr = PosixSpawnAttr::init().map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let pid = nix::spawn::posix_spawnp(tool.as_c_str(), &actions, &attr, &argv, &env)
+        .map_err(|e| format!("spawn {tool:?}: {e}"))?;
+    let status = waitpid(pid, None).map_err(|e| e.to_string())?;
+    let wall = start.elapsed();
+    if status != WaitStatus::Exited(pid, 0) {
+        return Err(format!("{cmd:?} ended with {status:?}"));
+    }
+    println!("wall_ns {}", wall.as_nanos());
+    print_usage()
+}
+
 fn main() -> ExitCode {
-    match parse_args().and_then(|a| bench(&a)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.split_first() {
+        Some((flag, cmd)) if flag == "--once" => once(cmd),
+        _ => parse_args().and_then(|a| bench(&a)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fdbench: {e}");

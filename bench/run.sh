@@ -1,30 +1,47 @@
 #!/usr/bin/env bash
-# The benchmark: this project's s6-fdholder-setdump against Debian's C one, in the same run,
-# against real s6-fdholderd daemons in a temporary directory.
+# The benchmark: this project's s6-fdholder-setdump against floor programs (bench/floor/:
+# minimal C programs that do only what the job needs) and against Debian's C tool, in one
+# run, against real s6-fdholderd daemons, printing one table.
 #
-#  1. n = 1 and n = 253 fds (253: the most Debian's C tool can send): median wall time, mean
-#     CPU time and peak RSS of each tool. Both get the same environment (S6_FD#, S6_FD_i,
-#     S6_FDID_i, S6_FDLIMIT_i, values of equal length) and the same inherited fds; runs
-#     alternate between the tools in rounds, each round against a fresh daemon.
-#  2. This project alone at n = 1000, 5000 and 20000: time per fd, to show linear growth.
+# - Env mode at 1, 253, 1000, 5000 and 19000 fds: ours, the floor (bench/floor/env_floor.c)
+#   and the C tool (only up to 253 fds: Debian's s6 2.11 client fails above, docs/PROTOCOL.md).
+#   All get the same environment and the same inherited fds; the timer is bench/fdbench.rs
+#   (posix_spawn to waitpid, the environment built beforehand; peak RSS from getrusage).
+#   Runs go in rounds, the tools' order rotating each round, each tool a fresh daemon a round.
+# - Config mode at 1, 100, 1000, 10000 and 50000 unix stream sockets (fewer where the fd
+#   limit does not allow 50000: the tool and the daemon each hold every socket): ours
+#   (`-c FILE`) against the floor (bench/floor/config_floor.c: socket + bind + listen each,
+#   one setdump), alternating A B A B, each run on a fresh daemon and a fresh directory on a
+#   tmpfs, both through the same wrapper (`fdbench --once`) and checked (the daemon must hold
+#   N ids). Then `--check` alone (no daemon), and a second run against the daemon of a first
+#   ("nothing to do"), beside what a list of that daemon costs.
+# - Fixed and per-fd costs: the time at the smallest size, and the slope to the largest.
 #
-# Ids are unique per run, so the daemon never replaces an fd, and every fd has its own limit,
-# so the C tool's equal deadlines never reach the daemon (docs/PROTOCOL.md, defect 1).
-# A daemon is fresh per round and never asked to hold more than the fd limit allows.
-# The timer is bench/fdbench.rs: it covers posix_spawn to waitpid, the tool's whole life.
+# Ids are unique per run and every fd has its own limit, so the daemon never replaces an fd
+# and the C tool's equal deadlines never reach it (docs/PROTOCOL.md, defect 1).
+#
+# Usage: bench/run.sh   BENCH_QUICK=1 for about a quarter of the runs; TMPFS=DIR for where
+# the sockets go (/dev/shm by default). Progress on stderr, the table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+QUICK=${BENCH_QUICK:-0}
 C_TOOL=/usr/bin/s6-fdholder-setdump
 OURS=$PWD/target/release/s6-fdholder-setdump
 FDBENCH=$PWD/target/release/examples/fdbench
+say() { echo "bench: $*" >&2; }
 
-if ! command -v s6-fdholderd >/dev/null 2>&1 || [ ! -x "$C_TOOL" ]; then
-    echo "bench: installing Debian's s6 package" >&2
+# What the bench needs, installed when missing (Debian).
+need=()
+command -v s6-fdholderd >/dev/null 2>&1 && [ -x "$C_TOOL" ] || need+=(s6)
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s6 >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-echo "bench: building the release binary and the timer" >&2
+
+say "building the release binary and the timer"
 cargo build --release --quiet --bin s6-fdholder-setdump --example fdbench
 
 # Every held fd is an fd of the daemon, and every dumped fd one of the tool's: both are bound
@@ -32,136 +49,221 @@ cargo build --release --quiet --bin s6-fdholder-setdump --example fdbench
 ulimit -n "$(ulimit -Hn)"
 FD_LIMIT=$(ulimit -n)
 MAX_HELD=$((FD_LIMIT - 64))
+# A dump's environment is ~130 bytes per fd: raise the stack limit, of which execve allows a
+# quarter (at most 6 MiB) for arguments and environment.
+ulimit -s 65536 2>/dev/null || ulimit -s "$(ulimit -Hs)"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/fdh-bench.XXXXXX")
-DAEMON_PID=
+# The sockets go on a tmpfs, as /run is one on a real system: on a disk file system binding
+# a unix socket creates an inode, which alone can cost more than the rest of the work.
+TMPFS=${TMPFS:-/dev/shm}
+[ "$(stat -f -c %T "$TMPFS")" = tmpfs ] || say "$TMPFS is not a tmpfs: config mode figures will be off"
+WORK=$(mktemp -d "$TMPFS/fdh-bench.XXXXXX")
+DAEMON=
 cleanup() {
-    if [ -n "${DAEMON_PID:-}" ]; then
-        kill "$DAEMON_PID" 2>/dev/null || true
-        wait "$DAEMON_PID" 2>/dev/null || true
-    fi
+    stop_daemon
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# Rules: the current uid may connect, setdump and list.
+say "building the floor programs (cc -O2)"
+for f in env_floor config_floor; do
+    cc -O2 -o "$WORK/$f" "bench/floor/$f.c"
+done
+ENV_FLOOR=$WORK/env_floor
+CONFIG_FLOOR=$WORK/config_floor
+
+# Rules: the current uid may connect, setdump, getdump and list.
 RULES=$WORK/rules/uid/$(id -u)
 mkdir -p "$RULES/env"
 : >"$RULES/allow"
-echo >"$RULES/env/S6_FDHOLDER_SETDUMP"
-echo >"$RULES/env/S6_FDHOLDER_LIST"
+for right in SETDUMP GETDUMP LIST; do echo >"$RULES/env/S6_FDHOLDER_$right"; done
 
-SOCKETS=0
-# Starts a fresh daemon; SOCKET is its path. Waits for its readiness newline (-1).
+DAEMONS=0
+# start_daemon MAX: a fresh daemon holding up to MAX fds, at $SOCKET; waits for its
+# readiness newline (-1) instead of sleeping.
 start_daemon() {
-    SOCKETS=$((SOCKETS + 1))
-    SOCKET=$WORK/s$SOCKETS
-    coproc DAEMON { exec s6-fdholder-daemon -1 -n 30000 -i "$WORK/rules" "$SOCKET"; }
-    DAEMON_PID=$DAEMON_PID # kept for cleanup: bash unsets the coproc variables once it ends
-    local line
-    if ! read -r -u "${DAEMON[0]}" line; then
-        echo "bench: s6-fdholder-daemon did not become ready" >&2
-        exit 1
-    fi
+    DAEMONS=$((DAEMONS + 1))
+    SOCKET=$WORK/s$DAEMONS
+    exec {READY}< <(exec s6-fdholder-daemon -1 -n "$1" -i "$WORK/rules" "$SOCKET")
+    DAEMON=$!
+    read -r -u "$READY" _ || { say "s6-fdholder-daemon did not become ready"; exit 1; }
 }
 stop_daemon() {
-    kill "$DAEMON_PID"
-    wait "$DAEMON_PID" 2>/dev/null || true
-    DAEMON_PID=
+    if [ -n "$DAEMON" ]; then
+        kill "$DAEMON" 2>/dev/null || true
+        wait "$DAEMON" 2>/dev/null || true
+        exec {READY}<&-
+        rm -f "$SOCKET" "$SOCKET.lock"
+        DAEMON=
+    fi
 }
 
-RUN=0
-# bench_runs TOOL N RUNS OUT: RUNS timed runs of TOOL with N fds, appended to OUT.
-bench_runs() {
-    "$FDBENCH" "$1" "$SOCKET" "$2" "$3" "$RUN" "$5" >>"$4"
-    RUN=$((RUN + $3))
-}
+# The number of runs: R, or a quarter of it (at least 3) with BENCH_QUICK=1.
+runs() { if [ "$QUICK" = 1 ]; then echo $(((${1} + 3) / 4 < 3 ? 3 : (${1} + 3) / 4)); else echo "$1"; fi; }
 
-# Figures from an fdbench output file: median wall (µs), mean CPU (µs), peak RSS (KiB).
-median_us() { awk '$1 == "wall_ns" { print $2 }' "$1" | sort -n | awk '{ a[NR] = $1 } END { printf "%.0f", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1000 }'; }
+# Figures from fdbench output: median wall (µs), peak RSS (KiB), number of runs.
+median_us() { awk '$1 == "wall_ns" { print $2 }' "$1" | sort -n | awk '{ a[NR] = $1 } END { if (!NR) { print "-"; exit } printf "%.0f", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1000 }'; }
+rss_kb() { awk '$1 == "maxrss_kb" && $2 > m { m = $2 } END { print m ? m : "-" }' "$1"; }
 runs_in() { awk '$1 == "wall_ns"' "$1" | wc -l; }
-cpu_us() { awk '$1 == "cpu_ns" { c += $2 } $1 == "wall_ns" { n++ } END { printf "%.0f", c / n / 1000 }' "$1"; }
-rss_kb() { awk '$1 == "maxrss_kb" && $2 > m { m = $2 } END { print m }' "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3f", a / b }'; }
+ms() { awk -v u="$1" 'BEGIN { if (u == "-") print "-"; else if (u < 10000) printf "%.0f µs", u; else printf "%.1f ms", u / 1000 }'; }
 
-# compare N RUNS PER_ROUND: both tools, alternating which goes first, a fresh daemon a round.
-compare() {
-    local n=$1 runs=$2 per=$3 round=0
-    : >"$WORK/c.$n"
-    : >"$WORK/r.$n"
-    while [ $((round * per)) -lt "$runs" ]; do
-        start_daemon
-        if [ $((round % 2)) -eq 0 ]; then
-            bench_runs "$C_TOOL" "$n" "$per" "$WORK/c.$n" c
-            bench_runs "$OURS" "$n" "$per" "$WORK/r.$n" r
-        else
-            bench_runs "$OURS" "$n" "$per" "$WORK/r.$n" r
-            bench_runs "$C_TOOL" "$n" "$per" "$WORK/c.$n" c
-        fi
-        stop_daemon
+echo "machine: $(nproc) cores, $(uname -sr), fd limit $FD_LIMIT, C tool from s6 $(dpkg-query -W -f '${Version}' s6 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC')" >&2
+START=$(date +%s)
+
+# --- env mode ---------------------------------------------------------------------------
+RUN=0
+# env_compare N RUNS: each tool RUNS times with N fds, in rounds, order rotating.
+env_compare() {
+    local n=$1 total=$2 per round=0 i t
+    local tools=(ours floor)
+    [ "$n" -le 253 ] && tools+=(c)
+    per=$((MAX_HELD / n))
+    [ "$per" -gt 20 ] && per=20
+    for t in "${tools[@]}"; do : >"$WORK/env.$t.$n"; done
+    while [ $((round * per)) -lt "$total" ]; do
+        for i in "${!tools[@]}"; do
+            t=${tools[$(((i + round) % ${#tools[@]}))]}
+            local bin=$OURS
+            [ "$t" = floor ] && bin=$ENV_FLOOR
+            [ "$t" = c ] && bin=$C_TOOL
+            start_daemon "$MAX_HELD"
+            "$FDBENCH" "$bin" "$SOCKET" "$n" "$per" "$RUN" "$t" >>"$WORK/env.$t.$n"
+            RUN=$((RUN + per))
+            stop_daemon
+        done
         round=$((round + 1))
     done
 }
 
-echo "bench: machine: $(nproc) cores, $(uname -sr), fd limit $FD_LIMIT" >&2
-echo "bench: C tool: $C_TOOL (s6 $(dpkg-query -W -f '${Version}' s6 2>/dev/null || echo '?'))" >&2
-# One untimed run each, so that neither pays for a cold page cache.
-start_daemon
-bench_runs "$C_TOOL" 1 1 /dev/null c
-bench_runs "$OURS" 1 1 /dev/null r
+# One untimed run each, so that none pays for a cold page cache.
+start_daemon 100
+for bin in "$C_TOOL" "$OURS" "$ENV_FLOOR"; do "$FDBENCH" "$bin" "$SOCKET" 1 1 $((RUN++)) w >/dev/null; done
 stop_daemon
 
-compare 1 400 20
-compare 253 100 10
-
-echo
-printf '%-6s %-5s %12s %12s %10s %12s\n' tool n "median µs" "CPU µs" "runs" "peak RSS KiB"
-for n in 1 253; do
-    for t in c r; do
-        name=$([ $t = c ] && echo C || echo ours)
-        printf '%-6s %-5s %12s %12s %10s %12s\n' "$name" "$n" "$(median_us "$WORK/$t.$n")" \
-            "$(cpu_us "$WORK/$t.$n")" "$(runs_in "$WORK/$t.$n")" "$(rss_kb "$WORK/$t.$n")"
-    done
-done
-echo
-for n in 1 253; do
-    c=$(median_us "$WORK/c.$n") r=$(median_us "$WORK/r.$n")
-    cr=$(rss_kb "$WORK/c.$n") rr=$(rss_kb "$WORK/r.$n")
-    awk -v n="$n" -v c="$c" -v r="$r" -v cr="$cr" -v rr="$rr" 'BEGIN {
-        printf "n = %-4s ours/C wall %.2f (C/ours %.2fx), ours/C peak RSS %.2f\n", n, r / c, c / r, rr / cr }'
-done
-
-# Scaling: ours alone. A daemon holds at most MAX_HELD fds, so the largest n gets one per run.
-# A dump's environment is ~130 bytes per fd: raise the stack limit, of which execve allows a
-# quarter (at most 6 MiB) for arguments and environment.
-ulimit -s 65536 2>/dev/null || ulimit -s "$(ulimit -Hs)"
-base=$(median_us "$WORK/r.1")
-echo
-printf '%-6s %12s %12s %18s %6s %12s\n' n "median µs" "ns per fd" "ns per added fd" runs "peak RSS KiB"
-for n in 1000 5000 20000; do
+ENV_SIZES=()
+for n in 1 253 1000 5000 19000; do
     if [ "$n" -gt "$MAX_HELD" ]; then
-        m=$((MAX_HELD / 1000 * 1000))
-        echo "bench: n = $n is over this machine's fd limit ($FD_LIMIT, not raisable here); n = $m instead" >&2
-        n=$m
+        n=$((MAX_HELD / 1000 * 1000))
+        say "env: $n fds instead of 19000: the fd limit is $FD_LIMIT"
     fi
-    out=$WORK/scale.$n
-    : >"$out"
-    per=$((MAX_HELD / n))
-    [ "$per" -gt 10 ] && per=10
-    total=$([ "$n" -ge 10000 ] && echo 5 || echo 20)
-    done_runs=0
-    while [ "$done_runs" -lt "$total" ]; do
-        start_daemon
-        bench_runs "$OURS" "$n" "$per" "$out" r
-        stop_daemon
-        done_runs=$((done_runs + per))
-    done
-    m=$(median_us "$out")
-    printf '%-6s %12s %12s %18s %6s %12s\n' "$n" "$m" \
-        "$(awk -v m="$m" -v n="$n" 'BEGIN { printf "%.0f", m * 1000 / n }')" \
-        "$(awk -v m="$m" -v b="$base" -v n="$n" 'BEGIN { printf "%.0f", (m - b) * 1000 / (n - 1) }')" \
-        "$(runs_in "$out")" "$(rss_kb "$out")"
+    ENV_SIZES+=("$n")
+done
+for n in "${ENV_SIZES[@]}"; do
+    case $n in 1) r=300 ;; 253) r=100 ;; 1000) r=40 ;; 5000) r=20 ;; *) r=9 ;; esac
+    say "env mode, $n fds, $(runs "$r") runs a tool"
+    env_compare "$n" "$(runs "$r")"
 done
 
+# --- config mode ------------------------------------------------------------------------
+CFG_DIR=$WORK/sock
+# The config of N unix sockets, CFG_DIR/1.sock .. N.sock: the floor's paths and ids.
+config_file() {
+    awk -v d="$CFG_DIR" -v n="$1" 'BEGIN {
+        for (i = 1; i <= n; i++) printf "[[fd]]\nkind = \"unix\"\npath = \"%s/%d.sock\"\n", d, i }' \
+        >"$WORK/cfg.$1.toml"
+}
+# The daemon must hold exactly N ids (list carries no fds, so it works past 253).
+check_held() {
+    local held
+    held=$(s6-fdholder-list "$SOCKET" | wc -l)
+    [ "$held" -eq "$2" ] || { say "config, $1: the daemon holds $held ids, not $2"; exit 1; }
+}
+# config_one SIDE N: one timed run on a fresh daemon and directory, checked; after ours,
+# a second run ("nothing to do") and a list of the same daemon, timed the same way.
+config_one() {
+    local side=$1 n=$2
+    rm -rf "$CFG_DIR"
+    mkdir "$CFG_DIR"
+    start_daemon $((n + 16))
+    if [ "$side" = ours ]; then
+        "$FDBENCH" --once "$OURS" -c "$WORK/cfg.$n.toml" "$SOCKET" >>"$WORK/cfg.ours.$n"
+        check_held "$side" "$n"
+        "$FDBENCH" --once "$OURS" -c "$WORK/cfg.$n.toml" "$SOCKET" \
+            >>"$WORK/cfg.again.$n" 2>>"$WORK/again.log"
+        "$FDBENCH" --once s6-fdholder-list "$SOCKET" >>"$WORK/cfg.list.$n"
+    else
+        "$FDBENCH" --once "$CONFIG_FLOOR" "$SOCKET" "$CFG_DIR" "$n" >>"$WORK/cfg.floor.$n"
+    fi
+    check_held "$side" "$n"
+    stop_daemon
+}
+
+CFG_BIG=50000
+# The tool holds every socket it opens, and the daemon every one it is sent.
+if [ "$CFG_BIG" -gt "$MAX_HELD" ]; then
+    CFG_BIG=$((MAX_HELD / 1000 * 1000))
+    say "config: $CFG_BIG sockets instead of 50000: the fd limit is $FD_LIMIT (hard) here; --check still at 50000"
+fi
+CFG_SIZES=(1 100 1000 10000 "$CFG_BIG")
+for n in "${CFG_SIZES[@]}" 50000; do config_file "$n"; done
+for n in "${CFG_SIZES[@]}"; do
+    case $n in 1 | 100) r=30 ;; 1000) r=14 ;; *) r=6 ;; esac
+    r=$(runs "$r")
+    say "config mode, $n unix sockets, $r runs a side"
+    for side in ours floor; do : >"$WORK/cfg.$side.$n"; done
+    for i in $(seq "$r"); do
+        if [ $((i % 2)) -eq 1 ]; then
+            config_one ours "$n"
+            config_one floor "$n"
+        else
+            config_one floor "$n"
+            config_one ours "$n"
+        fi
+    done
+done
+# --check alone: no socket on the command line nor in the file, so no daemon; the plan is
+# printed (to /dev/null).
+for n in 1000 10000 50000; do
+    r=$(runs 10)
+    say "config --check, $n entries, $r runs"
+    : >"$WORK/check.$n"
+    for i in $(seq "$r"); do "$FDBENCH" --once "$OURS" --check -c "$WORK/cfg.$n.toml" >>"$WORK/check.$n"; done
+done
+
+# --- the table ----------------------------------------------------------------------------
 echo
-echo "bench: config mode against a socketbinder + store script (bench/config.sh)" >&2
-bench/config.sh
+echo "Env mode: median wall time (runs a tool), peak RSS"
+echo
+echo "| fds | ours | floor | C tool | ours / floor | ours / C | RSS ours | RSS floor | RSS C | RSS ours / floor |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for n in "${ENV_SIZES[@]}"; do
+    o=$(median_us "$WORK/env.ours.$n") f=$(median_us "$WORK/env.floor.$n")
+    c=-
+    cr=-
+    if [ -f "$WORK/env.c.$n" ]; then c=$(median_us "$WORK/env.c.$n") cr=$(rss_kb "$WORK/env.c.$n"); fi
+    or=$(rss_kb "$WORK/env.ours.$n") fr=$(rss_kb "$WORK/env.floor.$n")
+    echo "| $n ($(runs_in "$WORK/env.ours.$n")) | $(ms "$o") | $(ms "$f") | $(ms "$c") | $(ratio "$o" "$f") | $(ratio "$o" "$c") | $or KiB | $fr KiB | $cr$([ "$cr" = - ] || echo ' KiB') | $(ratio "$or" "$fr") |"
+done
+echo
+echo "Config mode, unix stream sockets on $(stat -f -c %T "$TMPFS"): median wall time (runs a side), peak RSS"
+echo
+echo "| sockets | ours | floor | ours / floor | RSS ours | RSS floor | again, nothing to do | list of that daemon |"
+echo "|---|---|---|---|---|---|---|---|"
+for n in "${CFG_SIZES[@]}"; do
+    o=$(median_us "$WORK/cfg.ours.$n") f=$(median_us "$WORK/cfg.floor.$n")
+    echo "| $n ($(runs_in "$WORK/cfg.ours.$n")) | $(ms "$o") | $(ms "$f") | $(ratio "$o" "$f") | $(rss_kb "$WORK/cfg.ours.$n") KiB | $(rss_kb "$WORK/cfg.floor.$n") KiB | $(ms "$(median_us "$WORK/cfg.again.$n")") | $(ms "$(median_us "$WORK/cfg.list.$n")") |"
+done
+echo
+echo "| --check, no daemon | median | RSS |"
+echo "|---|---|---|"
+for n in 1000 10000 50000; do
+    echo "| $n entries ($(runs_in "$WORK/check.$n")) | $(ms "$(median_us "$WORK/check.$n")") | $(rss_kb "$WORK/check.$n") KiB |"
+done
+echo
+
+# Fixed cost: the median at the smallest size; per-fd cost: the slope from there to the
+# largest. Linearity: time at the largest over time at 10000, against the size ratio.
+slope() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f µs", (b - a) / (n - 1) }'; }
+big=${ENV_SIZES[-1]}
+echo "| costs | ours fixed | ours per fd | floor fixed | floor per fd |"
+echo "|---|---|---|---|---|"
+echo "| env mode (1 → $big fds) | $(ms "$(median_us "$WORK/env.ours.1")") | $(slope "$(median_us "$WORK/env.ours.1")" "$(median_us "$WORK/env.ours.$big")" "$big") | $(ms "$(median_us "$WORK/env.floor.1")") | $(slope "$(median_us "$WORK/env.floor.1")" "$(median_us "$WORK/env.floor.$big")" "$big") |"
+echo "| config mode (1 → $CFG_BIG sockets) | $(ms "$(median_us "$WORK/cfg.ours.1")") | $(slope "$(median_us "$WORK/cfg.ours.1")" "$(median_us "$WORK/cfg.ours.$CFG_BIG")" "$CFG_BIG") | $(ms "$(median_us "$WORK/cfg.floor.1")") | $(slope "$(median_us "$WORK/cfg.floor.1")" "$(median_us "$WORK/cfg.floor.$CFG_BIG")" "$CFG_BIG") |"
+echo
+lin() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { r = a / b; l = n / 10000 * 1.04; printf "%.2f (linear within 4%%: at most %.2f) %s", r, l, (r <= l ? "met" : "NOT met") }'; }
+echo "Linearity, time at N / time at 10000:"
+echo "- config run, N = $CFG_BIG: $(lin "$(median_us "$WORK/cfg.ours.$CFG_BIG")" "$(median_us "$WORK/cfg.ours.10000")" "$CFG_BIG")"
+echo "- config --check, N = 50000: $(lin "$(median_us "$WORK/check.50000")" "$(median_us "$WORK/check.10000")" 50000)"
+echo
+echo "bench: $(($(date +%s) - START)) s; bench/run.sh$([ "$QUICK" = 1 ] && echo ' (BENCH_QUICK=1)')"

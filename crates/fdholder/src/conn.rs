@@ -1,5 +1,11 @@
 //! A connection to s6-fdholderd: frames with fds over a Unix stream socket, under one
 //! deadline that covers the connect, every send and every reply.
+//!
+//! The socket is blocking. With no deadline and no interrupt fd, a reply is read by one
+//! blocking `recvmsg`; otherwise `poll` waits for it (bounded by the time left, or ended by
+//! the interrupt fd) before the `recvmsg`, never after one that found nothing: each batch
+//! of a setdump costs two system calls, or three under a deadline. Sends go out with
+//! `MSG_DONTWAIT` and wait in `poll` only when the socket buffer is full.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -7,7 +13,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
@@ -122,11 +127,12 @@ impl Connection {
             Err(Errno::EAGAIN | Errno::EINPROGRESS) => return Err(Error::Timeout),
             Err(e) => return Err(Error::Connect(e)),
         }
-        fcntl(&sock, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(Error::Sys)?;
+        // Left blocking: every wait under a deadline is a poll bounded by the time left,
+        // and without one a blocking recvmsg saves the poll.
         Ok(Connection::from_socket(sock, deadline))
     }
 
-    /// Wraps a connected, non-blocking Unix stream socket (e.g. one end of a socketpair).
+    /// Wraps a connected Unix stream socket, blocking or not (e.g. one end of a socketpair).
     pub fn from_socket(sock: OwnedFd, deadline: Deadline) -> Connection {
         Connection {
             sock,
@@ -169,13 +175,27 @@ impl Connection {
         }
     }
 
+    /// Whether a blocking call may wait as long as it takes: no deadline, no interrupt fd.
+    fn may_block(&self) -> bool {
+        self.deadline == Deadline::NEVER && self.interrupt.is_none()
+    }
+
     fn wait(&self, events: PollFlags) -> Result<(), Error> {
         let timeout = self.deadline.poll_timeout()?;
-        let mut fds = vec![PollFd::new(self.sock.as_fd(), events)];
-        if let Some(i) = &self.interrupt {
-            fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
-        }
-        match retry(|| poll(&mut fds, timeout)) {
+        let sock = PollFd::new(self.sock.as_fd(), events);
+        let mut both;
+        let mut one;
+        let fds: &mut [PollFd<'_>] = match &self.interrupt {
+            Some(i) => {
+                both = [sock, PollFd::new(i.as_fd(), PollFlags::POLLIN)];
+                &mut both
+            }
+            None => {
+                one = [sock];
+                &mut one
+            }
+        };
+        match retry(|| poll(fds, timeout)) {
             Ok(0) => Err(Error::Timeout),
             Ok(_)
                 if fds
@@ -246,13 +266,22 @@ impl Connection {
         }
     }
 
-    /// Reads what the socket has into the decoder; `Ok(0)` at end of stream.
+    /// Reads what the socket has into the decoder, waiting for it until the deadline;
+    /// `Ok(0)` at end of stream.
     fn fill(&mut self) -> Result<usize, Error> {
+        let block = self.may_block();
+        if !block {
+            self.wait(PollFlags::POLLIN)?;
+        }
         loop {
             self.cmsg.fill(0);
             let want = RECV_CHUNK.max(self.decoder.needed());
             let mut iov = [IoSliceMut::new(self.decoder.spare(want))];
-            let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
+            let mut flags = MsgFlags::MSG_CMSG_CLOEXEC;
+            if !block {
+                // poll said readable; should that not hold, wait again rather than block.
+                flags |= MsgFlags::MSG_DONTWAIT;
+            }
             let r = recvmsg::<()>(self.sock.as_raw_fd(), &mut iov, Some(&mut self.cmsg), flags);
             let msg = match r {
                 Ok(msg) => msg,

@@ -12,13 +12,14 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
-/// One fd as the environment describes it.
+/// One fd as the environment describes it: its id owned ([`parse`]) or borrowed from the
+/// environment ([`parse_in_place`], `EnvFd<&[u8]>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnvFd {
+pub struct EnvFd<Id = Vec<u8>> {
     /// The fd number (`S6_FD_i`).
     pub fd: i32,
     /// Its id (`S6_FDID_i`).
-    pub id: Vec<u8>,
+    pub id: Id,
     /// Its limit (`S6_FDLIMIT_i`); `None` when unset, meaning no limit.
     pub limit: Option<Tain>,
 }
@@ -164,19 +165,87 @@ where
         }
     }
     let count = count.ok_or(EnvError::NotSet(Var::Count))?;
-    let n =
-        scan_u32(count.as_ref().as_bytes()).map_err(|e| EnvError::Invalid(Var::Count, e))? as usize;
+    let n = scan_count(count.as_ref())?;
     // Slots past the number of variables found cannot all be filled: the first gap, and so
     // the first error, lies within them. This bounds memory whatever S6_FD# says.
-    let slots_len = n.min(found.len() + 1);
-    let mut slots: Vec<[Option<V>; 3]> = Vec::with_capacity(slots_len);
-    slots.resize_with(slots_len, || [None, None, None]);
+    let mut slots = new_slots(n.min(found.len() + 1));
     for (kind, i, value) in found {
         if let Some(slot) = slots.get_mut(i as usize) {
             slot[kind as usize].get_or_insert(value);
         }
     }
-    let mut out = Vec::with_capacity(slots_len);
+    Ok(check(slots, n)?
+        .into_iter()
+        .map(|e| EnvFd {
+            fd: e.fd,
+            id: e.id.as_ref().as_bytes().to_vec(),
+            limit: e.limit,
+        })
+        .collect())
+}
+
+/// [`parse`] without copying anything: the ids are borrowed from the values, as env mode
+/// reads them from the process's environment in place. Two passes over `vars` (which must
+/// be cheap to clone, such as an iterator over `environ`) instead of a list of the
+/// variables found: the first finds `S6_FD#`, the second fills one slot per fd.
+pub fn parse_in_place<'a, I>(vars: I) -> Result<Vec<EnvFd<&'a [u8]>>, EnvError>
+where
+    I: IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
+    I::IntoIter: Clone,
+{
+    let vars = vars.into_iter();
+    let mut count = None;
+    let mut prefixed = 0usize;
+    for (name, value) in vars.clone() {
+        let name = name.as_bytes();
+        if name.starts_with(b"S6_FD") {
+            if name == b"S6_FD#" {
+                count.get_or_insert(value);
+            } else {
+                prefixed += 1;
+            }
+        }
+    }
+    let count = count.ok_or(EnvError::NotSet(Var::Count))?;
+    let n = scan_count(count)?;
+    // As in `parse`: every per-fd variable has the prefix, so this bound is no smaller.
+    let mut slots = new_slots(n.min(prefixed + 1));
+    for (name, value) in vars {
+        if let Some(Some((kind, i))) = classify(name.as_bytes()) {
+            if let Some(slot) = slots.get_mut(i as usize) {
+                slot[kind as usize].get_or_insert(value);
+            }
+        }
+    }
+    // Same layout, so this reuses the vector rather than copying it.
+    Ok(check(slots, n)?
+        .into_iter()
+        .map(|e| EnvFd {
+            fd: e.fd,
+            id: e.id.as_bytes(),
+            limit: e.limit,
+        })
+        .collect())
+}
+
+/// `S6_FD#`'s value, as a number of fds.
+fn scan_count(count: &OsStr) -> Result<usize, EnvError> {
+    scan_u32(count.as_bytes())
+        .map(|n| n as usize)
+        .map_err(|e| EnvError::Invalid(Var::Count, e))
+}
+
+/// `len` empty slots, one per fd: its `S6_FD_i`, `S6_FDID_i` and `S6_FDLIMIT_i` values.
+fn new_slots<V>(len: usize) -> Vec<[Option<V>; 3]> {
+    let mut slots = Vec::with_capacity(len);
+    slots.resize_with(len, || [None, None, None]);
+    slots
+}
+
+/// Checks every slot in the C tool's order, the first error winning; each fd's id is its
+/// `S6_FDID_i` value, checked.
+fn check<V: AsRef<OsStr>>(slots: Vec<[Option<V>; 3]>, n: usize) -> Result<Vec<EnvFd<V>>, EnvError> {
+    let mut out = Vec::with_capacity(slots.len());
     for (i, [fd, id, limit]) in (0u32..).zip(slots) {
         let var = |k| Var::Fd(k, i);
         let fd = fd.ok_or(EnvError::NotSet(var(VarKind::Fd)))?;
@@ -184,8 +253,7 @@ where
             .and_then(|f| i32::try_from(f).map_err(|_| Invalid::TooLarge))
             .map_err(|e| EnvError::Invalid(var(VarKind::Fd), e))?;
         let id = id.ok_or(EnvError::NotSet(var(VarKind::Id)))?;
-        let id = id.as_ref().as_bytes();
-        match id.len() {
+        match id.as_ref().len() {
             0 => return Err(EnvError::Invalid(var(VarKind::Id), Invalid::EmptyId)),
             l if l > MAX_ID_LEN => {
                 return Err(EnvError::Invalid(var(VarKind::Id), Invalid::LongId(l)));
@@ -196,11 +264,7 @@ where
             .map(|l| Tain::parse_label_prefix(l.as_ref().as_bytes()))
             .transpose()
             .map_err(|e| EnvError::Invalid(var(VarKind::Limit), Invalid::Label(e)))?;
-        out.push(EnvFd {
-            fd,
-            id: id.to_vec(),
-            limit,
-        });
+        out.push(EnvFd { fd, id, limit });
     }
     if out.len() < n {
         // Unreachable by the counting argument above, kept so no input can skip a check.
@@ -211,12 +275,12 @@ where
 
 /// The variables that describe `fds`, in the order `s6-fdholder-getdump` sets them:
 /// `S6_FD#` first, then for each fd its number, id and, unless it has none, its limit.
-pub fn write(fds: &[EnvFd]) -> Vec<(String, Vec<u8>)> {
+pub fn write<Id: AsRef<[u8]>>(fds: &[EnvFd<Id>]) -> Vec<(String, Vec<u8>)> {
     let mut vars = Vec::with_capacity(1 + 3 * fds.len());
     vars.push(("S6_FD#".to_owned(), fds.len().to_string().into_bytes()));
     for (i, e) in fds.iter().enumerate() {
         vars.push((format!("S6_FD_{i}"), e.fd.to_string().into_bytes()));
-        vars.push((format!("S6_FDID_{i}"), e.id.clone()));
+        vars.push((format!("S6_FDID_{i}"), e.id.as_ref().to_vec()));
         if let Some(limit) = e.limit {
             vars.push((format!("S6_FDLIMIT_{i}"), limit.to_string().into_bytes()));
         }
@@ -229,6 +293,24 @@ mod tests {
     use super::*;
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt;
+
+    /// `super::parse`, checked against `parse_in_place` on the same variables: every test
+    /// below runs both readers and they must agree, errors included.
+    fn parse(v: Vec<(OsString, OsString)>) -> Result<Vec<EnvFd>, EnvError> {
+        let in_place =
+            parse_in_place(v.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))).map(|fds| {
+                fds.into_iter()
+                    .map(|e| EnvFd {
+                        fd: e.fd,
+                        id: e.id.to_vec(),
+                        limit: e.limit,
+                    })
+                    .collect::<Vec<_>>()
+            });
+        let owned = super::parse(v);
+        assert_eq!(in_place, owned);
+        owned
+    }
 
     fn vars(v: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
         v.iter().map(|(k, v)| (k.into(), v.into())).collect()

@@ -12,7 +12,10 @@ use crate::sys::{inherited_fds, with_environ};
 
 /// Checks that every fd is open here and makes the dump, with "no limit" as the C tool
 /// writes it (`now` + 2^61 s).
-pub fn entries(fds: &[EnvFd], now: Tain) -> Result<Vec<DumpEntry<'_>>, EnvError> {
+pub fn entries<Id: AsRef<[u8]>>(
+    fds: &[EnvFd<Id>],
+    now: Tain,
+) -> Result<Vec<DumpEntry<'_>>, EnvError> {
     let no_limit = Tain::no_limit_from(now);
     let raws: Vec<i32> = fds.iter().map(|e| e.fd).collect();
     // SAFETY: env mode never closes an inherited fd, and the process ends after the dump.
@@ -24,7 +27,7 @@ pub fn entries(fds: &[EnvFd], now: Tain) -> Result<Vec<DumpEntry<'_>>, EnvError>
         .zip(open)
         .map(|(e, fd)| DumpEntry {
             fd,
-            id: &e.id,
+            id: e.id.as_ref(),
             limit: e.limit.unwrap_or(no_limit),
         })
         .collect())
@@ -39,13 +42,16 @@ pub struct EnvOptions {
     pub timeout_ms: u32,
 }
 
-/// Runs env mode: read and check the whole environment, connect, setdump.
+/// Runs env mode: read and check the whole environment, connect, setdump. The ids are
+/// borrowed from the environment, so all of it happens while the environment is read.
 pub fn run(opts: &EnvOptions) -> Result<(), Fatal> {
-    let fds = with_environ(|vars| envdump::parse(vars))?;
-    let deadline = Deadline::from_millis(opts.timeout_ms);
-    let dump = entries(&fds, Tain::now())?;
-    let mut client = Client::connect(&opts.socket, deadline)
-        .map_err(|e| Fatal::Connect(opts.socket.clone(), e))?;
-    Client::setdump(&mut client, &dump)?;
-    Ok(())
+    with_environ(|vars| {
+        let fds = envdump::parse_in_place(vars)?;
+        let deadline = Deadline::from_millis(opts.timeout_ms);
+        let dump = entries(&fds, Tain::now())?;
+        let mut client = Client::connect(&opts.socket, deadline)
+            .map_err(|e| Fatal::Connect(opts.socket.clone(), e))?;
+        Client::setdump(&mut client, &dump)?;
+        Ok(())
+    })
 }

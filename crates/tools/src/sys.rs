@@ -72,19 +72,23 @@ unsafe extern "C" {
     static environ: *const *const c_char;
 }
 
-/// Calls `f` with the environment's `(name, value)` pairs borrowed in place, where
-/// `std::env::vars_os` copies each one: env mode reads thousands of variables, and those
-/// copies were most of its own work. A string without `=` is skipped, as std does.
-pub fn with_environ<R>(f: impl FnOnce(&mut dyn Iterator<Item = (&OsStr, &OsStr)>) -> R) -> R {
-    // SAFETY: reading the pointer `environ` holds. It and the strings it points to stay valid
-    // while no one changes the environment, which `std::env::set_var` already requires of any
-    // other thread for as long as this one reads it; the borrows end when `f` returns.
-    let mut p = unsafe { environ };
-    let mut vars = std::iter::from_fn(move || {
-        // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings.
-        while !p.is_null() && !unsafe { *p }.is_null() {
-            let var = unsafe { CStr::from_ptr(*p) }.to_bytes();
-            p = unsafe { p.add(1) };
+/// The environment's `(name, value)` pairs, borrowed in place; cheap to clone (a pointer),
+/// so that a reader can go over it twice instead of keeping a list of what it found.
+#[derive(Clone)]
+pub struct Environ<'a> {
+    p: *const *const c_char,
+    _borrow: std::marker::PhantomData<&'a OsStr>,
+}
+
+impl<'a> Iterator for Environ<'a> {
+    type Item = (&'a OsStr, &'a OsStr);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // SAFETY: `p` walks `environ`, a NULL-terminated array of NUL-terminated strings
+        // that `with_environ`'s caller keeps unchanged for `'a`.
+        while !self.p.is_null() && !unsafe { *self.p }.is_null() {
+            let var = unsafe { CStr::from_ptr(*self.p) }.to_bytes();
+            self.p = unsafe { self.p.add(1) };
             // As std: the name may start with '=', the value starts after the next one.
             if let Some(eq) = var.iter().skip(1).position(|&b| b == b'=') {
                 let (name, value) = (&var[..=eq], &var[eq + 2..]);
@@ -92,17 +96,44 @@ pub fn with_environ<R>(f: impl FnOnce(&mut dyn Iterator<Item = (&OsStr, &OsStr)>
             }
         }
         None
-    });
-    f(&mut vars)
+    }
+}
+
+/// Calls `f` with the environment's `(name, value)` pairs borrowed in place, where
+/// `std::env::vars_os` copies each one: env mode reads thousands of variables, and those
+/// copies were most of its own work. A string without `=` is skipped, as std does.
+pub fn with_environ<R>(f: impl for<'a> FnOnce(Environ<'a>) -> R) -> R {
+    // SAFETY: reading the pointer `environ` holds. It and the strings it points to stay valid
+    // while no one changes the environment, which `std::env::set_var` already requires of any
+    // other thread for as long as this one reads it; the borrows end when `f` returns.
+    let p = unsafe { environ };
+    f(Environ {
+        p,
+        _borrow: std::marker::PhantomData,
+    })
 }
 
 /// What std's runtime does before `fn main` that matters to a `#![no_main]` binary (see
-/// src/main.rs): fds 0, 1 and 2 open, on `/dev/null` where closed, so that no socket of ours
-/// takes one of their numbers and receives what is printed; and SIGPIPE ignored, so that a
-/// closed stdout or stderr is an error (EPIPE), not a death.
+/// src/bin/s6-fdholder-setdump.rs): fds 0, 1 and 2 open, on `/dev/null` where closed, so
+/// that no socket of ours takes one of their numbers and receives what is printed. One
+/// `poll(2)` looks at all three (a closed one comes back `POLLNVAL`), where std makes one
+/// `fcntl(2)` each; SIGPIPE is left to [`ignore_sigpipe`], called only before printing.
 pub fn prepare_process() {
-    for fd in 0..=2 {
-        if !is_open(fd) {
+    let mut std_fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `std_fds` is a valid array of 3 pollfds; a zero timeout never blocks.
+    let r = unsafe { libc::poll(std_fds.as_mut_ptr(), 3, 0) };
+    for p in std_fds {
+        // Should poll fail (it cannot here), fall back to asking each fd.
+        let closed = if r < 0 {
+            !is_open(p.fd)
+        } else {
+            p.revents & libc::POLLNVAL != 0
+        };
+        if closed {
             // open(2) takes the lowest free number: this one. Kept for the process's life.
             // Nothing better to do without /dev/null than to go on, as std aborts instead.
             if let Ok(null) = nix::fcntl::open(
@@ -114,6 +145,12 @@ pub fn prepare_process() {
             }
         }
     }
+}
+
+/// Ignores SIGPIPE, as std's runtime does, so that a closed stdout or stderr is an error
+/// (EPIPE), not a death. Called before anything is printed rather than at start-up: a
+/// successful env-mode run prints nothing, and the library's sends use `MSG_NOSIGNAL`.
+pub fn ignore_sigpipe() {
     // SAFETY: SIG_IGN runs no code of ours, so no handler can break any invariant.
     let _ = unsafe {
         nix::sys::signal::signal(

@@ -5,7 +5,6 @@
 //! Batches are sized by this client, never by the announced trip count: daemons built on
 //! skalibs 2.13 announce trips of 255 fds, which Linux refuses to pass in one message.
 
-use std::collections::HashSet;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
@@ -42,20 +41,51 @@ pub fn distinct_limits(entries: &[DumpEntry<'_>]) -> Vec<Tain> {
 
 /// [`distinct_limits`], also kept apart from `held`: the limits of fds the daemon already
 /// holds and keeps, which the same corruption threatens.
+///
+/// Where two moved limits meet, the one of the earlier fd in (limit, index) order keeps its
+/// place and the other moves on to the next free nanosecond. Done with one sort and one
+/// sweep (O(n log n), no hashing): a hash set was seeded from getrandom at every run and
+/// cost more than the rest for large dumps.
 pub fn distinct_limits_beside(entries: &[DumpEntry<'_>], held: &[Tain]) -> Vec<Tain> {
-    let mut seen: HashSet<Tain> = held.iter().copied().collect();
-    seen.reserve(entries.len());
-    entries
+    let mut out: Vec<Tain> = entries
         .iter()
         .zip(0u64..)
-        .map(|(e, i)| {
-            let mut t = e.limit.add_nanos(i);
-            while !seen.insert(t) {
+        .map(|(e, i)| e.limit.add_nanos(i))
+        .collect();
+    // The common case, limits already increasing past every held one, costs one pass.
+    let increasing = out.windows(2).all(|w| w[0] < w[1]);
+    if increasing && held.is_empty() {
+        return out;
+    }
+    let mut order: Vec<u32> = (0..out.len() as u32).collect();
+    if !increasing {
+        order.sort_unstable_by_key(|&i| (out[i as usize], i));
+    }
+    let mut taken: Vec<Tain> = held.to_vec();
+    taken.sort_unstable();
+    let mut taken = taken.into_iter().peekable();
+    let mut last: Option<Tain> = None;
+    for i in order {
+        let slot = &mut out[i as usize];
+        let mut t = match last {
+            Some(l) if *slot <= l => l.add_nanos(1),
+            _ => *slot,
+        };
+        // Past every held limit below t, and on past those equal to it.
+        while let Some(&h) = taken.peek() {
+            if h < t {
+                taken.next();
+            } else if h == t {
+                taken.next();
                 t = t.add_nanos(1);
+            } else {
+                break;
             }
-            t
-        })
-        .collect()
+        }
+        *slot = t;
+        last = Some(t);
+    }
+    out
 }
 
 impl Client {
@@ -203,5 +233,30 @@ mod tests {
         // Held at 5ns and 6ns: fd 0 moves to 7ns, fd 1 (at 5ns) to 8ns.
         let l = distinct_limits_beside(&[mk(1, 5), mk(1, 4)], &[Tain::new(1, 5), Tain::new(1, 6)]);
         assert_eq!(l, vec![Tain::new(1, 7), Tain::new(1, 8)]);
+    }
+
+    #[test]
+    fn distinct_limits_in_any_order() {
+        let fd = std::io::stdin();
+        let mk = |n| DumpEntry {
+            fd: fd.as_fd(),
+            id: b"x",
+            limit: Tain::new(1, n),
+        };
+        let entries: Vec<DumpEntry<'_>> = [9, 3, 3, 1, 8, 0, 5, 5].into_iter().map(mk).collect();
+        let held = [
+            Tain::new(1, 4),
+            Tain::new(1, 9),
+            Tain::new(1, 10),
+            Tain::new(1, 4),
+        ];
+        let l = distinct_limits_beside(&entries, &held);
+        let mut all: Vec<Tain> = l.iter().chain(&held[..3]).copied().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), entries.len() + 3, "{l:?}");
+        for ((e, t), i) in entries.iter().zip(&l).zip(0u64..) {
+            assert!(*t >= e.limit.add_nanos(i), "{l:?}");
+        }
     }
 }

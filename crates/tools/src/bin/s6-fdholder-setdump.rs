@@ -5,7 +5,8 @@
 //! thread's stack guard, found by reading /proc/self/maps, a signal stack and handlers for
 //! stack overflows) cost ~100 µs of a ~700 µs start on the benchmark machine (bench/run.sh):
 //! with it the tool was no faster than the C one for one fd. What of that set-up matters
-//! here is done by [`fdtools::sys::prepare_process`]; the arguments are read from the
+//! here is done by [`fdtools::sys::prepare_process`] and, before anything is printed,
+//! [`fdtools::sys::ignore_sigpipe`]; the arguments are read from the
 //! `argv` the C runtime passes, and stdout is flushed before returning, as std would at exit.
 #![no_main]
 
@@ -30,9 +31,14 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 
 fn run(args: Vec<OsString>) -> u8 {
     let result = match cli::parse(args) {
+        // Env mode prints only when it fails: SIGPIPE is ignored then (below).
         Ok(Command::Env(opts)) => fdtools::env_mode::run(&opts),
-        Ok(Command::Config(opts)) => fdtools::config::run(&opts),
+        Ok(Command::Config(opts)) => {
+            fdtools::sys::ignore_sigpipe();
+            fdtools::config::run(&opts)
+        }
         Ok(Command::Print(text)) => {
+            fdtools::sys::ignore_sigpipe();
             // Nothing useful to do if stdout is gone.
             let _ = std::io::stdout().write_all(text.as_bytes());
             Ok(())
@@ -41,6 +47,9 @@ fn run(args: Vec<OsString>) -> u8 {
     };
     match result {
         Ok(()) => 0,
-        Err(e) => e.report(SETDUMP),
+        Err(e) => {
+            fdtools::sys::ignore_sigpipe();
+            e.report(SETDUMP)
+        }
     }
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches};
 
+use fdholder::envdump::scan_u32;
+
 use super::{Parsed, clap_parse, timeout_arg, timeout_ms, usage_error};
 use crate::config::ConfigOptions;
 use crate::env_mode::EnvOptions;
@@ -97,9 +99,32 @@ fn get<'a, T: Clone + Send + Sync + 'static>(m: &'a ArgMatches, id: &str) -> Opt
     m.get_one::<T>(id)
 }
 
+/// Env mode's two usual command lines, `SOCKET` and `-t N SOCKET`, read without clap: env
+/// mode runs once per dump and is mostly start-up, and building clap's parser touched more
+/// code pages than the rest of a one-fd run (page faults). Anything else, or anything these
+/// could get wrong (a value that starts with `-`, an empty one, a bad number), is `None` and
+/// goes to clap, whose answer for these two shapes is the same (see the tests).
+fn env_fast_path(args: &[OsString]) -> Option<EnvOptions> {
+    let plain = |a: &OsString| !a.is_empty() && !a.as_encoded_bytes().starts_with(b"-");
+    let (socket, timeout_ms) = match args {
+        [_, socket] if plain(socket) => (socket, 0),
+        [_, t, ms, socket] if t == "-t" && plain(ms) && plain(socket) => {
+            (socket, scan_u32(ms.as_encoded_bytes()).ok()?)
+        }
+        _ => return None,
+    };
+    Some(EnvOptions {
+        socket: PathBuf::from(socket),
+        timeout_ms,
+    })
+}
+
 /// Parses argv (including the program name) into a [`Command`].
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal> {
     let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(opts) = env_fast_path(&args) {
+        return Ok(Command::Env(opts));
+    }
     let config_mode = args
         .iter()
         .skip(1)
@@ -143,6 +168,48 @@ mod tests {
         let mut v = vec![OsString::from(PROG)];
         v.extend(args.iter().map(OsString::from));
         parse(v).map_err(|e| e.to_string())
+    }
+
+    /// The fast path answers exactly as clap does for every command line it takes.
+    #[test]
+    fn env_fast_path_agrees_with_clap() {
+        let shapes: &[&[&str]] = &[
+            &["/s"],
+            &["s"],
+            &["-t", "0500", "/s"],
+            &["-t", "0", "/s"],
+            &["-t", "4294967295", "/s"],
+            &["-t", "4294967296", "/s"],
+            &["-t", "12x", "/s"],
+            &["-t", "", "/s"],
+            &["-t", "-1", "/s"],
+            &["-t", "5", "-c"],
+            &["-t", "5", "--help"],
+            &["-v", "5", "/s"],
+            &["-t500", "/s"],
+            &["--help"],
+            &["-"],
+            &[""],
+            &["/s", "/t"],
+        ];
+        for shape in shapes {
+            let mut v = vec![OsString::from(PROG)];
+            v.extend(shape.iter().map(OsString::from));
+            let Some(fast) = env_fast_path(&v) else {
+                continue;
+            };
+            let m = clap_parse(command(), &v, "").expect("clap takes it");
+            let Parsed::Matches(m) = m else {
+                panic!("{shape:?}: clap prints")
+            };
+            assert_eq!(get::<PathBuf>(&m, "config"), None, "{shape:?}");
+            assert_eq!(
+                Some(&fast.socket),
+                get::<PathBuf>(&m, "socket"),
+                "{shape:?}"
+            );
+            assert_eq!(Ok(fast.timeout_ms), timeout_ms(&m), "{shape:?}");
+        }
     }
 
     #[test]
