@@ -13,6 +13,7 @@ use std::ffi::{OsString, c_char, c_int};
 use std::io::Write;
 
 use fdtools::cli::setdump::{self as cli, Command};
+use fdtools::fatal::Outcome;
 use fdtools::names::SETDUMP;
 
 // SAFETY: the binary's only `main` symbol, the one the C runtime calls; under `#![no_main]`
@@ -30,17 +31,17 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 
 fn run(args: Vec<OsString>) -> u8 {
     let result = match cli::parse(args) {
-        Ok(Command::Env(opts)) => fdtools::env_mode::run(&opts),
+        Ok(Command::Env(opts)) => fdtools::env_mode::run(&opts).map(|()| Outcome::Done),
         Ok(Command::Config(opts)) => fdtools::config::run(&opts),
         Ok(Command::Print(text)) => {
             // Nothing useful to do if stdout is gone.
             let _ = std::io::stdout().write_all(text.as_bytes());
-            Ok(())
+            Ok(Outcome::Done)
         }
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => 0,
+        Ok(outcome) => outcome.exit_code(),
         Err(e) => e.report(SETDUMP),
     }
 }

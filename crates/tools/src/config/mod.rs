@@ -30,7 +30,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::fatal::Fatal;
+use crate::fatal::{Fatal, Outcome};
 use crate::names::SETDUMP as PROG;
 use crate::text::warn;
 use fdholder::Deadline;
@@ -66,6 +66,22 @@ pub struct ConfigOptions {
     pub replace_all: bool,
     /// `--allow-insecure-config`: take, as root, a config file others could have written.
     pub allow_insecure_config: bool,
+    /// `--exit-code`: end with [`Outcome::Changed`] or [`Outcome::Unchanged`].
+    pub exit_code: bool,
+    /// `--force`: with `--replace-all`, replace held pipes both of whose ends are held.
+    pub force: bool,
+}
+
+/// How a run that succeeded ends: with `--exit-code`, whether `report` changes (or, a plan,
+/// would change) what the daemon holds.
+fn outcome(opts: &ConfigOptions, report: &Report) -> Outcome {
+    if !opts.exit_code {
+        Outcome::Done
+    } else if report.changes() {
+        Outcome::Changed
+    } else {
+        Outcome::Unchanged
+    }
 }
 
 /// Tells, on stderr, what a failed run could not remove.
@@ -182,7 +198,7 @@ fn carry_out(
 }
 
 /// Runs config mode.
-pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
+pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
     let now = SystemTime::now();
     let strict = !opts.allow_insecure_config && nix::unistd::geteuid().is_root();
     let text = load::trust::read(&opts.file, strict)?;
@@ -201,13 +217,14 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
         Ok(socket) => socket,
         // No daemon to compare with: the plan alone.
         Err(_) if opts.check => {
+            let mut report = Report::new(&config, &plan, None, None);
+            report.decide(&plan, opts.replace_all, opts.prune);
             if opts.json {
-                let mut report = Report::new(&config, &plan, None, None);
-                report.decide(&plan, opts.replace_all, opts.prune);
-                return print_json(&report);
+                print_json(&report)?;
+            } else {
+                print(|out| render::write_plan(out, &config, &plan));
             }
-            print(|out| render::write_plan(out, &config, &plan));
-            return Ok(());
+            return Ok(outcome(opts, &report));
         }
         Err(no_socket) => return Err(no_socket),
     };
@@ -219,12 +236,22 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
     }
     let mut report = Report::new(&config, &plan, Some(&socket), holdings.as_ref());
     report.decide(&plan, opts.replace_all, opts.prune);
+    if opts.replace_all
+        && !opts.force
+        && let Some((read, write)) = report
+            .held_pipes_to_replace(&config, &plan)
+            .into_iter()
+            .next()
+    {
+        return Err(Fatal::HeldPipe(read, write));
+    }
     if opts.check {
         if opts.json {
-            return print_json(&report);
+            print_json(&report)?;
+        } else {
+            print(|out| render::write_states(out, &report, &config, &plan));
         }
-        print(|out| render::write_states(out, &report, &config, &plan));
-        return Ok(());
+        return Ok(outcome(opts, &report));
     }
     let dump = match &holdings {
         Some(Holdings::Dump(dump)) => &dump[..],
@@ -236,5 +263,5 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
     if opts.json {
         print_json(&report)?;
     }
-    Ok(())
+    Ok(outcome(opts, &report))
 }

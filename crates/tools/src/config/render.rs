@@ -83,6 +83,19 @@ pub fn summary(report: &Report) -> String {
     if t.set == 0 && t.deleted == 0 {
         return format!("nothing to do: {} held as declared{kept}", fds(t.same));
     }
+    if t.replaced > 0 {
+        // `--replace-all`: the `=` ids it set again were replaced, not left alone.
+        return format!(
+            "set {} ({} new, {} changed, {} replaced though held as declared), deleted {}, \
+             {} left as declared{kept}",
+            fds(t.set),
+            t.new,
+            t.changed,
+            t.replaced,
+            t.deleted,
+            t.same - t.replaced
+        );
+    }
     format!(
         "set {} ({} new, {} changed), deleted {}, {} held as declared{kept}",
         fds(t.set),

@@ -293,7 +293,7 @@ fn json_plan_and_result_parse_back() {
     assert!(fds[0]["expires"].is_null(), "no lifetime: never");
     assert_eq!(
         doc["totals"],
-        serde_json::json!({"new": 7, "same": 0, "changed": 0, "extra": 0, "set": 7, "deleted": 0})
+        serde_json::json!({"new": 7, "same": 0, "changed": 0, "extra": 0, "set": 7, "deleted": 0, "replaced": 0})
     );
 
     let doc = json(&d, &config, &[]);
@@ -335,7 +335,7 @@ fn json_plan_and_result_parse_back() {
     }
     assert_eq!(
         doc["totals"],
-        serde_json::json!({"new": 0, "same": 4, "changed": 1, "extra": 2, "set": 1, "deleted": 2})
+        serde_json::json!({"new": 0, "same": 4, "changed": 1, "extra": 2, "set": 1, "deleted": 2, "replaced": 0})
     );
     assert_eq!(d.list().len(), 5);
 }
@@ -350,9 +350,13 @@ fn replace_all_reopens_everything() {
     let cut = text.find("[[fd]]\nkind = \"tcp\"").unwrap();
     let end = text.find("[[fd]]\nkind = \"fifo\"").unwrap();
     fs::write(&config, format!("{}{}", &text[..cut], &text[end..])).unwrap();
-    let (_, err) = ok(&d, &config, &["-v", "--replace-all"]);
+    // The held pipe's two ends are both held: replacing them takes --force.
+    let (_, err) = ok(&d, &config, &["-v", "--replace-all", "--force"]);
     assert!(
-        err.contains("set 5 fds (0 new, 0 changed), deleted 0, 5 held as declared"),
+        err.contains(
+            "set 5 fds (0 new, 0 changed, 5 replaced though held as declared), deleted 0, \
+             0 left as declared"
+        ),
         "{err}"
     );
     let after = inodes(&d);

@@ -5,6 +5,7 @@ mod common;
 mod config_faults;
 mod config_mode;
 mod config_security;
+mod contract;
 mod converge;
 mod docs;
 mod env_cases;

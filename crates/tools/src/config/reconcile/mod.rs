@@ -15,6 +15,7 @@ use std::os::fd::AsFd;
 use serde::Serialize;
 
 pub mod compare;
+pub mod guard;
 
 use self::compare::{Difference, Field, address_of, kind_of};
 use crate::config::model::{Config, Entry, EntryIdx, FdSpec};
@@ -129,6 +130,8 @@ pub struct Totals {
     pub set: usize,
     /// Ids deleted.
     pub deleted: usize,
+    /// `=` ids opened and set anyway (`--replace-all`): replaced though held as declared.
+    pub replaced: usize,
 }
 
 /// The plan against a daemon, or the result of a run: the `--json` document.
@@ -283,6 +286,9 @@ impl Report {
                 Some(State::Extra) => t.extra += 1,
                 None => {}
             }
+            if row.state == Some(State::Same) && row.action == Action::OpenAndSet {
+                t.replaced += 1;
+            }
             match row.action {
                 Action::OpenAndSet | Action::SetLimit => t.set += 1,
                 Action::Delete => t.deleted += 1,
@@ -328,6 +334,12 @@ impl Report {
             .filter(|(item, _)| to_open.contains(item))
             .map(|(_, f)| *f)
             .collect()
+    }
+
+    /// Whether carrying the report out changes what the daemon holds: an fd set or an id
+    /// deleted.
+    pub fn changes(&self) -> bool {
+        self.totals.set > 0 || self.totals.deleted > 0
     }
 
     /// Marks the report as carried out.
