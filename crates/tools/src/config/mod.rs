@@ -13,7 +13,7 @@
 //!    ([`render`]).
 //! 5. [`open`]: what is to be opened, all or none, undone on failure; a stop signal
 //!    ([`interrupt`]) undoes it too.
-//! 6. [`apply`]: the setdump, then the prune.
+//! 6. [`apply`]: the setdump, the prune in it.
 //! 7. [`render`]: the `--json` document, `-v`'s summary.
 
 pub mod apply;
@@ -128,9 +128,9 @@ fn info(opts: &ConfigOptions, what: impl std::fmt::Display) {
     }
 }
 
-/// Does what `report` decided: opens the entries to open, sends them and the held fds to
-/// set again in one setdump (undoing the opening if it fails), then deletes the ids to
-/// prune. `dump` is the getdump the report was made from, if any.
+/// Does what `report` decided: opens the entries to open, sends them, the held fds to set
+/// again and the ids to prune (with a limit past) in one setdump, undoing the opening if
+/// it fails. `dump` is the getdump the report was made from, if any.
 fn carry_out(
     opts: &ConfigOptions,
     config: &Config,
@@ -188,10 +188,9 @@ fn carry_out(
     opened
         .finish(&sel.config, &sel.plan)
         .map_err(|d| Fatal::Open(locate(d)))?;
-    for (id, raw) in report.to_delete() {
-        client
-            .delete(raw)
-            .map_err(|e| Fatal::Prune(id.to_string(), e))?;
+    // The pruned ids went in the setdump, with a limit past: the daemon has closed them,
+    // or does at its next idle turn.
+    for (id, _) in report.to_delete() {
         info(opts, format_args!("deleted {id}"));
     }
     Ok(())

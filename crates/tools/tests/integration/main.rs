@@ -15,4 +15,5 @@ mod faults;
 mod inspect;
 mod library;
 mod props;
+mod prune;
 mod systemd_import;

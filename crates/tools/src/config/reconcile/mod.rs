@@ -325,6 +325,14 @@ impl Report {
             .map(|r| (r.id.as_str(), &r.raw_id[..]))
     }
 
+    /// The ids to prune, with where each is in the getdump when dumped.
+    pub fn to_prune(&self) -> impl Iterator<Item = (&[u8], Option<HeldIdx>)> + '_ {
+        self.fds
+            .iter()
+            .filter(|r| r.action == Action::Delete)
+            .map(|r| (&r.raw_id[..], r.held))
+    }
+
     /// The socket files (device, inode) the entries to open may replace: those of the
     /// sockets the daemon holds under their own ids.
     pub fn replaceable(&self) -> HashSet<(u64, u64)> {
