@@ -3,7 +3,7 @@
 //! parse the command line ([`cli`]), run a mode, end with [`fatal::Fatal`]'s exit code.
 //!
 //! Layers, each importing only those below it:
-//! 1. [`names`], [`text`], [`sys`], [`expiry`], [`fdinfo`]: vocabulary and the system calls
+//! 1. [`names`], [`text`], [`sys`], [`expiry`], [`fdinfo`], [`inetdiag`]: vocabulary and the system calls
 //!    std lacks.
 //! 2. [`config::diag`] and [`systemd::unit`](mod@systemd::unit) (located messages, the unit parser), then
 //!    [`fatal`]: every way a tool can end, and its exit code.
@@ -16,6 +16,7 @@ pub mod env_mode;
 pub mod expiry;
 pub mod fatal;
 pub mod fdinfo;
+pub mod inetdiag;
 pub mod inspect;
 pub mod names;
 pub mod sys;

@@ -18,6 +18,7 @@
 
 pub mod apply;
 pub mod diag;
+pub mod fixup;
 pub mod interrupt;
 pub mod load;
 pub mod model;
@@ -141,6 +142,11 @@ fn carry_out(
     locate: &dyn Fn(diag::Diag) -> diag::Located,
 ) -> Result<(), Fatal> {
     let sel = apply::select(config, plan, report);
+    // Fixes in place first, each undone if the run fails before the daemon has answered.
+    let fixed = fixup::fix_all(config, plan, report, dump).map_err(|d| Fatal::Open(locate(d)))?;
+    for (item, ..) in report.to_fix() {
+        info(opts, format_args!("fixed {} in place", plan.items[item].id));
+    }
     // From here until the daemon has answered, a stop signal undoes the run instead of
     // ending it halfway; without a signalfd, signals act as they always have.
     let interrupt = Interrupt::block().ok();
@@ -157,7 +163,7 @@ fn carry_out(
             None => Ok(()),
         }
     };
-    let mut opened = open::open_all(
+    let opened = open::open_all(
         &sel.config,
         &sel.plan,
         &report.replaceable(),
@@ -166,9 +172,17 @@ fn carry_out(
     .map_err(|f| {
         warn_leftovers(&f.leftovers);
         Fatal::Open(locate(f.diag))
-    })?;
+    });
+    let mut opened = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            fixed.undo();
+            return Err(e);
+        }
+    };
     if let Some(signal) = stop() {
         warn_leftovers(&opened.rollback(0));
+        fixed.undo();
         return Err(Fatal::Interrupted(signal));
     }
     let watch = interrupt.as_ref().and_then(|i| i.watch().ok());
@@ -176,6 +190,11 @@ fn carry_out(
     if let Err(e) = apply::apply(client, config, plan, &sel, &opened, report, dump) {
         // The daemon keeps what it acknowledged: only the rest is undone.
         warn_leftovers(&opened.rollback(e.committed.min(sel.items.len())));
+        // Nothing committed: the fixes are undone too. Part of the dump committed: the
+        // daemon holds part of the run, and the fixes stay with it.
+        if e.committed == 0 {
+            fixed.undo();
+        }
         return Err(Fatal::Setdump(e));
     }
     for (item, _) in report.limits_to_set() {

@@ -12,6 +12,7 @@ mod env_cases;
 mod env_mode;
 mod fake_server;
 mod faults;
+mod inplace;
 mod inspect;
 mod library;
 mod props;

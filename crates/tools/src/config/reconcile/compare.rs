@@ -256,6 +256,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                     address,
                     transport,
                     options,
+                    backlog,
                     ..
                 },
                 Kind::Socket(s),
@@ -269,6 +270,12 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                     v.differ(Field::Listening, yes_no(s.listening), yes_no(tcp));
                 }
                 inet_options(&mut v, held, s, options);
+                if tcp
+                    && s.listening
+                    && let Some(now) = held_backlog(held.fd.as_fd())
+                {
+                    same(&mut v, Field::Backlog, now, effective_backlog(*backlog));
+                }
             }
             // Access is compared only where the path leads to the held object.
             (FdSpec::Fifo { path, .. }, Kind::Fifo(p, access)) => {
@@ -327,6 +334,22 @@ fn same_path(v: &mut Verdict, held: &Path, declared: &Path, inode: (u64, u64)) -
         }
         // Not readable: not compared.
         Err(_) => true,
+    }
+}
+
+/// The backlog of a held listening socket, unix or tcp, as sock_diag reports it (the
+/// kernel clamps it to `net.core.somaxconn`); `None` when it cannot be known.
+pub fn held_backlog(fd: std::os::fd::BorrowedFd<'_>) -> Option<u32> {
+    let info = fdinfo::describe(fd).ok()?;
+    let Kind::Socket(s) = &info.kind else {
+        return None;
+    };
+    match s.family? {
+        AddressFamily::Unix => fdinfo::unix_diag(info.inode.1).ok()?.backlog,
+        family @ (AddressFamily::Inet | AddressFamily::Inet6) => {
+            crate::inetdiag::tcp_backlog(family, info.inode.1).ok()?
+        }
+        _ => None,
     }
 }
 
