@@ -315,7 +315,7 @@ fn json_plan_and_result_parse_back() {
     assert_eq!(unix["state"], "changed");
     assert_eq!(
         unix["differs"],
-        serde_json::json!([{"what": "backlog", "held": "7", "declared": "5"}])
+        serde_json::json!([{"what": "backlog", "held": "7", "declared": "5", "before": "7", "after": "5"}])
     );
     assert_eq!(unix["action"], "fix-in-place", "listen again");
     for id in ["pipe:r", "pipe:w"] {

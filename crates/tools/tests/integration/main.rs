@@ -17,4 +17,5 @@ mod inspect;
 mod library;
 mod props;
 mod prune;
+mod schemas;
 mod systemd_import;

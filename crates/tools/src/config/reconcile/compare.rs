@@ -130,7 +130,7 @@ impl fmt::Display for Field {
 }
 
 /// One way a held fd differs from its entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Difference {
     /// What differs.
     pub what: Field,
@@ -138,6 +138,22 @@ pub struct Difference {
     pub held: String,
     /// As the file declares it.
     pub declared: String,
+}
+
+/// In JSON: `what`, `held`, `declared`, and the same two values as `before` and `after`
+/// (what the daemon held before a run, what it holds after), the words a config
+/// management tool's diff uses.
+impl Serialize for Difference {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Difference", 5)?;
+        st.serialize_field("what", &self.what)?;
+        st.serialize_field("held", &self.held)?;
+        st.serialize_field("declared", &self.declared)?;
+        st.serialize_field("before", &self.held)?;
+        st.serialize_field("after", &self.declared)?;
+        st.end()
+    }
 }
 
 impl fmt::Display for Difference {
