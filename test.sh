@@ -9,6 +9,12 @@ if ! command -v s6-fdholderd >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s6 >/dev/null
 fi
+# The JSON Schema tests validate the tools' documents with python3-jsonschema.
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+    echo "test.sh: installing Debian's python3-jsonschema" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema >/dev/null
+fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

@@ -1,10 +1,11 @@
-//! What ends a tool, and the exit code it ends with: decided in [`Fatal::exit_code`] and
-//! nowhere else.
+//! What ends a tool, and the exit code it ends with: decided in [`Fatal::exit_code`] (a
+//! failure) and [`Outcome::exit_code`] (a success), and nowhere else.
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success |
+//! | 0 | success (with `--exit-code`: and nothing changed, or would change) |
 //! | 1 | the daemon refused: an errno reply, or a connection closed before any reply |
+//! | 2 | with `--exit-code`: success, and the daemon's holdings changed (or would change) |
 //! | 100 | bad command line, environment or configuration |
 //! | 111 | a system call failed: connect, open, timeout, connection lost after a reply |
 
@@ -26,6 +27,31 @@ pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_USAGE: u8 = 100;
 /// Exit code: a system call failed (connect, open, timeout, connection lost).
 pub const EXIT_SYSTEM: u8 = 111;
+
+/// Exit code, with `--exit-code` only: the run changed what the daemon holds, or with
+/// `--check` would change it.
+pub const EXIT_CHANGED: u8 = 2;
+
+/// How a successful run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Success, with no promise about changes: exit 0.
+    Done,
+    /// `--exit-code`: the daemon's holdings were left (or would be left) as they were.
+    Unchanged,
+    /// `--exit-code`: the daemon's holdings changed (or would change).
+    Changed,
+}
+
+impl Outcome {
+    /// The exit code of a success: 0, or [`EXIT_CHANGED`] for [`Outcome::Changed`].
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Done | Outcome::Unchanged => 0,
+            Outcome::Changed => EXIT_CHANGED,
+        }
+    }
+}
 
 /// The exit code of a failed exchange with the daemon.
 fn error_code(e: &Error) -> u8 {
@@ -71,6 +97,9 @@ pub enum Fatal {
     Untrusted(PathBuf, String),
     /// An fd of the config file could not be opened; what this run created was removed.
     Open(Located),
+    /// `--replace-all` without `--force` would replace a pipe the daemon holds both ends
+    /// of: its read id and its write id. Nothing was opened or sent.
+    HeldPipe(String, String),
     /// A signal asked a config run to stop once everything was opened, before the setdump;
     /// what it opened and created was undone.
     Signalled(nix::sys::signal::Signal),
@@ -93,7 +122,8 @@ impl Fatal {
             | Fatal::Unit(_)
             | Fatal::Config(_)
             | Fatal::Untrusted(..)
-            | Fatal::Select(..) => EXIT_USAGE,
+            | Fatal::Select(..)
+            | Fatal::HeldPipe(..) => EXIT_USAGE,
             Fatal::Read(..)
             | Fatal::Write(_)
             | Fatal::Open(_)
@@ -154,6 +184,14 @@ impl fmt::Display for Fatal {
                  (--allow-insecure-config takes it anyway)",
                 one_line(&file.to_string_lossy())
             ),
+            Fatal::HeldPipe(read, write) => write!(
+                f,
+                "refusing to replace the pipe held as {} and {}: the daemon holds both its \
+                 ends, which a running pipeline may be using (--replace-all --force \
+                 replaces it)",
+                one_line(read),
+                one_line(write)
+            ),
             Fatal::Signalled(signal) => write!(
                 f,
                 "interrupted by {signal} before the setdump; everything this run opened and \
@@ -213,9 +251,11 @@ impl std::error::Error for Fatal {
             Fatal::Retrieve(_, e) => Some(e),
             Fatal::Unit(e) => Some(e),
             Fatal::Config(e) | Fatal::Open(e) => Some(e),
-            Fatal::Usage(_) | Fatal::Untrusted(..) | Fatal::Signalled(_) | Fatal::Select(..) => {
-                None
-            }
+            Fatal::Usage(_)
+            | Fatal::Untrusted(..)
+            | Fatal::HeldPipe(..)
+            | Fatal::Signalled(_)
+            | Fatal::Select(..) => None,
         }
     }
 }

@@ -6,7 +6,8 @@ pub const SETDUMP: &str = "s6-fdholder-setdump";
 pub const USAGE_ENV: &str = "s6-fdholder-setdump [ -t timeout ] socket";
 /// Config mode's usage.
 pub const USAGE_CONFIG: &str = "s6-fdholder-setdump [ -t timeout ] [ -v ] [ --check ] [ --json ] \
-     [ --prune | --replace-all ] [ --allow-insecure-config ] -c file [ socket ]";
+     [ --prune | --replace-all [ --force ] ] [ --exit-code ] [ --allow-insecure-config ] -c file \
+     [ socket ]";
 
 /// `s6-fdholder-inspect`'s name, as it prefixes every message.
 pub const INSPECT: &str = "s6-fdholder-inspect";

@@ -14,6 +14,7 @@ use std::ffi::{OsString, c_char, c_int};
 use std::io::Write;
 
 use fdtools::cli::setdump::{self as cli, Command};
+use fdtools::fatal::Outcome;
 use fdtools::names::SETDUMP;
 
 // SAFETY: the binary's only `main` symbol, the one the C runtime calls; under `#![no_main]`
@@ -32,7 +33,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 fn run(args: Vec<OsString>) -> u8 {
     let result = match cli::parse(args) {
         // Env mode prints only when it fails: SIGPIPE is ignored then (below).
-        Ok(Command::Env(opts)) => fdtools::env_mode::run(&opts),
+        Ok(Command::Env(opts)) => fdtools::env_mode::run(&opts).map(|()| Outcome::Done),
         Ok(Command::Config(opts)) => {
             fdtools::sys::ignore_sigpipe();
             fdtools::config::run(&opts)
@@ -41,12 +42,12 @@ fn run(args: Vec<OsString>) -> u8 {
             fdtools::sys::ignore_sigpipe();
             // Nothing useful to do if stdout is gone.
             let _ = std::io::stdout().write_all(text.as_bytes());
-            Ok(())
+            Ok(Outcome::Done)
         }
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => 0,
+        Ok(outcome) => outcome.exit_code(),
         Err(e) => {
             fdtools::sys::ignore_sigpipe();
             e.report(SETDUMP)

@@ -76,6 +76,20 @@ pub fn command() -> clap::Command {
                 .help("Open and set every fd, even those held as declared"),
         )
         .arg(
+            Arg::new("force")
+                .long("force")
+                .action(ArgAction::SetTrue)
+                .requires("replace-all")
+                .help("With --replace-all, also replace held pipes whose two ends are held"),
+        )
+        .arg(
+            Arg::new("exit-code")
+                .long("exit-code")
+                .action(ArgAction::SetTrue)
+                .requires("config")
+                .help("Exit 2 when the daemon's holdings changed (or, with --check, would change), 0 when not"),
+        )
+        .arg(
             Arg::new("allow-insecure-config")
                 .long("allow-insecure-config")
                 .action(ArgAction::SetTrue)
@@ -132,7 +146,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal>
     let m = match clap_parse(
         command(),
         &args,
-        "--check, -v, --json, --prune, --replace-all and --allow-insecure-config go with -c file",
+        "--check, -v, --json, --prune, --replace-all, --force, --exit-code and \
+         --allow-insecure-config go with -c file",
     )
     .map_err(|why| usage(config_mode, &why))?
     {
@@ -152,6 +167,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal>
             prune: m.get_flag("prune"),
             replace_all: m.get_flag("replace-all"),
             allow_insecure_config: m.get_flag("allow-insecure-config"),
+            exit_code: m.get_flag("exit-code"),
+            force: m.get_flag("force"),
         })),
         None => {
             let socket = socket.ok_or_else(|| usage(false, "no socket given"))?;
@@ -274,8 +291,20 @@ mod tests {
                 prune: false,
                 replace_all: false,
                 allow_insecure_config: false,
+                exit_code: false,
+                force: false,
             }))
         );
+        let Ok(Command::Config(o)) = p(&["--check", "--exit-code", "-c", "f.toml"]) else {
+            panic!()
+        };
+        assert!(o.exit_code && o.check && !o.force);
+        let Ok(Command::Config(o)) = p(&["--replace-all", "--force", "-c", "f.toml"]) else {
+            panic!()
+        };
+        assert!(o.force && o.replace_all);
+        let e = p(&["--force", "-c", "f.toml"]).unwrap_err();
+        assert!(e.contains("--replace-all"), "{e}");
         let Ok(Command::Config(o)) = p(&["--json", "--prune", "-c", "f.toml", "/s"]) else {
             panic!()
         };

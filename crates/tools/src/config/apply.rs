@@ -3,6 +3,13 @@
 //! the library's [`Client::setdump_beside`] (which makes every limit distinct, from each
 //! other and from the limits of the fds the daemon keeps, and sends at most 253 fds a
 //! message).
+//!
+//! `--prune` is part of the same setdump: each id to prune is sent with a limit already
+//! past ([`PRUNED_LIMIT`]), so the daemon replaces what it holds under that id (closing it)
+//! and closes the new one too at its next idle turn, as it closes any expired fd. The set
+//! and the prune then succeed or fail together, and the prune needs only
+//! `S6_FDHOLDER_SETDUMP`: the daemon's setdump checks no `S6_FDHOLDER_STORE_REGEX`, which
+//! its delete does (s6-rc's fdholder allows only `^pipe:s6rc-`).
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -21,6 +28,16 @@ use fdholder::Tain;
 use fdholder::error::{Error, SetdumpError};
 use fdholder::held::{self, FetchError, Holdings};
 use fdholder::{Client, DumpEntry, HeldFd};
+
+/// The limit a pruned id is sent with: long past, so the daemon closes it at its next
+/// idle turn (s6-fdholderd closes, whenever its loop times out, every fd whose limit is
+/// not in the future). The library moves it a few nanoseconds apart from every other.
+pub fn pruned_limit() -> Tain {
+    Tain::from_system_time(std::time::SystemTime::UNIX_EPOCH + PRUNED_LIMIT)
+}
+
+/// How far after the Unix epoch [`pruned_limit`] is: any instant long past would do.
+pub const PRUNED_LIMIT: Duration = Duration::from_secs(1);
 
 /// The daemon's socket: the command line's, else the file's `fdholder`, else a usage error.
 pub fn daemon_socket(
@@ -142,6 +159,33 @@ pub fn apply(
         fd: dump[at].fd.as_fd(),
         id: plan.items[item].id.as_bytes(),
         limit: limit(item),
+    }));
+    // What each pruned id is replaced with: the held fd itself when dumped (so a client
+    // that retrieves it in the moment before it expires gets what was held), else a pipe's
+    // read end whose write end is closed (reads give end of file).
+    let placeholder = match report.to_prune().any(|(_, at)| at.is_none()) {
+        true => Some(
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| SetdumpError {
+                    error: Error::Sys(e),
+                    committed: 0,
+                    total: entries.len(),
+                    held: None,
+                })?
+                .0,
+        ),
+        false => None,
+    };
+    entries.extend(report.to_prune().filter_map(|(raw, at)| {
+        let fd = match at {
+            Some(at) => dump[at].fd.as_fd(),
+            None => placeholder.as_ref()?.as_fd(),
+        };
+        Some(DumpEntry {
+            fd,
+            id: raw,
+            limit: pruned_limit(),
+        })
     }));
     let held: Vec<Tain> = dump.iter().map(|h| h.limit).collect();
     client.setdump_beside(&entries, &held)

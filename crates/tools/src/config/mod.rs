@@ -13,11 +13,12 @@
 //!    ([`render`]).
 //! 5. [`open`]: what is to be opened, all or none, undone on failure; a stop signal
 //!    ([`interrupt`]) undoes it too.
-//! 6. [`apply`]: the setdump, then the prune.
+//! 6. [`apply`]: the setdump, the prune in it.
 //! 7. [`render`]: the `--json` document, `-v`'s summary.
 
 pub mod apply;
 pub mod diag;
+pub mod fixup;
 pub mod interrupt;
 pub mod load;
 pub mod model;
@@ -30,7 +31,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::fatal::Fatal;
+use crate::fatal::{Fatal, Outcome};
 use crate::names::SETDUMP as PROG;
 use crate::text::warn;
 use fdholder::Deadline;
@@ -66,6 +67,22 @@ pub struct ConfigOptions {
     pub replace_all: bool,
     /// `--allow-insecure-config`: take, as root, a config file others could have written.
     pub allow_insecure_config: bool,
+    /// `--exit-code`: end with [`Outcome::Changed`] or [`Outcome::Unchanged`].
+    pub exit_code: bool,
+    /// `--force`: with `--replace-all`, replace held pipes both of whose ends are held.
+    pub force: bool,
+}
+
+/// How a run that succeeded ends: with `--exit-code`, whether `report` changes (or, a plan,
+/// would change) what the daemon holds.
+fn outcome(opts: &ConfigOptions, report: &Report) -> Outcome {
+    if !opts.exit_code {
+        Outcome::Done
+    } else if report.changes() {
+        Outcome::Changed
+    } else {
+        Outcome::Unchanged
+    }
 }
 
 /// Tells, on stderr, what a failed run could not remove.
@@ -112,9 +129,9 @@ fn info(opts: &ConfigOptions, what: impl std::fmt::Display) {
     }
 }
 
-/// Does what `report` decided: opens the entries to open, sends them and the held fds to
-/// set again in one setdump (undoing the opening if it fails), then deletes the ids to
-/// prune. `dump` is the getdump the report was made from, if any.
+/// Does what `report` decided: opens the entries to open, sends them, the held fds to set
+/// again and the ids to prune (with a limit past) in one setdump, undoing the opening if
+/// it fails. `dump` is the getdump the report was made from, if any.
 fn carry_out(
     opts: &ConfigOptions,
     config: &Config,
@@ -125,6 +142,11 @@ fn carry_out(
     locate: &dyn Fn(diag::Diag) -> diag::Located,
 ) -> Result<(), Fatal> {
     let sel = apply::select(config, plan, report);
+    // Fixes in place first, each undone if the run fails before the daemon has answered.
+    let fixed = fixup::fix_all(config, plan, report, dump).map_err(|d| Fatal::Open(locate(d)))?;
+    for (item, ..) in report.to_fix() {
+        info(opts, format_args!("fixed {} in place", plan.items[item].id));
+    }
     // From here until the daemon has answered, a stop signal undoes the run instead of
     // ending it halfway; without a signalfd, signals act as they always have.
     let interrupt = Interrupt::block().ok();
@@ -141,7 +163,7 @@ fn carry_out(
             None => Ok(()),
         }
     };
-    let mut opened = open::open_all(
+    let opened = open::open_all(
         &sel.config,
         &sel.plan,
         &report.replaceable(),
@@ -150,9 +172,17 @@ fn carry_out(
     .map_err(|f| {
         warn_leftovers(&f.leftovers);
         Fatal::Open(locate(f.diag))
-    })?;
+    });
+    let mut opened = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            fixed.undo();
+            return Err(e);
+        }
+    };
     if let Some(signal) = stop() {
         warn_leftovers(&opened.rollback(0));
+        fixed.undo();
         return Err(Fatal::Signalled(signal));
     }
     let watch = interrupt.as_ref().and_then(|i| i.watch().ok());
@@ -160,6 +190,11 @@ fn carry_out(
     if let Err(e) = apply::apply(client, config, plan, &sel, &opened, report, dump) {
         // The daemon keeps what it acknowledged: only the rest is undone.
         warn_leftovers(&opened.rollback(e.committed.min(sel.items.len())));
+        // Nothing committed: the fixes are undone too. Part of the dump committed: the
+        // daemon holds part of the run, and the fixes stay with it.
+        if e.committed == 0 {
+            fixed.undo();
+        }
         return Err(Fatal::Setdump(e));
     }
     for (item, _) in report.limits_to_set() {
@@ -172,17 +207,16 @@ fn carry_out(
     opened
         .finish(&sel.config, &sel.plan)
         .map_err(|d| Fatal::Open(locate(d)))?;
-    for (id, raw) in report.to_delete() {
-        client
-            .delete(raw)
-            .map_err(|e| Fatal::Prune(id.to_string(), e))?;
+    // The pruned ids went in the setdump, with a limit past: the daemon has closed them,
+    // or does at its next idle turn.
+    for (id, _) in report.to_delete() {
         info(opts, format_args!("deleted {id}"));
     }
     Ok(())
 }
 
 /// Runs config mode.
-pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
+pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
     let now = SystemTime::now();
     let strict = !opts.allow_insecure_config && nix::unistd::geteuid().is_root();
     let text = load::trust::read(&opts.file, strict)?;
@@ -201,13 +235,14 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
         Ok(socket) => socket,
         // No daemon to compare with: the plan alone.
         Err(_) if opts.check => {
+            let mut report = Report::new(&config, &plan, None, None);
+            report.decide(&plan, opts.replace_all, opts.prune);
             if opts.json {
-                let mut report = Report::new(&config, &plan, None, None);
-                report.decide(&plan, opts.replace_all, opts.prune);
-                return print_json(&report);
+                print_json(&report)?;
+            } else {
+                print(|out| render::write_plan(out, &config, &plan));
             }
-            print(|out| render::write_plan(out, &config, &plan));
-            return Ok(());
+            return Ok(outcome(opts, &report));
         }
         Err(no_socket) => return Err(no_socket),
     };
@@ -219,12 +254,22 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
     }
     let mut report = Report::new(&config, &plan, Some(&socket), holdings.as_ref());
     report.decide(&plan, opts.replace_all, opts.prune);
+    if opts.replace_all
+        && !opts.force
+        && let Some((read, write)) = report
+            .held_pipes_to_replace(&config, &plan)
+            .into_iter()
+            .next()
+    {
+        return Err(Fatal::HeldPipe(read, write));
+    }
     if opts.check {
         if opts.json {
-            return print_json(&report);
+            print_json(&report)?;
+        } else {
+            print(|out| render::write_states(out, &report, &config, &plan));
         }
-        print(|out| render::write_states(out, &report, &config, &plan));
-        return Ok(());
+        return Ok(outcome(opts, &report));
     }
     let dump = match &holdings {
         Some(Holdings::Dump(dump)) => &dump[..],
@@ -236,5 +281,5 @@ pub fn run(opts: &ConfigOptions) -> Result<(), Fatal> {
     if opts.json {
         print_json(&report)?;
     }
-    Ok(())
+    Ok(outcome(opts, &report))
 }

@@ -56,6 +56,9 @@ pub fn write_states(
             _ => show_id(&row.raw_id),
         };
         write!(out, "{sign}\t{line}")?;
+        if let Some(fix) = row.fix() {
+            write!(out, "\t{fix}")?;
+        }
         if !row.differs.is_empty() {
             let d: Vec<String> = row.differs.iter().map(ToString::to_string).collect();
             write!(out, "\tdiffers: {}", d.join("; "))?;
@@ -80,8 +83,33 @@ pub fn summary(report: &Report) -> String {
         0 => String::new(),
         n => format!("; {n} held but not in the file, kept (--prune deletes them)"),
     };
-    if t.set == 0 && t.deleted == 0 {
+    if t.set == 0 && t.deleted == 0 && t.fixed == 0 {
         return format!("nothing to do: {} held as declared{kept}", fds(t.same));
+    }
+    if t.fixed > 0 {
+        return format!(
+            "set {} ({} new, {} changed), fixed {} in place, deleted {}, {} held as \
+             declared{kept}",
+            fds(t.set),
+            t.new,
+            t.changed - t.fixed,
+            fds(t.fixed),
+            t.deleted,
+            t.same
+        );
+    }
+    if t.replaced > 0 {
+        // `--replace-all`: the `=` ids it set again were replaced, not left alone.
+        return format!(
+            "set {} ({} new, {} changed, {} replaced though held as declared), deleted {}, \
+             {} left as declared{kept}",
+            fds(t.set),
+            t.new,
+            t.changed,
+            t.replaced,
+            t.deleted,
+            t.same - t.replaced
+        );
     }
     format!(
         "set {} ({} new, {} changed), deleted {}, {} held as declared{kept}",

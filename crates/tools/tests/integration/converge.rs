@@ -293,7 +293,7 @@ fn json_plan_and_result_parse_back() {
     assert!(fds[0]["expires"].is_null(), "no lifetime: never");
     assert_eq!(
         doc["totals"],
-        serde_json::json!({"new": 7, "same": 0, "changed": 0, "extra": 0, "set": 7, "deleted": 0})
+        serde_json::json!({"new": 7, "same": 0, "changed": 0, "extra": 0, "set": 7, "deleted": 0, "replaced": 0, "fixed": 0})
     );
 
     let doc = json(&d, &config, &[]);
@@ -315,9 +315,9 @@ fn json_plan_and_result_parse_back() {
     assert_eq!(unix["state"], "changed");
     assert_eq!(
         unix["differs"],
-        serde_json::json!([{"what": "backlog", "held": "7", "declared": "5"}])
+        serde_json::json!([{"what": "backlog", "held": "7", "declared": "5", "before": "7", "after": "5"}])
     );
-    assert_eq!(unix["action"], "open-and-set");
+    assert_eq!(unix["action"], "fix-in-place", "listen again");
     for id in ["pipe:r", "pipe:w"] {
         let f = by_id(id);
         assert_eq!(
@@ -335,7 +335,7 @@ fn json_plan_and_result_parse_back() {
     }
     assert_eq!(
         doc["totals"],
-        serde_json::json!({"new": 0, "same": 4, "changed": 1, "extra": 2, "set": 1, "deleted": 2})
+        serde_json::json!({"new": 0, "same": 4, "changed": 1, "extra": 2, "set": 0, "deleted": 2, "replaced": 0, "fixed": 1})
     );
     assert_eq!(d.list().len(), 5);
 }
@@ -350,9 +350,13 @@ fn replace_all_reopens_everything() {
     let cut = text.find("[[fd]]\nkind = \"tcp\"").unwrap();
     let end = text.find("[[fd]]\nkind = \"fifo\"").unwrap();
     fs::write(&config, format!("{}{}", &text[..cut], &text[end..])).unwrap();
-    let (_, err) = ok(&d, &config, &["-v", "--replace-all"]);
+    // The held pipe's two ends are both held: replacing them takes --force.
+    let (_, err) = ok(&d, &config, &["-v", "--replace-all", "--force"]);
     assert!(
-        err.contains("set 5 fds (0 new, 0 changed), deleted 0, 5 held as declared"),
+        err.contains(
+            "set 5 fds (0 new, 0 changed, 5 replaced though held as declared), deleted 0, \
+             0 left as declared"
+        ),
         "{err}"
     );
     let after = inodes(&d);
@@ -398,29 +402,37 @@ fn a_held_unix_socket_is_recognised_and_replaced() {
     let first = inodes(&d)[&id];
     assert_eq!(held_socket_file(&d, &id), file_id(&path));
 
-    // A new mode: `~`, and the run binds a new socket in place of the daemon's own.
+    // A new mode: `~`, fixed in place on the socket file of the daemon's own socket.
     fs::write(&config, entry("0600", 7)).unwrap();
     let lines = plan(&d, &config);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].0, "~");
     assert!(
-        lines[0].2.ends_with("\tdiffers: mode 0660 → 0600"),
+        lines[0]
+            .2
+            .ends_with("\tin place\tdiffers: mode 0660 → 0600"),
         "{lines:?}"
     );
     ok(&d, &config, &[]);
     let second = inodes(&d)[&id];
-    assert_ne!(second, first);
+    assert_eq!(second, first, "the same socket");
+    assert_eq!(held_socket_file(&d, &id), file_id(&path), "the same file");
     assert_eq!(
         path.symlink_metadata().unwrap().permissions().mode() & 0o777,
         0o600
     );
     assert_eq!(held_socket_file(&d, &id), file_id(&path));
 
-    // A new backlog, the same way.
+    // A new backlog, by listening again.
     fs::write(&config, entry("0600", 5)).unwrap();
-    assert!(plan(&d, &config)[0].2.ends_with("\tdiffers: backlog 7 → 5"));
+    assert!(
+        plan(&d, &config)[0]
+            .2
+            .ends_with("\tin place\tdiffers: backlog 7 → 5")
+    );
     ok(&d, &config, &[]);
-    assert_ne!(inodes(&d)[&id], second);
+    assert_eq!(inodes(&d)[&id], second);
+
     assert_eq!(signs(&d, &config)[&id], "=");
     assert!(
         UnixStream::connect(&path).is_ok(),

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use fdholder::envdump::{Var, VarKind};
 use fdtools::cli::setdump::command;
-use fdtools::fatal::{EXIT_REFUSED, EXIT_SYSTEM, EXIT_USAGE};
+use fdtools::fatal::{EXIT_CHANGED, EXIT_REFUSED, EXIT_SYSTEM, EXIT_USAGE};
 use fdtools::names::{USAGE_CONFIG, USAGE_ENV};
 
 const MAN: &str = include_str!("../../../../man/s6-fdholder-setdump.1");
@@ -117,7 +117,7 @@ fn every_variable_and_exit_code_has_its_entry() {
         );
     }
     let status = section("EXIT STATUS");
-    for code in [0, EXIT_REFUSED, EXIT_USAGE, EXIT_SYSTEM] {
+    for code in [0, EXIT_REFUSED, EXIT_CHANGED, EXIT_USAGE, EXIT_SYSTEM] {
         assert!(
             status.contains(&format!(".TP\n.B {code}\n")),
             "no entry for exit code {code}"

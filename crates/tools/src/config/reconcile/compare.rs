@@ -130,7 +130,7 @@ impl fmt::Display for Field {
 }
 
 /// One way a held fd differs from its entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Difference {
     /// What differs.
     pub what: Field,
@@ -138,6 +138,22 @@ pub struct Difference {
     pub held: String,
     /// As the file declares it.
     pub declared: String,
+}
+
+/// In JSON: `what`, `held`, `declared`, and the same two values as `before` and `after`
+/// (what the daemon held before a run, what it holds after), the words a config
+/// management tool's diff uses.
+impl Serialize for Difference {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Difference", 5)?;
+        st.serialize_field("what", &self.what)?;
+        st.serialize_field("held", &self.held)?;
+        st.serialize_field("declared", &self.declared)?;
+        st.serialize_field("before", &self.held)?;
+        st.serialize_field("after", &self.declared)?;
+        st.end()
+    }
 }
 
 impl fmt::Display for Difference {
@@ -258,6 +274,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                     address,
                     transport,
                     options,
+                    backlog,
                     ..
                 },
                 Kind::Socket(s),
@@ -271,6 +288,12 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                     v.differ(Field::Listening, yes_no(s.listening), yes_no(tcp));
                 }
                 inet_options(&mut v, held, s, options);
+                if tcp
+                    && s.listening
+                    && let Some(now) = held_backlog(held.fd.as_fd())
+                {
+                    same(&mut v, Field::Backlog, now, effective_backlog(*backlog));
+                }
             }
             // Access is compared only where the path leads to the held object.
             (FdSpec::Fifo { path, .. }, Kind::Fifo(p, access)) => {
@@ -329,6 +352,22 @@ fn same_path(v: &mut Verdict, held: &Path, declared: &Path, inode: (u64, u64)) -
         }
         // Not readable: not compared.
         Err(_) => true,
+    }
+}
+
+/// The backlog of a held listening socket, unix or tcp, as sock_diag reports it (the
+/// kernel clamps it to `net.core.somaxconn`); `None` when it cannot be known.
+pub fn held_backlog(fd: std::os::fd::BorrowedFd<'_>) -> Option<u32> {
+    let info = fdinfo::describe(fd).ok()?;
+    let Kind::Socket(s) = &info.kind else {
+        return None;
+    };
+    match s.family? {
+        AddressFamily::Unix => fdinfo::unix_diag(info.inode.1).ok()?.backlog,
+        family @ (AddressFamily::Inet | AddressFamily::Inet6) => {
+            crate::inetdiag::tcp_backlog(family, info.inode.1).ok()?
+        }
+        _ => None,
     }
 }
 

@@ -15,6 +15,8 @@ use std::os::fd::AsFd;
 use serde::Serialize;
 
 pub mod compare;
+pub mod fix;
+pub mod guard;
 
 use self::compare::{Difference, Field, address_of, kind_of};
 use crate::config::model::{Config, Entry, EntryIdx, FdSpec};
@@ -79,6 +81,8 @@ pub enum Action {
     Delete,
     /// Leave it held though the file does not declare it.
     Keep,
+    /// Fix the held fd itself (see [`fix`]); with a changed expiry, set it again too.
+    FixInPlace,
 }
 
 /// One id of the report.
@@ -129,6 +133,10 @@ pub struct Totals {
     pub set: usize,
     /// Ids deleted.
     pub deleted: usize,
+    /// `=` ids opened and set anyway (`--replace-all`): replaced though held as declared.
+    pub replaced: usize,
+    /// `~` ids fixed on the held fd itself, not replaced.
+    pub fixed: usize,
 }
 
 /// The plan against a daemon, or the result of a run: the `--json` document.
@@ -246,6 +254,15 @@ impl Report {
                 {
                     Action::SetLimit
                 }
+                Some(State::Changed)
+                    if row.held.is_some()
+                        && row
+                            .differs
+                            .iter()
+                            .all(|d| d.what == Field::Expiry || fix::in_place(d.what)) =>
+                {
+                    Action::FixInPlace
+                }
                 Some(State::New | State::Changed) | None => Action::OpenAndSet,
             };
         }
@@ -283,10 +300,19 @@ impl Report {
                 Some(State::Extra) => t.extra += 1,
                 None => {}
             }
+            if row.state == Some(State::Same) && row.action == Action::OpenAndSet {
+                t.replaced += 1;
+            }
+            if row.action == Action::FixInPlace {
+                t.fixed += 1;
+                if row.limit_changed() {
+                    t.set += 1;
+                }
+            }
             match row.action {
                 Action::OpenAndSet | Action::SetLimit => t.set += 1,
                 Action::Delete => t.deleted += 1,
-                Action::None | Action::Keep => {}
+                Action::None | Action::Keep | Action::FixInPlace => {}
             }
         }
         self.totals = t;
@@ -307,6 +333,9 @@ impl Report {
             .iter()
             .filter_map(|r| match (r.action, r.item, r.held) {
                 (Action::SetLimit, Some(item), Some(held)) => Some((item, held)),
+                (Action::FixInPlace, Some(item), Some(held)) if r.limit_changed() => {
+                    Some((item, held))
+                }
                 _ => None,
             })
     }
@@ -317,6 +346,14 @@ impl Report {
             .iter()
             .filter(|r| r.action == Action::Delete)
             .map(|r| (r.id.as_str(), &r.raw_id[..]))
+    }
+
+    /// The ids to prune, with where each is in the getdump when dumped.
+    pub fn to_prune(&self) -> impl Iterator<Item = (&[u8], Option<HeldIdx>)> + '_ {
+        self.fds
+            .iter()
+            .filter(|r| r.action == Action::Delete)
+            .map(|r| (&r.raw_id[..], r.held))
     }
 
     /// The socket files (device, inode) the entries to open may replace: those of the
@@ -330,6 +367,23 @@ impl Report {
             .collect()
     }
 
+    /// Whether carrying the report out changes what the daemon holds: an fd set or an id
+    /// deleted.
+    pub fn changes(&self) -> bool {
+        self.totals.set > 0 || self.totals.deleted > 0 || self.totals.fixed > 0
+    }
+
+    /// The rows to fix in place: (plan item, where the held fd is in the getdump, what
+    /// differs).
+    pub fn to_fix(&self) -> impl Iterator<Item = (ItemIdx, HeldIdx, &[Difference])> + '_ {
+        self.fds
+            .iter()
+            .filter_map(|r| match (r.action, r.item, r.held) {
+                (Action::FixInPlace, Some(item), Some(held)) => Some((item, held, &r.differs[..])),
+                _ => None,
+            })
+    }
+
     /// Marks the report as carried out.
     pub fn applied(&mut self) {
         self.applied = true;
@@ -337,6 +391,21 @@ impl Report {
 }
 
 impl Row {
+    /// Whether its expiry differs.
+    fn limit_changed(&self) -> bool {
+        self.differs.iter().any(|d| d.what == Field::Expiry)
+    }
+
+    /// How a `~` row is converged, as the plan says it: `in place` (the held fd fixed, or
+    /// set again with its new limit) or `replace` (a new fd); `None` for another state.
+    pub fn fix(&self) -> Option<&'static str> {
+        match (self.state, self.action) {
+            (Some(State::Changed), Action::FixInPlace | Action::SetLimit) => Some("in place"),
+            (Some(State::Changed), Action::OpenAndSet) => Some("replace"),
+            _ => None,
+        }
+    }
+
     fn changed(&mut self, what: Field, held: &str, declared: &str) {
         self.state = Some(State::Changed);
         self.differs.push(Difference {
