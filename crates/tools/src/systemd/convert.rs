@@ -193,14 +193,22 @@ fn read_word(v: &str) -> Result<Option<Value>, String> {
         Ok(Some(v.into()))
     }
 }
+/// As systemd's `parse_socket_address_bind_ipv6_only_or_bool`: the three words, or a
+/// boolean (yes is ipv6-only, no is both).
 fn read_bind_ipv6_only(v: &str) -> Result<Option<Value>, String> {
     match v {
         "default" => Ok(None),
         "both" => Ok(Some(false.into())),
         "ipv6-only" => Ok(Some(true.into())),
-        _ => Err(format!("{v:?} is not default, both or ipv6-only")),
+        _ => values::boolean(v)
+            .map(|b| Some(b.into()))
+            .map_err(|_| format!("{v:?} is not default, both, ipv6-only or a boolean")),
     }
 }
+
+/// systemd's defaults for options config mode would otherwise leave to the umask or to its
+/// own default: written out when the unit relies on them (systemd.socket(5)).
+const SYSTEMD_DEFAULTS: &[(&str, &str)] = &[("SocketMode", "0666"), ("DirectoryMode", "0755")];
 
 /// Every option carried over, in the order their keys are written.
 const OPTIONS: &[Spec] = &[
@@ -468,6 +476,14 @@ impl Gathered {
             ("Socket", _) => self.socket(a, &text),
             ("Unit", "Description") => self.description = Some(a.value.clone()),
             ("Unit", "Documentation") => {}
+            ("Unit", key) if key.starts_with("Condition") || key.starts_with("Assert") => {
+                self.warnings.push(lost(
+                    a.line,
+                    &text,
+                    "the fd-holder opens its fds whatever the system is like; in s6, the \
+                     run script of the service checks the condition before it starts",
+                ))
+            }
             ("Unit", _) => self.warnings.push(lost(
                 a.line,
                 &text,
@@ -649,7 +665,15 @@ fn entry(
 ) -> Vec<(&'static str, Value)> {
     let mut t = l.base();
     for spec in OPTIONS {
-        let Some(s) = settings.get(spec.directive) else {
+        let default = SYSTEMD_DEFAULTS
+            .iter()
+            .find(|(d, _)| *d == spec.directive)
+            .map(|(_, v)| Setting {
+                line: l.line,
+                text: String::new(),
+                value: Some(Value::from(*v)),
+            });
+        let Some(s) = settings.get(spec.directive).or(default.as_ref()) else {
             continue;
         };
         match ((spec.applies)(l), &s.value) {
@@ -717,9 +741,16 @@ mod tests {
                     ("path", "\"@ctl\"".into()),
                     ("socket", "\"seqpacket\"".into())
                 ],
-                vec![("kind", "\"fifo\"".into()), ("path", "\"/run/f\"".into())],
                 vec![
+                    ("directory-mode", "\"0755\"".into()),
+                    ("kind", "\"fifo\"".into()),
+                    ("mode", "\"0666\"".into()),
+                    ("path", "\"/run/f\"".into())
+                ],
+                vec![
+                    ("directory-mode", "\"0755\"".into()),
                     ("kind", "\"unix\"".into()),
+                    ("mode", "\"0666\"".into()),
                     ("path", "\"/run/d\"".into()),
                     ("socket", "\"dgram\"".into())
                 ],
@@ -743,7 +774,8 @@ mod tests {
         );
         assert_eq!(fds.len(), 1);
         assert_eq!(fds[0]["path"].as_str(), Some("/b"));
-        assert_eq!(fds[0].get("mode"), None);
+        // A reset is back to systemd's default, which is written out.
+        assert_eq!(fds[0]["mode"].as_str(), Some("0666"));
         assert_eq!(fds[0]["backlog"].as_integer(), Some(7));
     }
 
@@ -753,6 +785,9 @@ mod tests {
             ("both", Some(false)),
             ("ipv6-only", Some(true)),
             ("default", None),
+            ("yes", Some(true)),
+            ("no", Some(false)),
+            ("On", Some(true)),
         ] {
             let (fds, w) = conv(&format!("ListenStream=8080\nBindIPv6Only={v}\n"));
             assert_eq!(w, [], "{v}");
@@ -773,6 +808,47 @@ mod tests {
                     .to_string()
             )]
         );
+    }
+
+    #[test]
+    fn systemd_defaults_are_written_out() {
+        let (fds, w) = conv(
+            "ListenStream=/a\nListenStream=@b\nListenStream=9\nListenFIFO=/f\n\
+             DirectoryMode=0700\n",
+        );
+        assert_eq!(w, []);
+        let modes: Vec<_> = fds
+            .iter()
+            .map(|f| {
+                (
+                    f.get("mode").and_then(|v| v.as_str()),
+                    f.get("directory-mode").and_then(|v| v.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                (Some("0666"), Some("0700")),
+                (None, None),
+                (None, None),
+                (Some("0666"), Some("0700")),
+            ]
+        );
+        let (fds, _) = conv("ListenStream=/a\nSocketMode=0600\nSocketUser=mysql\n");
+        assert_eq!(fds[0]["mode"].as_str(), Some("0600"));
+        assert_eq!(fds[0]["owner"].as_str(), Some("mysql"));
+        assert_eq!(fds[0].get("group"), None);
+    }
+
+    #[test]
+    fn conditions_are_not_ordering() {
+        let u = super::super::unit::parse(
+            "[Unit]\nConditionPathExists=/x\nAfter=a.service\n[Socket]\nListenFIFO=/f\n",
+        );
+        let w = convert(&u, "t.socket").unwrap().warnings;
+        assert!(w[0].message.contains("checks the condition"), "{w:?}");
+        assert!(w[1].message.contains("orders"), "{w:?}");
     }
 
     #[test]
