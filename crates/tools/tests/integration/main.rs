@@ -15,3 +15,4 @@ mod inspect;
 mod library;
 mod props;
 mod systemd_import;
+mod systemd_meaning;
