@@ -12,8 +12,43 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use toml::Value;
 
+use super::specifiers::Specifiers;
 use super::unit::{Assignment, Unit};
 use super::values::{self, Target};
+
+/// Why a unit cannot be converted at all.
+#[derive(Debug)]
+pub enum ConvertError {
+    /// A value carried over has a specifier that cannot be resolved: its line, and
+    /// `Key=value: why`.
+    Specifier(usize, String),
+    /// The TOML could not be written.
+    Toml(toml::ser::Error),
+}
+
+impl std::fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConvertError::Specifier(line, why) => write!(f, "line {line}: {why}"),
+            ConvertError::Toml(e) => write!(f, "unable to write TOML: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConvertError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConvertError::Specifier(..) => None,
+            ConvertError::Toml(e) => Some(e),
+        }
+    }
+}
+
+impl From<toml::ser::Error> for ConvertError {
+    fn from(e: toml::ser::Error) -> Self {
+        ConvertError::Toml(e)
+    }
+}
 
 /// A line of the unit that is not carried over as written, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -400,10 +435,12 @@ struct Gathered {
     accept: Option<(usize, String)>,
     description: Option<String>,
     warnings: Vec<Warning>,
+    /// The first value whose specifiers cannot be resolved.
+    unresolved: Option<(usize, String)>,
 }
 
 impl Gathered {
-    fn socket(&mut self, a: &Assignment, text: &str) {
+    fn socket(&mut self, a: &Assignment, text: &str, spec: &Specifiers) {
         let key = a.key.as_str();
         let is_listen = listen_kind(key).is_some() || OTHER_LISTENS.contains(&key);
         if a.value.is_empty() {
@@ -423,9 +460,23 @@ impl Gathered {
             self.warnings.push(lost(a.line, text, why));
             return;
         }
-        let value = match values::specifiers(&a.value) {
+        let known = listen_kind(key).is_some()
+            || OPTIONS.iter().any(|s| s.directive == key)
+            || key == "FileDescriptorName"
+            || key == "Accept";
+        if !known {
+            return self
+                .warnings
+                .push(lost(a.line, text, "config mode has no equivalent"));
+        }
+        let value = match spec.expand(&a.value) {
             Ok(v) => v,
-            Err(why) => return self.warnings.push(lost(a.line, text, why)),
+            Err(why) => {
+                if self.unresolved.is_none() {
+                    self.unresolved = Some((a.line, format!("{text}: {why}")));
+                }
+                return;
+            }
         };
         let result = if let Some(kind) = listen_kind(key) {
             let target = match kind {
@@ -463,17 +514,17 @@ impl Gathered {
                 self.accept = yes.then(|| (a.line, text.to_string()));
             })
         } else {
-            Err("config mode has no equivalent".into())
+            Ok(())
         };
         if let Err(why) = result {
             self.warnings.push(lost(a.line, text, why));
         }
     }
 
-    fn take(&mut self, a: &Assignment) {
+    fn take(&mut self, a: &Assignment, spec: &Specifiers) {
         let text = format!("{}={}", a.key, a.value);
         match (a.section.as_str(), a.key.as_str()) {
-            ("Socket", _) => self.socket(a, &text),
+            ("Socket", _) => self.socket(a, &text, spec),
             ("Unit", "Description") => self.description = Some(a.value.clone()),
             ("Unit", "Documentation") => {}
             ("Unit", key) if key.starts_with("Condition") || key.starts_with("Assert") => {
@@ -540,14 +591,29 @@ pub struct Conversion {
     pub warnings: Vec<Warning>,
 }
 
-/// Converts a parsed unit; `name` (the unit's file name) goes into the comments.
-pub fn convert(unit: &Unit, name: &str) -> Result<Conversion, toml::ser::Error> {
+/// Converts a parsed unit; `name` (the unit's file name) goes into the comments and
+/// gives the specifiers their values (a template's instance ones stay unresolvable).
+pub fn convert(unit: &Unit, name: &str) -> Result<Conversion, ConvertError> {
+    let spec = Specifiers::new(std::path::Path::new(name), None)
+        .map_err(|e| ConvertError::Specifier(0, e.to_string()))?;
+    convert_with(unit, name, &spec)
+}
+
+/// Converts a parsed unit, resolving specifiers with `spec`.
+pub fn convert_with(
+    unit: &Unit,
+    name: &str,
+    spec: &Specifiers,
+) -> Result<Conversion, ConvertError> {
     let mut g = Gathered::default();
     for s in &unit.skipped {
         g.warnings.push(lost(s.line, &s.text, s.why));
     }
     for a in &unit.assignments {
-        g.take(a);
+        g.take(a, spec);
+    }
+    if let Some((line, why)) = g.unresolved.take() {
+        return Err(ConvertError::Specifier(line, why));
     }
     if let Some((line, text)) = &g.accept {
         g.warnings.push(lost(
@@ -906,18 +972,34 @@ mod tests {
     fn what_cannot_be_read() {
         let (fds, w) = conv(
             "ListenStream=run/a\nListenSequentialPacket=1.2.3.4:5\nListenFIFO=f\n\
-             Backlog=lots\nListenStream=%t/x\nAccept=yes\nFoo=bar\n[Other]\nX=1\n",
+             Backlog=lots\nAccept=yes\nFoo=%H\n[Other]\nX=1\n",
         );
         assert!(fds.is_empty());
         let lines: Vec<usize> = w.iter().map(|(l, _)| *l).collect();
-        assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8, 10]);
-        assert!(w[4].1.contains("%t"), "{w:?}");
-        assert!(w[5].1.starts_with("Accept=yes not carried over: "), "{w:?}");
+        assert_eq!(lines, [2, 3, 4, 5, 6, 7, 9]);
+        assert!(w[4].1.starts_with("Accept=yes not carried over: "), "{w:?}");
         assert_eq!(
-            w[6].1,
-            "Foo=bar not carried over: config mode has no equivalent"
+            w[5].1,
+            "Foo=%H not carried over: config mode has no equivalent"
         );
-        assert!(w[7].1.contains("[Other]"), "{w:?}");
+        assert!(w[6].1.contains("[Other]"), "{w:?}");
+    }
+
+    #[test]
+    fn specifiers_resolve_or_stop_the_conversion() {
+        let (fds, w) = conv("ListenStream=%t/%N.sock\nSocketUser=%u\n");
+        assert_eq!(w, []);
+        assert_eq!(fds[0]["path"].as_str(), Some("/run/t.sock"));
+        assert_eq!(fds[0]["owner"].as_str(), Some("root"));
+        let u = super::super::unit::parse("[Socket]\nListenStream=/a\nListenStream=/run/%i\n");
+        match convert(&u, "t@.socket") {
+            Err(ConvertError::Specifier(3, why)) => assert_eq!(
+                why,
+                "ListenStream=/run/%i: the specifier %i needs the instance of this template \
+                 unit: give it with --instance NAME"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -84,3 +84,45 @@ fn ipv6_only_false_on_a_specific_address_converges() {
     apply_and_converge(&d, &config);
     assert!(held(&d).contains_key(&format!("tcp:[::1]:{port}")));
 }
+
+#[test]
+fn a_template_takes_its_instance_and_unresolved_specifiers_stop() {
+    let d = Daemon::start();
+    let root = d.dir.path().display().to_string();
+    let unit = d.path("tpl@.socket");
+    fs::write(
+        &unit,
+        format!("[Socket]\nListenStream={root}/%p/%I.sock\nFileDescriptorName=%N\n"),
+    )
+    .unwrap();
+    let out = convert(&unit, &["--instance", "a\\x2db"]);
+    let (code, err) = code_and_err(&out);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let config = write_config(&d, "tpl.toml", &String::from_utf8(out.stdout).unwrap());
+    apply_and_converge(&d, &config);
+    assert!(held(&d).contains_key("tpl@a\\x2db"));
+    let m = fs::symlink_metadata(d.path("tpl/a-b.sock")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o666);
+
+    let (code, err) = code_and_err(&convert(&unit, &[]));
+    assert_eq!(code, 100);
+    assert_eq!(
+        err,
+        format!(
+            "s6-fdholder-inspect: fatal: {}:2: ListenStream={root}/%p/%I.sock: the specifier \
+             %I needs the instance of this template unit: give it with --instance NAME\n",
+            unit.display()
+        )
+    );
+    let plain = d.path("plain.socket");
+    fs::write(&plain, "[Socket]\nListenStream=/run/%H.sock\n").unwrap();
+    let (code, err) = code_and_err(&convert(&plain, &["--instance", "x"]));
+    assert_eq!(code, 100);
+    assert!(err.contains("--instance is for template units"), "{err}");
+    let (code, err) = code_and_err(&convert(&plain, &[]));
+    assert_eq!(code, 100);
+    assert!(
+        err.contains(":2: ListenStream=/run/%H.sock: the specifier %H depends on the host"),
+        "{err}"
+    );
+}
