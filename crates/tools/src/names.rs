@@ -14,7 +14,8 @@ pub const INSPECT: &str = "s6-fdholder-inspect";
 /// The usage of the inspect tool's daemon form.
 pub const USAGE_INSPECT: &str = "s6-fdholder-inspect [ -t timeout ] [ --json ] socket";
 /// The usage of the systemd import.
-pub const USAGE_SYSTEMD: &str = "s6-fdholder-inspect --from-systemd unit.socket";
+pub const USAGE_SYSTEMD: &str =
+    "s6-fdholder-inspect --from-systemd unit.socket [ --instance NAME ]";
 
 /// `s6-fdholder-activate`'s name, as it prefixes every message.
 pub const ACTIVATE: &str = "s6-fdholder-activate";

@@ -9,7 +9,9 @@ use fdtools::names::INSPECT;
 fn main() -> ExitCode {
     let result = match cli::parse(std::env::args_os()) {
         Ok(InspectCommand::Inspect(opts)) => fdtools::inspect::run(&opts),
-        Ok(InspectCommand::FromSystemd(unit)) => fdtools::systemd::run(&unit),
+        Ok(InspectCommand::FromSystemd(unit, instance)) => {
+            fdtools::systemd::run(&unit, instance.as_deref())
+        }
         Ok(InspectCommand::Print(text)) => fdtools::inspect::print(&text),
         Err(e) => Err(e),
     };

@@ -18,8 +18,9 @@ use crate::names::{INSPECT as PROG, USAGE_INSPECT as USAGE, USAGE_SYSTEMD};
 pub enum InspectCommand {
     /// Show what a daemon holds.
     Inspect(InspectOptions),
-    /// Print the config-mode TOML equivalent to this systemd socket unit.
-    FromSystemd(PathBuf),
+    /// Print the config-mode TOML equivalent to this systemd socket unit, a template's
+    /// with this instance.
+    FromSystemd(PathBuf, Option<String>),
     /// `--help` or `--version`: print this text and exit 0.
     Print(String),
 }
@@ -46,6 +47,13 @@ pub fn command() -> clap::Command {
                 .help("Print the config-mode TOML for this systemd socket unit"),
         )
         .arg(
+            Arg::new("instance")
+                .long("instance")
+                .value_name("NAME")
+                .conflicts_with_all(["timeout", "json", "socket"])
+                .help("The instance of a template unit (NAME@.socket), for %i and %I"),
+        )
+        .arg(
             Arg::new("socket")
                 .value_name("socket")
                 .value_parser(clap::builder::PathBufValueParser::new())
@@ -67,7 +75,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<InspectCommand,
         Parsed::Print(text) => return Ok(InspectCommand::Print(text)),
     };
     if let Some(unit) = m.get_one::<PathBuf>("from-systemd") {
-        return Ok(InspectCommand::FromSystemd(unit.clone()));
+        let instance = m.get_one::<String>("instance").cloned();
+        return Ok(InspectCommand::FromSystemd(unit.clone(), instance));
     }
     let timeout_ms = timeout_ms(&m).map_err(|why| usage(&why))?;
     match m.get_one::<PathBuf>("socket") {
@@ -110,7 +119,14 @@ mod tests {
         );
         assert_eq!(
             p(&["--from-systemd", "web.socket"]),
-            Ok(InspectCommand::FromSystemd("web.socket".into()))
+            Ok(InspectCommand::FromSystemd("web.socket".into(), None))
+        );
+        assert_eq!(
+            p(&["--from-systemd", "a@.socket", "--instance", "x"]),
+            Ok(InspectCommand::FromSystemd(
+                "a@.socket".into(),
+                Some("x".into())
+            ))
         );
         assert!(matches!(p(&["--help"]), Ok(InspectCommand::Print(_))));
     }
@@ -138,6 +154,7 @@ mod tests {
                 "does not go with",
             ),
             (&["--from-systemd"][..], USAGE_SYSTEMD, "needs a value"),
+            (&["--instance", "x", "/s"][..], USAGE, "does not go with"),
         ] {
             let e = p(args).unwrap_err();
             assert!(e.starts_with(line) && e.contains(why), "{args:?}: {e}");

@@ -12,8 +12,43 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use toml::Value;
 
+use super::specifiers::Specifiers;
 use super::unit::{Assignment, Unit};
 use super::values::{self, Target};
+
+/// Why a unit cannot be converted at all.
+#[derive(Debug)]
+pub enum ConvertError {
+    /// A value carried over has a specifier that cannot be resolved: its line, and
+    /// `Key=value: why`.
+    Specifier(usize, String),
+    /// The TOML could not be written.
+    Toml(toml::ser::Error),
+}
+
+impl std::fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConvertError::Specifier(line, why) => write!(f, "line {line}: {why}"),
+            ConvertError::Toml(e) => write!(f, "unable to write TOML: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConvertError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConvertError::Specifier(..) => None,
+            ConvertError::Toml(e) => Some(e),
+        }
+    }
+}
+
+impl From<toml::ser::Error> for ConvertError {
+    fn from(e: toml::ser::Error) -> Self {
+        ConvertError::Toml(e)
+    }
+}
 
 /// A line of the unit that is not carried over as written, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,14 +228,22 @@ fn read_word(v: &str) -> Result<Option<Value>, String> {
         Ok(Some(v.into()))
     }
 }
+/// As systemd's `parse_socket_address_bind_ipv6_only_or_bool`: the three words, or a
+/// boolean (yes is ipv6-only, no is both).
 fn read_bind_ipv6_only(v: &str) -> Result<Option<Value>, String> {
     match v {
         "default" => Ok(None),
         "both" => Ok(Some(false.into())),
         "ipv6-only" => Ok(Some(true.into())),
-        _ => Err(format!("{v:?} is not default, both or ipv6-only")),
+        _ => values::boolean(v)
+            .map(|b| Some(b.into()))
+            .map_err(|_| format!("{v:?} is not default, both, ipv6-only or a boolean")),
     }
 }
+
+/// systemd's defaults for options config mode would otherwise leave to the umask or to its
+/// own default: written out when the unit relies on them (systemd.socket(5)).
+const SYSTEMD_DEFAULTS: &[(&str, &str)] = &[("SocketMode", "0666"), ("DirectoryMode", "0755")];
 
 /// Every option carried over, in the order their keys are written.
 const OPTIONS: &[Spec] = &[
@@ -392,10 +435,12 @@ struct Gathered {
     accept: Option<(usize, String)>,
     description: Option<String>,
     warnings: Vec<Warning>,
+    /// The first value whose specifiers cannot be resolved.
+    unresolved: Option<(usize, String)>,
 }
 
 impl Gathered {
-    fn socket(&mut self, a: &Assignment, text: &str) {
+    fn socket(&mut self, a: &Assignment, text: &str, spec: &Specifiers) {
         let key = a.key.as_str();
         let is_listen = listen_kind(key).is_some() || OTHER_LISTENS.contains(&key);
         if a.value.is_empty() {
@@ -415,9 +460,23 @@ impl Gathered {
             self.warnings.push(lost(a.line, text, why));
             return;
         }
-        let value = match values::specifiers(&a.value) {
+        let known = listen_kind(key).is_some()
+            || OPTIONS.iter().any(|s| s.directive == key)
+            || key == "FileDescriptorName"
+            || key == "Accept";
+        if !known {
+            return self
+                .warnings
+                .push(lost(a.line, text, "config mode has no equivalent"));
+        }
+        let value = match spec.expand(&a.value) {
             Ok(v) => v,
-            Err(why) => return self.warnings.push(lost(a.line, text, why)),
+            Err(why) => {
+                if self.unresolved.is_none() {
+                    self.unresolved = Some((a.line, format!("{text}: {why}")));
+                }
+                return;
+            }
         };
         let result = if let Some(kind) = listen_kind(key) {
             let target = match kind {
@@ -455,19 +514,27 @@ impl Gathered {
                 self.accept = yes.then(|| (a.line, text.to_string()));
             })
         } else {
-            Err("config mode has no equivalent".into())
+            Ok(())
         };
         if let Err(why) = result {
             self.warnings.push(lost(a.line, text, why));
         }
     }
 
-    fn take(&mut self, a: &Assignment) {
+    fn take(&mut self, a: &Assignment, spec: &Specifiers) {
         let text = format!("{}={}", a.key, a.value);
         match (a.section.as_str(), a.key.as_str()) {
-            ("Socket", _) => self.socket(a, &text),
+            ("Socket", _) => self.socket(a, &text, spec),
             ("Unit", "Description") => self.description = Some(a.value.clone()),
             ("Unit", "Documentation") => {}
+            ("Unit", key) if key.starts_with("Condition") || key.starts_with("Assert") => {
+                self.warnings.push(lost(
+                    a.line,
+                    &text,
+                    "the fd-holder opens its fds whatever the system is like; in s6, the \
+                     run script of the service checks the condition before it starts",
+                ))
+            }
             ("Unit", _) => self.warnings.push(lost(
                 a.line,
                 &text,
@@ -524,14 +591,29 @@ pub struct Conversion {
     pub warnings: Vec<Warning>,
 }
 
-/// Converts a parsed unit; `name` (the unit's file name) goes into the comments.
-pub fn convert(unit: &Unit, name: &str) -> Result<Conversion, toml::ser::Error> {
+/// Converts a parsed unit; `name` (the unit's file name) goes into the comments and
+/// gives the specifiers their values (a template's instance ones stay unresolvable).
+pub fn convert(unit: &Unit, name: &str) -> Result<Conversion, ConvertError> {
+    let spec = Specifiers::new(std::path::Path::new(name), None)
+        .map_err(|e| ConvertError::Specifier(0, e.to_string()))?;
+    convert_with(unit, name, &spec)
+}
+
+/// Converts a parsed unit, resolving specifiers with `spec`.
+pub fn convert_with(
+    unit: &Unit,
+    name: &str,
+    spec: &Specifiers,
+) -> Result<Conversion, ConvertError> {
     let mut g = Gathered::default();
     for s in &unit.skipped {
         g.warnings.push(lost(s.line, &s.text, s.why));
     }
     for a in &unit.assignments {
-        g.take(a);
+        g.take(a, spec);
+    }
+    if let Some((line, why)) = g.unresolved.take() {
+        return Err(ConvertError::Specifier(line, why));
     }
     if let Some((line, text)) = &g.accept {
         g.warnings.push(lost(
@@ -649,7 +731,15 @@ fn entry(
 ) -> Vec<(&'static str, Value)> {
     let mut t = l.base();
     for spec in OPTIONS {
-        let Some(s) = settings.get(spec.directive) else {
+        let default = SYSTEMD_DEFAULTS
+            .iter()
+            .find(|(d, _)| *d == spec.directive)
+            .map(|(_, v)| Setting {
+                line: l.line,
+                text: String::new(),
+                value: Some(Value::from(*v)),
+            });
+        let Some(s) = settings.get(spec.directive).or(default.as_ref()) else {
             continue;
         };
         match ((spec.applies)(l), &s.value) {
@@ -717,9 +807,16 @@ mod tests {
                     ("path", "\"@ctl\"".into()),
                     ("socket", "\"seqpacket\"".into())
                 ],
-                vec![("kind", "\"fifo\"".into()), ("path", "\"/run/f\"".into())],
                 vec![
+                    ("directory-mode", "\"0755\"".into()),
+                    ("kind", "\"fifo\"".into()),
+                    ("mode", "\"0666\"".into()),
+                    ("path", "\"/run/f\"".into())
+                ],
+                vec![
+                    ("directory-mode", "\"0755\"".into()),
                     ("kind", "\"unix\"".into()),
+                    ("mode", "\"0666\"".into()),
                     ("path", "\"/run/d\"".into()),
                     ("socket", "\"dgram\"".into())
                 ],
@@ -743,7 +840,8 @@ mod tests {
         );
         assert_eq!(fds.len(), 1);
         assert_eq!(fds[0]["path"].as_str(), Some("/b"));
-        assert_eq!(fds[0].get("mode"), None);
+        // A reset is back to systemd's default, which is written out.
+        assert_eq!(fds[0]["mode"].as_str(), Some("0666"));
         assert_eq!(fds[0]["backlog"].as_integer(), Some(7));
     }
 
@@ -753,6 +851,9 @@ mod tests {
             ("both", Some(false)),
             ("ipv6-only", Some(true)),
             ("default", None),
+            ("yes", Some(true)),
+            ("no", Some(false)),
+            ("On", Some(true)),
         ] {
             let (fds, w) = conv(&format!("ListenStream=8080\nBindIPv6Only={v}\n"));
             assert_eq!(w, [], "{v}");
@@ -773,6 +874,47 @@ mod tests {
                     .to_string()
             )]
         );
+    }
+
+    #[test]
+    fn systemd_defaults_are_written_out() {
+        let (fds, w) = conv(
+            "ListenStream=/a\nListenStream=@b\nListenStream=9\nListenFIFO=/f\n\
+             DirectoryMode=0700\n",
+        );
+        assert_eq!(w, []);
+        let modes: Vec<_> = fds
+            .iter()
+            .map(|f| {
+                (
+                    f.get("mode").and_then(|v| v.as_str()),
+                    f.get("directory-mode").and_then(|v| v.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                (Some("0666"), Some("0700")),
+                (None, None),
+                (None, None),
+                (Some("0666"), Some("0700")),
+            ]
+        );
+        let (fds, _) = conv("ListenStream=/a\nSocketMode=0600\nSocketUser=mysql\n");
+        assert_eq!(fds[0]["mode"].as_str(), Some("0600"));
+        assert_eq!(fds[0]["owner"].as_str(), Some("mysql"));
+        assert_eq!(fds[0].get("group"), None);
+    }
+
+    #[test]
+    fn conditions_are_not_ordering() {
+        let u = super::super::unit::parse(
+            "[Unit]\nConditionPathExists=/x\nAfter=a.service\n[Socket]\nListenFIFO=/f\n",
+        );
+        let w = convert(&u, "t.socket").unwrap().warnings;
+        assert!(w[0].message.contains("checks the condition"), "{w:?}");
+        assert!(w[1].message.contains("orders"), "{w:?}");
     }
 
     #[test]
@@ -830,18 +972,34 @@ mod tests {
     fn what_cannot_be_read() {
         let (fds, w) = conv(
             "ListenStream=run/a\nListenSequentialPacket=1.2.3.4:5\nListenFIFO=f\n\
-             Backlog=lots\nListenStream=%t/x\nAccept=yes\nFoo=bar\n[Other]\nX=1\n",
+             Backlog=lots\nAccept=yes\nFoo=%H\n[Other]\nX=1\n",
         );
         assert!(fds.is_empty());
         let lines: Vec<usize> = w.iter().map(|(l, _)| *l).collect();
-        assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8, 10]);
-        assert!(w[4].1.contains("%t"), "{w:?}");
-        assert!(w[5].1.starts_with("Accept=yes not carried over: "), "{w:?}");
+        assert_eq!(lines, [2, 3, 4, 5, 6, 7, 9]);
+        assert!(w[4].1.starts_with("Accept=yes not carried over: "), "{w:?}");
         assert_eq!(
-            w[6].1,
-            "Foo=bar not carried over: config mode has no equivalent"
+            w[5].1,
+            "Foo=%H not carried over: config mode has no equivalent"
         );
-        assert!(w[7].1.contains("[Other]"), "{w:?}");
+        assert!(w[6].1.contains("[Other]"), "{w:?}");
+    }
+
+    #[test]
+    fn specifiers_resolve_or_stop_the_conversion() {
+        let (fds, w) = conv("ListenStream=%t/%N.sock\nSocketUser=%u\n");
+        assert_eq!(w, []);
+        assert_eq!(fds[0]["path"].as_str(), Some("/run/t.sock"));
+        assert_eq!(fds[0]["owner"].as_str(), Some("root"));
+        let u = super::super::unit::parse("[Socket]\nListenStream=/a\nListenStream=/run/%i\n");
+        match convert(&u, "t@.socket") {
+            Err(ConvertError::Specifier(3, why)) => assert_eq!(
+                why,
+                "ListenStream=/run/%i: the specifier %i needs the instance of this template \
+                 unit: give it with --instance NAME"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

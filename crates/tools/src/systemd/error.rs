@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::specifiers::InstanceError;
+
 /// Why a unit cannot be converted at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UnitError {
@@ -12,6 +14,11 @@ pub enum UnitError {
     Nothing(PathBuf),
     /// The TOML could not be written.
     Toml(String),
+    /// A carried-over value has a specifier that cannot be resolved: the line, and
+    /// `Key=value: why`.
+    Specifier(PathBuf, usize, String),
+    /// `--instance` does not go with this unit, or is no instance name.
+    Instance(PathBuf, InstanceError),
 }
 
 impl fmt::Display for UnitError {
@@ -25,8 +32,17 @@ impl fmt::Display for UnitError {
                 p.display()
             ),
             UnitError::Toml(e) => write!(f, "unable to write TOML: {e}"),
+            UnitError::Specifier(p, line, why) => write!(f, "{}:{line}: {why}", p.display()),
+            UnitError::Instance(p, e) => write!(f, "{}: {e}", p.display()),
         }
     }
 }
 
-impl std::error::Error for UnitError {}
+impl std::error::Error for UnitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UnitError::Instance(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod error;
+pub mod specifiers;
 pub mod unit;
 pub mod values;
 
@@ -21,9 +22,14 @@ use crate::names::INSPECT as PROG;
 use crate::text::warn;
 use fdholder::error::io_errno;
 
-/// Reads and converts the unit at `path`: the TOML (`None` when nothing can be carried
-/// over), and the warnings as stderr lines (`PATH:LINE: ...`).
-pub fn convert_file(path: &Path) -> Result<(Option<String>, Vec<String>), Fatal> {
+/// Reads and converts the unit at `path`, a template's with `instance`: the TOML (`None`
+/// when nothing can be carried over), and the warnings as stderr lines (`PATH:LINE: ...`).
+pub fn convert_file(
+    path: &Path,
+    instance: Option<&str>,
+) -> Result<(Option<String>, Vec<String>), Fatal> {
+    let spec = specifiers::Specifiers::new(path, instance)
+        .map_err(|e| Fatal::Unit(UnitError::Instance(path.to_path_buf(), e)))?;
     let bytes = std::fs::read(path).map_err(|e| Fatal::Read(path.to_path_buf(), io_errno(&e)))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
@@ -35,8 +41,14 @@ pub fn convert_file(path: &Path) -> Result<(Option<String>, Vec<String>), Fatal>
     let name = path
         .file_name()
         .map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy());
-    let done = convert::convert(&unit::parse(&text), &name)
-        .map_err(|e| Fatal::Unit(UnitError::Toml(e.to_string())))?;
+    let done = convert::convert_with(&unit::parse(&text), &name, &spec).map_err(|e| {
+        Fatal::Unit(match e {
+            convert::ConvertError::Specifier(line, why) => {
+                UnitError::Specifier(path.to_path_buf(), line, why)
+            }
+            convert::ConvertError::Toml(e) => UnitError::Toml(e.to_string()),
+        })
+    })?;
     let warnings = done
         .warnings
         .iter()
@@ -45,9 +57,10 @@ pub fn convert_file(path: &Path) -> Result<(Option<String>, Vec<String>), Fatal>
     Ok((done.toml, warnings))
 }
 
-/// Runs `--from-systemd`: the warnings on stderr, then the TOML on stdout.
-pub fn run(path: &Path) -> Result<(), Fatal> {
-    let (toml, warnings) = convert_file(path)?;
+/// Runs `--from-systemd`, with `--instance` for a template: the warnings on stderr, then
+/// the TOML on stdout.
+pub fn run(path: &Path, instance: Option<&str>) -> Result<(), Fatal> {
+    let (toml, warnings) = convert_file(path, instance)?;
     for w in &warnings {
         warn(PROG, w);
     }

@@ -1,5 +1,5 @@
 //! The values of socket-unit directives, read as systemd reads them: listen addresses
-//! (systemd.socket(5)), booleans, octal modes, sizes with K/M/G suffixes, `%` specifiers.
+//! (systemd.socket(5)), booleans, octal modes, sizes with K/M/G suffixes (`%` specifiers: [`super::specifiers`]).
 //! Each reader returns the value or why it is not one.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -127,29 +127,6 @@ pub fn size(v: &str) -> Result<i64, String> {
     i64::try_from(whole + frac_bytes).map_err(|_| format!("{v:?} is too large"))
 }
 
-/// Expands the only specifier that means the same everywhere, `%%`; any other `%x` depends
-/// on the unit's instance and manager, so it is refused with its letter.
-pub fn specifiers(v: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(v.len());
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('%') => out.push('%'),
-            Some(x) => {
-                return Err(format!(
-                    "it contains the specifier %{x}, which only systemd can expand"
-                ));
-            }
-            None => return Err("it ends with a lone %".into()),
-        }
-    }
-    Ok(out)
-}
-
 /// Whether systemd accepts `name` as a FileDescriptorName: 1 to 255 printable ASCII
 /// characters, no colon.
 pub fn fd_name(name: &str) -> Result<(), String> {
@@ -226,8 +203,6 @@ mod tests {
 
     #[test]
     fn specifiers_and_names() {
-        assert_eq!(specifiers("/run/a%%b"), Ok("/run/a%b".into()));
-        assert!(specifiers("%t/x.sock").unwrap_err().contains("%t"));
         assert!(fd_name("web").is_ok());
         assert!(fd_name("a:b").is_err());
         assert!(fd_name("").is_err());

@@ -20,3 +20,4 @@ mod prune;
 mod schemas;
 mod snapshots;
 mod systemd_import;
+mod systemd_meaning;

@@ -298,13 +298,21 @@ fn perms(ctx: &Ctx<'_>) -> Result<Perms, Diag> {
                 Gid::from_raw,
             )
         })
-        .transpose()?;
+        .transpose()?
+        .or_else(|| owner.and_then(primary_group));
     Ok(Perms {
         mode,
         owner,
         group,
         directory_mode,
     })
+}
+
+/// The primary group of `uid` in the user database, the group an `owner` without `group`
+/// gets (as `chown user:` and systemd's `SocketUser=` give it); none for a uid the
+/// database does not know, whose file keeps the group it is created with.
+fn primary_group(uid: Uid) -> Option<Gid> {
+    User::from_uid(uid).ok().flatten().map(|u| u.gid)
 }
 
 /// The id: the explicit one, or `derived` (the s6 convention), checked either way.
@@ -744,6 +752,16 @@ open = "append"
         assert_eq!(perms.owner, Some(Uid::from_raw(0)));
         assert_eq!(perms.group, Some(Gid::from_raw(12345)));
         assert_eq!(perms.directory_mode, 0o755);
+        // An owner alone brings its primary group; a uid nobody has brings none.
+        for (owner, group) in [("\"root\"", Some(0)), ("0", Some(0)), ("4000000000", None)] {
+            let c = ok(&format!(
+                "[[fd]]\nkind = \"fifo\"\npath = \"/f\"\nowner = {owner}\n"
+            ));
+            let FdSpec::Fifo { perms, .. } = &c.entries[0].spec else {
+                panic!()
+            };
+            assert_eq!(perms.group, group.map(Gid::from_raw), "{owner}");
+        }
         assert!(
             err("[[fd]]\nkind = \"fifo\"\npath = \"/f\"\nowner = \"no-such-user-here\"\n")
                 .ends_with("no user is named \"no-such-user-here\"")

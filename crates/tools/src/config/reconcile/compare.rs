@@ -456,6 +456,18 @@ fn socket_file_perms(v: &mut Verdict, st: &FileStat, perms: &Perms) {
     }
 }
 
+/// Whether Linux sets IPV6_V6ONLY itself on binding (inet6_bind): on a specific IPv6
+/// address that is not v4-mapped, which no IPv4 peer can reach anyway, so `ipv6-only` means
+/// nothing there and a declared `false` must not be a difference.
+fn v6only_forced(a: &crate::fdinfo::Address) -> bool {
+    match a {
+        crate::fdinfo::Address::Ip(std::net::SocketAddr::V6(a)) => {
+            !a.ip().is_unspecified() && a.ip().to_ipv4_mapped().is_none()
+        }
+        _ => false,
+    }
+}
+
 /// Compares the options a tcp or udp entry declares with the held socket's.
 fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions) {
     let fd = held.fd.as_fd();
@@ -472,7 +484,7 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
     flag(Field::ReusePort, o.reuse_port, Ok(s.reuse_port));
     flag(
         Field::Ipv6Only,
-        o.ipv6_only,
+        o.ipv6_only.filter(|_| !v6only_forced(&s.address)),
         s.v6only.ok_or(Errno::EAFNOSUPPORT),
     );
     flag(
