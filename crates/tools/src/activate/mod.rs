@@ -4,14 +4,15 @@
 //!
 //! Everything that can fail is done before the exec: every id is retrieved (all or
 //! nothing is executed), then the fds are placed and the environment built. The
-//! daemon's connection is closed before the fds are placed; every fd the tool opens is
-//! close-on-exec, so `prog` inherits the passed fds and what the tool itself inherited.
+//! daemon's connection is closed before the fds are placed, and every other fd above them
+//! is made close-on-exec, those the tool inherited too (but for `-k`): `prog` gets fds 0, 1,
+//! 2 and the passed ones, as a service started by systemd does.
 
 pub mod select;
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -58,6 +59,9 @@ pub struct ActivateOptions {
     pub delete: bool,
     /// `-N`: pass the fds with `O_NONBLOCK` (systemd's `NonBlocking=yes`).
     pub nonblock: bool,
+    /// `-k`: fds the tool inherited that `prog` inherits too (s6-supervise's
+    /// notification-fd, say); every other one above the passed fds is made close-on-exec.
+    pub keep: Vec<RawFd>,
     /// The fds to pass.
     pub source: Source,
     /// The program to exec and its arguments; never empty.
@@ -149,6 +153,15 @@ pub fn environment(
 /// Runs the tool: returns only on failure, having executed nothing.
 pub fn run(opts: &ActivateOptions) -> Result<Infallible, Fatal> {
     let (wanted, socket) = resolve(opts)?;
+    let end = RawFd::try_from(wanted.len() + 3).map_err(|_| Fatal::Pass(Errno::EMFILE))?;
+    if let Some(k) = opts.keep.iter().find(|&&k| k < end) {
+        return Err(Fatal::Usage(format!(
+            "{} (-k {k}: the {} passed fds take 3 to {}; a kept fd must be above them)",
+            crate::names::USAGE_ACTIVATE,
+            wanted.len(),
+            end - 1
+        )));
+    }
     let fds = retrieve_all(&socket, &wanted, opts)?;
     for fd in &fds {
         set_nonblock(fd, opts.nonblock).map_err(Fatal::Pass)?;
@@ -167,6 +180,7 @@ pub fn run(opts: &ActivateOptions) -> Result<Infallible, Fatal> {
     // SAFETY: the tool owns no fd from 3 on but `fds`: the connection is closed, and std
     // keeps none; fds inherited there are not owned by anything in the process.
     let placed = unsafe { crate::sys::place_from_3_unowned(fds) }.map_err(Fatal::Pass)?;
+    crate::sys::cloexec_from(end, &opts.keep).map_err(Fatal::Pass)?;
     let e = match nix::unistd::execvpe(prog, &args, &env) {
         Err(e) => e,
         Ok(never) => match never {},
