@@ -155,9 +155,12 @@ pub fn run(opts: &ActivateOptions) -> Result<Infallible, Fatal> {
     let (wanted, socket) = resolve(opts)?;
     let end = RawFd::try_from(wanted.len() + 3).map_err(|_| Fatal::Pass(Errno::EMFILE))?;
     if let Some(k) = opts.keep.iter().find(|&&k| k < end) {
+        let usage = match opts.source {
+            Source::Given(_) => crate::names::USAGE_ACTIVATE,
+            Source::Config { .. } => crate::names::USAGE_ACTIVATE_CONFIG,
+        };
         return Err(Fatal::Usage(format!(
-            "{} (-k {k}: the {} passed fds take 3 to {}; a kept fd must be above them)",
-            crate::names::USAGE_ACTIVATE,
+            "{usage} (-k {k}: the {} passed fds take 3 to {}; a kept fd must be above them)",
             wanted.len(),
             end - 1
         )));
