@@ -55,7 +55,7 @@ pub struct ActivateOptions {
     pub socket: Option<PathBuf>,
     /// `-t`, in milliseconds; 0 for none.
     pub timeout_ms: u32,
-    /// `-D`: delete each id as it is retrieved.
+    /// `-D`: delete the ids, once all of them are retrieved.
     pub delete: bool,
     /// `-N`: pass the fds with `O_NONBLOCK` (systemd's `NonBlocking=yes`).
     pub nonblock: bool,
@@ -93,7 +93,10 @@ fn resolve(opts: &ActivateOptions) -> Result<(Vec<Wanted>, PathBuf), Fatal> {
     }
 }
 
-/// Retrieves every wanted fd over one connection, which is closed on return.
+/// Retrieves every wanted fd over one connection, which is closed on return. With `-D`,
+/// every id is first retrieved without deleting it, and only then retrieved again and
+/// deleted: an id that fails deletes nothing, where deleting as it goes would close the
+/// fds already taken and lose them, daemon and service alike.
 fn retrieve_all(
     socket: &std::path::Path,
     wanted: &[Wanted],
@@ -102,14 +105,22 @@ fn retrieve_all(
     let deadline = Deadline::from_millis(opts.timeout_ms);
     let mut client =
         Client::connect(socket, deadline).map_err(|e| Fatal::Connect(socket.to_path_buf(), e))?;
-    wanted
-        .iter()
-        .map(|w| {
-            client
-                .retrieve(&w.id, opts.delete)
-                .map_err(|e| Fatal::Retrieve(String::from_utf8_lossy(&w.id).into_owned(), e))
-        })
-        .collect()
+    let mut retrieve = |delete: bool| {
+        wanted
+            .iter()
+            .map(|w| {
+                client
+                    .retrieve(&w.id, delete)
+                    .map_err(|e| Fatal::Retrieve(String::from_utf8_lossy(&w.id).into_owned(), e))
+            })
+            .collect::<Result<Vec<OwnedFd>, Fatal>>()
+    };
+    let fds = retrieve(false)?;
+    if !opts.delete {
+        return Ok(fds);
+    }
+    drop(fds);
+    retrieve(true)
 }
 
 /// Sets or clears `O_NONBLOCK`. The flag belongs to the open file description, which the

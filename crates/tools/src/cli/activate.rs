@@ -36,7 +36,7 @@ pub fn command() -> clap::Command {
             Arg::new("delete")
                 .short('D')
                 .action(ArgAction::SetTrue)
-                .help("Delete each id from the daemon as it is retrieved"),
+                .help("Delete the ids from the daemon, once every one could be retrieved"),
         )
         .arg(
             Arg::new("nonblock")
