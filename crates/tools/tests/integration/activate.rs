@@ -327,6 +327,34 @@ fn activate_dash_d_deletes_nothing_when_an_id_fails() {
     assert_eq!(d.list(), both);
 }
 
+#[test]
+fn activate_a_daemon_that_lets_no_one_in_or_a_bad_file_executes_nothing() {
+    let d = Daemon::with(
+        Rules {
+            allow: false,
+            ..Rules::default()
+        },
+        100,
+    );
+    let mark = d.path("executed");
+    let socket = d.socket.to_str().unwrap();
+    let (code, err) = fails_without_exec(&[socket, "unix:/a"], &mark);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("for id unix:/a"), "{err}");
+    let file = d.path("bad.toml");
+    fs::write(
+        &file,
+        "[[fd]]\nkind = \"unix\"\npath = \"/run/a.sock\"\nname = \"a:b\"\n",
+    )
+    .unwrap();
+    let (code, err) = fails_without_exec(&["-c", file.to_str().unwrap(), "-s", "x", socket], &mark);
+    assert_eq!(code, 100, "{err}");
+    assert!(
+        err.contains("bad.toml:4:8: fd[0] (unix:/run/a.sock): bad `name`"),
+        "{err}"
+    );
+}
+
 /// A config file naming the daemon and three unix sockets, two of them named `web`.
 fn web_config(d: &Daemon) -> PathBuf {
     let file = d.path("service.toml");
