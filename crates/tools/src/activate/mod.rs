@@ -190,11 +190,12 @@ pub fn run(opts: &ActivateOptions) -> Result<Infallible, Fatal> {
     let Some(prog) = args.first() else {
         return Err(Fatal::Usage("no program given".into()));
     };
-    crate::sys::default_sigpipe().map_err(Fatal::Pass)?;
     // SAFETY: the tool owns no fd from 3 on but `fds`: the connection is closed, and std
     // keeps none; fds inherited there are not owned by anything in the process.
     let placed = unsafe { crate::sys::place_from_3_unowned(fds) }.map_err(Fatal::Pass)?;
     crate::sys::cloexec_from(end, &opts.keep).map_err(Fatal::Pass)?;
+    // Last before the exec: until then a closed stderr must stay an error, not a death.
+    crate::sys::default_sigpipe().map_err(Fatal::Pass)?;
     let e = match nix::unistd::execvpe(prog, &args, &env) {
         Err(e) => e,
         Ok(never) => match never {},
