@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a fresh Debian machine (with a Rust toolchain):
-#  - installs Debian's s6 when s6-fdholderd is missing, builds the release binary;
+#  - installs Debian's s6 (and dbus-daemon, dbus-bin) when missing, builds the binaries;
 #  - starts a throwaway s6-fdholderd in a temporary directory;
 #  - hands it four fds in one setdump through env mode, the way s6-fdholder-getdump would:
 #    a listening unix socket, both ends of a pipe, and /dev/null with a one-hour limit;
@@ -10,6 +10,9 @@
 #    directory, ports to free ones) to the same daemon, applies them again (nothing to
 #    do), and shows what it then holds
 #    (s6-fdholder-inspect) and what was created on disk;
+#  - socket activation: imports examples/systemd/dbus.socket, provisions it with config
+#    mode, starts dbus-daemon on it through s6-fdholder-activate, asks the bus with dbus-send,
+#    and shows a client made while the bus is down served by the next bus;
 #  - stops the daemon and removes the directory on exit, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,20 +30,35 @@ if ! command -v s6-fdholderd >/dev/null 2>&1; then
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s6 >/dev/null
 fi
+# dbus-daemon is the real consumer of the socket-activation part; dbus-send its client.
+if ! command -v dbus-daemon >/dev/null 2>&1 || ! command -v dbus-send >/dev/null 2>&1; then
+    say "Installing Debian's dbus-daemon and dbus-bin packages"
+    sudo=
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dbus-daemon dbus-bin >/dev/null
+fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "demo: cargo not found: install a Rust toolchain (https://rustup.rs) first" >&2
     exit 100
 fi
 
 say "Building the release binary"
-cargo build --release --quiet --bin s6-fdholder-setdump --bin s6-fdholder-inspect
+cargo build --release --quiet --bin s6-fdholder-setdump --bin s6-fdholder-inspect \
+    --bin s6-fdholder-activate
 BIN=$PWD/target/release/s6-fdholder-setdump
 INSPECT=$PWD/target/release/s6-fdholder-inspect
+ACTIVATE=$PWD/target/release/s6-fdholder-activate
 echo "$BIN"
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/fdholder-demo.XXXXXX")
 DAEMON_PID=
+BUS_PID=
 cleanup() {
+    if [ -n "${BUS_PID:-}" ]; then
+        kill "$BUS_PID" 2>/dev/null || true
+        wait "$BUS_PID" 2>/dev/null || true
+    fi
     if [ -n "${DAEMON_PID:-}" ]; then
         kill "$DAEMON_PID" 2>/dev/null || true
         wait "$DAEMON_PID" 2>/dev/null || true
@@ -170,5 +188,65 @@ say "What the daemon holds now (s6-fdholder-inspect)"
 say "What config mode created on disk, with the modes and owners the files asked for"
 find "$DIR/run" -exec ls -ld {} + | awk '{ print $1, $3, $4, $NF }'
 
+
+say "Socket activation on s6: import a .socket unit, provision it, start dbus-daemon on it"
+echo "\$ s6-fdholder-inspect --from-systemd examples/systemd/dbus.socket > $DIR/dbus.toml"
+"$INSPECT" --from-systemd examples/systemd/dbus.socket 2>/dev/null >"$DIR/dbus.unit.toml"
+localize "$DIR/dbus.unit.toml" >"$DIR/dbus.toml"
+grep -v '^#' "$DIR/dbus.toml" | sed '/^$/d'
+# What a boot-time oneshot does once the fd-holder is up.
+echo "\$ s6-fdholder-setdump -v -c $DIR/dbus.toml $DAEMON"
+"$BIN" -v -c "$DIR/dbus.toml" "$DAEMON" 2>&1
+BUS=$DIR/run/dbus/system_bus_socket
+# A bus that takes its socket from socket activation: <listen>systemd:</listen>.
+cat >"$DIR/bus.conf" <<'CONF'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>systemd:</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+# What the service's run script does: the ids and names from the same file, by name.
+start_bus() {
+    echo "\$ s6-fdholder-activate -c $DIR/dbus.toml -s dbus $DAEMON -- dbus-daemon --config-file=$DIR/bus.conf --nofork --nopidfile &"
+    "$ACTIVATE" -c "$DIR/dbus.toml" -s dbus "$DAEMON" -- \
+        dbus-daemon --config-file="$DIR/bus.conf" --nofork --nopidfile --nosyslog 2>/dev/null &
+    BUS_PID=$!
+}
+list_names() {
+    dbus-send --bus="unix:path=$BUS" --print-reply --reply-timeout=20000 \
+        --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.ListNames |
+        grep -o 'string "[^"]*"'
+}
+stop_bus() {
+    kill "$BUS_PID"
+    wait "$BUS_PID" 2>/dev/null || true
+    BUS_PID=
+}
+start_bus
+# No waiting for the bus to start: the socket listens already, and the call waits in its
+# backlog until the bus accepts it.
+echo "\$ dbus-send --bus=unix:path=$BUS --print-reply ... org.freedesktop.DBus.ListNames"
+list_names
+echo "What dbus-daemon (pid $BUS_PID) was given:"
+tr '\0' '\n' <"/proc/$BUS_PID/environ" | grep '^LISTEN_' | sed 's/^/  /'
+echo "  fd 3 -> $(readlink "/proc/$BUS_PID/fd/3")"
+stop_bus
+
+say "The bus is down; a client asks anyway and waits in the backlog of the held socket"
+list_names >"$DIR/late.out" &
+CLIENT=$!
+start_bus
+wait "$CLIENT"
+echo "served by the next bus, not refused:"
+cat "$DIR/late.out"
+stop_bus
 
 say "Stopping the daemon and removing $DIR"

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# The project's test command: installs Debian's s6 (the real daemon the tests run against)
-# when it is missing, then runs formatting, lint, the docs build, every test once, and the
-# fuzz smoke.
+# The project's test command: installs what the tests run against when it is missing, then
+# runs formatting, lint, the docs build, every test once, and the fuzz smoke.
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! command -v s6-fdholderd >/dev/null 2>&1; then
-    echo "test.sh: installing Debian's s6 package" >&2
+# What the tests run against: s6 (the daemon, s6-svscan), and the real consumers of
+# s6-fdholder-activate's tests: dbus-daemon and dbus-send, and python3-systemd for Debian's
+# python3.
+missing=()
+command -v s6-fdholderd >/dev/null 2>&1 || missing+=(s6)
+command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)
+command -v dbus-send >/dev/null 2>&1 || missing+=(dbus-bin)
+/usr/bin/python3 -c 'import systemd.daemon' >/dev/null 2>&1 || missing+=(python3-systemd)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "test.sh: installing Debian's ${missing[*]}" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s6 >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # The JSON Schema tests validate the tools' documents with python3-jsonschema.
 if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then

@@ -264,3 +264,52 @@ pub fn default_sigpipe() -> Result<(), Errno> {
     }
     .map(drop)
 }
+
+/// Marks close-on-exec every fd numbered from `first` on, but those of `keep`: what
+/// `s6-fdholder-activate` does so that `prog` inherits the passed fds and nothing else. A
+/// flag on numbers, owned or not, breaks no one's ownership, hence a safe fn. Uses
+/// `close_range(2)` (Linux 5.11), else sets the flag on each fd /proc/self/fd lists.
+pub fn cloexec_from(first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&k| k >= first).collect();
+    keep.sort_unstable();
+    let mut ranges = Vec::new();
+    let mut from = first;
+    for k in keep {
+        if k > from {
+            ranges.push((from, k - 1));
+        }
+        from = from.max(k + 1);
+    }
+    ranges.push((from, RawFd::MAX));
+    for &(lo, hi) in &ranges {
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag, on numbers.
+        let r = unsafe {
+            libc::close_range(
+                lo as libc::c_uint,
+                hi as libc::c_uint,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            )
+        };
+        if r != 0 {
+            return cloexec_listed(&ranges);
+        }
+    }
+    Ok(())
+}
+
+/// [`cloexec_from`]'s way where `close_range(2)` is missing.
+fn cloexec_listed(ranges: &[(RawFd, RawFd)]) -> Result<(), Errno> {
+    let dir = std::fs::read_dir("/proc/self/fd").map_err(|e| fdholder::error::io_errno(&e))?;
+    let fds: Vec<RawFd> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(fd)))
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD only sets a flag; the listing's own fd, closed since, gives EBADF.
+        let r = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        if r == -1 && Errno::last() != Errno::EBADF {
+            return Err(Errno::last());
+        }
+    }
+    Ok(())
+}

@@ -4,14 +4,15 @@
 //!
 //! Everything that can fail is done before the exec: every id is retrieved (all or
 //! nothing is executed), then the fds are placed and the environment built. The
-//! daemon's connection is closed before the fds are placed; every fd the tool opens is
-//! close-on-exec, so `prog` inherits the passed fds and what the tool itself inherited.
+//! daemon's connection is closed before the fds are placed, and every other fd above them
+//! is made close-on-exec, those the tool inherited too (but for `-k`): `prog` gets fds 0, 1,
+//! 2 and the passed ones, as a service started by systemd does.
 
 pub mod select;
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -54,10 +55,13 @@ pub struct ActivateOptions {
     pub socket: Option<PathBuf>,
     /// `-t`, in milliseconds; 0 for none.
     pub timeout_ms: u32,
-    /// `-D`: delete each id as it is retrieved.
+    /// `-D`: delete the ids, once all of them are retrieved.
     pub delete: bool,
     /// `-N`: pass the fds with `O_NONBLOCK` (systemd's `NonBlocking=yes`).
     pub nonblock: bool,
+    /// `-k`: fds the tool inherited that `prog` inherits too (s6-supervise's
+    /// notification-fd, say); every other one above the passed fds is made close-on-exec.
+    pub keep: Vec<RawFd>,
     /// The fds to pass.
     pub source: Source,
     /// The program to exec and its arguments; never empty.
@@ -89,7 +93,10 @@ fn resolve(opts: &ActivateOptions) -> Result<(Vec<Wanted>, PathBuf), Fatal> {
     }
 }
 
-/// Retrieves every wanted fd over one connection, which is closed on return.
+/// Retrieves every wanted fd over one connection, which is closed on return. With `-D`,
+/// every id is first retrieved without deleting it, and only then retrieved again and
+/// deleted: an id that fails deletes nothing, where deleting as it goes would close the
+/// fds already taken and lose them, daemon and service alike.
 fn retrieve_all(
     socket: &std::path::Path,
     wanted: &[Wanted],
@@ -98,14 +105,22 @@ fn retrieve_all(
     let deadline = Deadline::from_millis(opts.timeout_ms);
     let mut client =
         Client::connect(socket, deadline).map_err(|e| Fatal::Connect(socket.to_path_buf(), e))?;
-    wanted
-        .iter()
-        .map(|w| {
-            client
-                .retrieve(&w.id, opts.delete)
-                .map_err(|e| Fatal::Retrieve(String::from_utf8_lossy(&w.id).into_owned(), e))
-        })
-        .collect()
+    let mut retrieve = |delete: bool| {
+        wanted
+            .iter()
+            .map(|w| {
+                client
+                    .retrieve(&w.id, delete)
+                    .map_err(|e| Fatal::Retrieve(String::from_utf8_lossy(&w.id).into_owned(), e))
+            })
+            .collect::<Result<Vec<OwnedFd>, Fatal>>()
+    };
+    let fds = retrieve(false)?;
+    if !opts.delete {
+        return Ok(fds);
+    }
+    drop(fds);
+    retrieve(true)
 }
 
 /// Sets or clears `O_NONBLOCK`. The flag belongs to the open file description, which the
@@ -149,6 +164,18 @@ pub fn environment(
 /// Runs the tool: returns only on failure, having executed nothing.
 pub fn run(opts: &ActivateOptions) -> Result<Infallible, Fatal> {
     let (wanted, socket) = resolve(opts)?;
+    let end = RawFd::try_from(wanted.len() + 3).map_err(|_| Fatal::Pass(Errno::EMFILE))?;
+    if let Some(k) = opts.keep.iter().find(|&&k| k < end) {
+        let usage = match opts.source {
+            Source::Given(_) => crate::names::USAGE_ACTIVATE,
+            Source::Config { .. } => crate::names::USAGE_ACTIVATE_CONFIG,
+        };
+        return Err(Fatal::Usage(format!(
+            "{usage} (-k {k}: the {} passed fds take 3 to {}; a kept fd must be above them)",
+            wanted.len(),
+            end - 1
+        )));
+    }
     let fds = retrieve_all(&socket, &wanted, opts)?;
     for fd in &fds {
         set_nonblock(fd, opts.nonblock).map_err(Fatal::Pass)?;
@@ -163,10 +190,12 @@ pub fn run(opts: &ActivateOptions) -> Result<Infallible, Fatal> {
     let Some(prog) = args.first() else {
         return Err(Fatal::Usage("no program given".into()));
     };
-    crate::sys::default_sigpipe().map_err(Fatal::Pass)?;
     // SAFETY: the tool owns no fd from 3 on but `fds`: the connection is closed, and std
     // keeps none; fds inherited there are not owned by anything in the process.
     let placed = unsafe { crate::sys::place_from_3_unowned(fds) }.map_err(Fatal::Pass)?;
+    crate::sys::cloexec_from(end, &opts.keep).map_err(Fatal::Pass)?;
+    // Last before the exec: until then a closed stderr must stay an error, not a death.
+    crate::sys::default_sigpipe().map_err(Fatal::Pass)?;
     let e = match nix::unistd::execvpe(prog, &args, &env) {
         Err(e) => e,
         Ok(never) => match never {},

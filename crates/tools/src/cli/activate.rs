@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches};
+use fdholder::envdump::scan_u32;
 use fdholder::proto::check_id;
 
 use super::{Parsed, clap_parse, timeout_arg, timeout_ms, usage_error};
@@ -35,13 +36,21 @@ pub fn command() -> clap::Command {
             Arg::new("delete")
                 .short('D')
                 .action(ArgAction::SetTrue)
-                .help("Delete each id from the daemon as it is retrieved"),
+                .help("Delete the ids from the daemon, once every one could be retrieved"),
         )
         .arg(
             Arg::new("nonblock")
                 .short('N')
                 .action(ArgAction::SetTrue)
                 .help("Pass the fds with O_NONBLOCK set (systemd's NonBlocking=yes); else cleared"),
+        )
+        .arg(
+            Arg::new("keep")
+                .short('k')
+                .value_name("fd")
+                .action(ArgAction::Append)
+                .value_parser(clap::builder::OsStringValueParser::new())
+                .help("Let prog inherit this fd too (it must be above the passed fds)"),
         )
         .arg(
             Arg::new("names")
@@ -158,6 +167,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<ActivateCommand
         .get_many::<OsString>("prog")
         .map(|v| v.cloned().collect())
         .unwrap_or_default();
+    let mut keep = Vec::new();
+    for k in m.get_many::<OsString>("keep").into_iter().flatten() {
+        let fd = scan_u32(k.as_encoded_bytes())
+            .ok()
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| usage(&format!("-k takes an fd number, not {k:?}")))?;
+        keep.push(fd);
+    }
     let (socket, source) = match m.get_one::<PathBuf>("config") {
         Some(file) => {
             if operands.len() > 1 {
@@ -192,6 +209,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<ActivateCommand
         timeout_ms,
         delete: m.get_flag("delete"),
         nonblock: m.get_flag("nonblock"),
+        keep,
         source,
         prog,
     }))
@@ -238,6 +256,7 @@ mod tests {
                 timeout_ms: 500,
                 delete: true,
                 nonblock: false,
+                keep: vec![],
                 source: Source::Given(vec![
                     w("unix:/a", "unix_/a"),
                     w("tcp:[::1]:80", "tcp_[__1]_80")
@@ -245,8 +264,12 @@ mod tests {
                 prog: vec!["prog".into(), "-x".into()],
             }
         );
-        let o = p(&["-N", "-n", "web", "/s", "a", "b", "--", "p"]).unwrap();
+        let o = p(&[
+            "-N", "-k", "7", "-k9", "-n", "web", "/s", "a", "b", "--", "p",
+        ])
+        .unwrap();
         assert!(o.nonblock);
+        assert_eq!(o.keep, [7, 9]);
         assert_eq!(o.source, Source::Given(vec![w("a", "web"), w("b", "web")]));
         let o = p(&["-n", "x:y", "/s", "a", "b", "--", "p"]).unwrap();
         assert_eq!(o.source, Source::Given(vec![w("a", "x"), w("b", "y")]));
@@ -318,6 +341,11 @@ mod tests {
                 &["-x", "/s", "a", "--", "p"][..],
                 USAGE_ACTIVATE,
                 "unknown option -x",
+            ),
+            (
+                &["-k", "x", "/s", "a", "--", "p"][..],
+                USAGE_ACTIVATE,
+                "-k takes an fd number",
             ),
         ] {
             let e = p(args).unwrap_err();

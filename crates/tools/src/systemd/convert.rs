@@ -643,9 +643,19 @@ pub fn convert_with(
     if let Some((line, name)) = &g.fd_name {
         name_ids(&mut listens, *line, name, &mut g.warnings);
     }
+    // FileDescriptorName= names every fd of the unit alike, in LISTEN_FDNAMES: the entries'
+    // `name`, which s6-fdholder-activate -c passes on.
+    let fd_name = g.fd_name.as_ref().map(|(_, n)| n.clone());
     let tables: Vec<Table> = listens
         .iter()
-        .map(|l| Table(entry(l, &g.settings, &mut g.warnings)))
+        .map(|l| {
+            let mut t = entry(l, &g.settings, &mut g.warnings);
+            if let Some(n) = &fd_name {
+                let at = t.iter().position(|(k, _)| *k == "id").map_or(1, |i| i + 1);
+                t.insert(at, ("name", n.as_str().into()));
+            }
+            Table(t)
+        })
         .collect();
     for spec in OPTIONS {
         if let Some(s) = g.settings.get(spec.directive) {
@@ -930,9 +940,12 @@ mod tests {
         );
         let (fds, w) = conv("ListenStream=/a\nFileDescriptorName=web\n");
         assert_eq!((fds[0]["id"].as_str(), w.len()), (Some("web"), 0));
+        assert_eq!(fds[0]["name"].as_str(), Some("web"));
         let (fds, w) = conv("ListenStream=/a\nListenStream=9\nFileDescriptorName=web\n");
         let ids: Vec<_> = fds.iter().map(|f| f["id"].as_str().unwrap()).collect();
         assert_eq!(ids, ["web:0", "web:1"]);
+        let names: Vec<_> = fds.iter().map(|f| f["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["web", "web"]);
         assert_eq!(w[0].0, 4);
         let (fds, w) = conv("ListenStream=/a\nFileDescriptorName=a:b\n");
         assert_eq!((fds[0].get("id"), w[0].0), (None, 3));

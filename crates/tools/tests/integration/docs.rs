@@ -8,7 +8,7 @@ use std::process::Command;
 use fdholder::envdump::{Var, VarKind};
 use fdtools::cli::setdump::command;
 use fdtools::fatal::{EXIT_CHANGED, EXIT_REFUSED, EXIT_SYSTEM, EXIT_USAGE};
-use fdtools::names::{USAGE_CONFIG, USAGE_ENV};
+use fdtools::names::{USAGE_ACTIVATE, USAGE_ACTIVATE_CONFIG, USAGE_CONFIG, USAGE_ENV};
 
 const MAN: &str = include_str!("../../../../man/s6-fdholder-setdump.1");
 
@@ -18,10 +18,15 @@ fn man_path() -> PathBuf {
 
 /// The source of section `name`, from its `.SH` line to the next one.
 fn section(name: &str) -> &'static str {
-    let start = MAN
+    section_of(MAN, name)
+}
+
+/// The source of section `name` of the page `man`.
+fn section_of(man: &'static str, name: &str) -> &'static str {
+    let start = man
         .find(&format!("\n.SH {name}\n"))
         .unwrap_or_else(|| panic!("the man page has no {name} section"));
-    let body = &MAN[start + 1..];
+    let body = &man[start + 1..];
     let end = body[1..].find("\n.SH ").map_or(body.len(), |e| e + 1);
     &body[..end]
 }
@@ -49,14 +54,7 @@ fn the_option_check_can_fail() {
 
 #[test]
 fn every_option_is_in_the_man_page() {
-    let mut cmd = command();
-    // Builds the implicit -h/--help and -V/--version too.
-    cmd.build();
-    let mut opts = Vec::new();
-    for arg in cmd.get_arguments() {
-        opts.extend(arg.get_short().map(|s| format!("-{s}")));
-        opts.extend(arg.get_long().map(|l| format!("--{l}")));
-    }
+    let opts = options_of(command());
     for want in [
         "-t",
         "-c",
@@ -73,7 +71,21 @@ fn every_option_is_in_the_man_page() {
             "{want} is not an option any more"
         );
     }
-    let options = section("OPTIONS");
+    assert_documented(section("OPTIONS"), &opts);
+}
+
+/// Every short and long option of `cmd`, the implicit -h/--help and -V/--version too.
+fn options_of(mut cmd: clap::Command) -> Vec<String> {
+    cmd.build();
+    let mut opts = Vec::new();
+    for arg in cmd.get_arguments() {
+        opts.extend(arg.get_short().map(|s| format!("-{s}")));
+        opts.extend(arg.get_long().map(|l| format!("--{l}")));
+    }
+    opts
+}
+
+fn assert_documented(options: &str, opts: &[String]) {
     let missing: Vec<&String> = opts.iter().filter(|o| !mentions(options, o)).collect();
     assert!(
         missing.is_empty(),
@@ -83,8 +95,13 @@ fn every_option_is_in_the_man_page() {
 
 #[test]
 fn synopsis_is_the_usage() {
+    assert_eq!(synopsis(MAN), [USAGE_ENV, USAGE_CONFIG]);
+}
+
+/// The SYNOPSIS of `man` as text lines.
+fn synopsis(man: &'static str) -> Vec<String> {
     // `.B x` and `.I x` lines are words, `.br` ends a line, `\-` is a minus.
-    let text: String = section("SYNOPSIS")
+    let text: String = section_of(man, "SYNOPSIS")
         .lines()
         .skip(1)
         .map(|l| match l {
@@ -97,11 +114,9 @@ fn synopsis_is_the_usage() {
             }
         })
         .collect();
-    let lines: Vec<String> = text
-        .lines()
+    text.lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
-    assert_eq!(lines, [USAGE_ENV, USAGE_CONFIG]);
+        .collect()
 }
 
 #[test]
@@ -136,9 +151,13 @@ fn version_is_the_package_version() {
 /// it is missing, so that the suite needs no more than s6.
 #[test]
 fn groff_renders_it_without_warnings() {
+    groff_is_quiet(&man_path());
+}
+
+fn groff_is_quiet(page: &std::path::Path) {
     let out = match Command::new("groff")
         .args(["-man", "-Tutf8", "-ww", "-z"])
-        .arg(man_path())
+        .arg(page)
         .output()
     {
         Ok(out) => out,
@@ -152,5 +171,59 @@ fn groff_renders_it_without_warnings() {
         out.status.success() && stderr.is_empty(),
         "groff: {:?} {stderr}",
         out.status
+    );
+}
+
+/// s6-fdholder-activate's page, held to the same checks.
+const ACTIVATE_MAN: &str = include_str!("../../../../man/s6-fdholder-activate.1");
+
+#[test]
+fn activate_page_synopsis_is_the_usage() {
+    assert_eq!(
+        synopsis(ACTIVATE_MAN),
+        [USAGE_ACTIVATE, USAGE_ACTIVATE_CONFIG]
+    );
+}
+
+#[test]
+fn activate_page_documents_every_option() {
+    let opts = options_of(fdtools::cli::activate::command());
+    for want in ["-t", "-D", "-N", "-k", "-n", "-c", "-s", "-h", "--version"] {
+        assert!(
+            opts.iter().any(|o| o == want),
+            "{want} is not an option any more"
+        );
+    }
+    assert_documented(section_of(ACTIVATE_MAN, "OPTIONS"), &opts);
+}
+
+#[test]
+fn activate_page_documents_every_variable_exit_code_and_version() {
+    let environment = section_of(ACTIVATE_MAN, "ENVIRONMENT");
+    for var in fdtools::activate::VARS {
+        assert!(
+            environment.contains(&format!("\n.B {var}\n")),
+            "no entry for {var}"
+        );
+    }
+    let status = section_of(ACTIVATE_MAN, "EXIT STATUS");
+    for code in [0, EXIT_REFUSED, EXIT_USAGE, EXIT_SYSTEM] {
+        assert!(
+            status.contains(&format!(".TP\n.B {code}\n")),
+            "no entry for exit code {code}"
+        );
+    }
+    let th = ACTIVATE_MAN
+        .lines()
+        .find(|l| l.starts_with(".TH "))
+        .unwrap();
+    let want = format!("\"s6-fdholder-activate {}\"", env!("CARGO_PKG_VERSION"));
+    assert!(th.contains(&want), "{th} does not name {want}");
+}
+
+#[test]
+fn activate_page_renders_without_warnings() {
+    groff_is_quiet(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../man/s6-fdholder-activate.1"),
     );
 }
