@@ -215,8 +215,8 @@ cat >"$DIR/bus.conf" <<'CONF'
 CONF
 # What the service's run script does: the ids and names from the same file, by name.
 start_bus() {
-    echo "\$ s6-fdholder-activate -c $DIR/dbus.toml -s dbus $DAEMON -- dbus-daemon --config-file=$DIR/bus.conf --nofork --nopidfile &"
-    "$ACTIVATE" -c "$DIR/dbus.toml" -s dbus "$DAEMON" -- \
+    echo "\$ s6-fdholder-activate -c $DIR/dbus.toml -e dbus $DAEMON -- dbus-daemon --config-file=$DIR/bus.conf --nofork --nopidfile &"
+    "$ACTIVATE" -c "$DIR/dbus.toml" -e dbus "$DAEMON" -- \
         dbus-daemon --config-file="$DIR/bus.conf" --nofork --nopidfile --nosyslog 2>/dev/null &
     BUS_PID=$!
 }

@@ -111,6 +111,8 @@ pub enum Fatal {
     Pass(Errno),
     /// The program to chain-load could not be executed.
     Exec(String, Errno),
+    /// s6-fdholder-activate could not set up the sd_notify listener (`-3`, `-s`).
+    Notify(Errno),
 }
 
 impl Fatal {
@@ -129,7 +131,8 @@ impl Fatal {
             | Fatal::Open(_)
             | Fatal::Signalled(_)
             | Fatal::Pass(_)
-            | Fatal::Exec(..) => EXIT_SYSTEM,
+            | Fatal::Exec(..)
+            | Fatal::Notify(_) => EXIT_SYSTEM,
             Fatal::Retrieve(_, e) => error_code(e),
             Fatal::Connect(..) => EXIT_SYSTEM,
             Fatal::Request(_, e) | Fatal::Compare(_, e) | Fatal::Prune(_, e) => error_code(e),
@@ -207,6 +210,7 @@ impl fmt::Display for Fatal {
                 one_line(sel)
             ),
             Fatal::Pass(e) => write!(f, "unable to pass the fds: {}", strerror(*e)),
+            Fatal::Notify(e) => write!(f, "unable to start the notify listener: {}", strerror(*e)),
             Fatal::Exec(prog, e) => {
                 write!(f, "unable to exec {}: {}", one_line(prog), strerror(*e))
             }
@@ -248,6 +252,7 @@ impl std::error::Error for Fatal {
             Fatal::Prune(_, e) => Some(e),
             Fatal::Setdump(e) => Some(e),
             Fatal::Read(_, e) | Fatal::Write(e) | Fatal::Pass(e) | Fatal::Exec(_, e) => Some(e),
+            Fatal::Notify(e) => Some(e),
             Fatal::Retrieve(_, e) => Some(e),
             Fatal::Unit(e) => Some(e),
             Fatal::Config(e) | Fatal::Open(e) => Some(e),

@@ -20,7 +20,9 @@ pub const USAGE_SYSTEMD: &str =
 /// `s6-fdholder-activate`'s name, as it prefixes every message.
 pub const ACTIVATE: &str = "s6-fdholder-activate";
 /// The usage of the activation tool with ids on the command line.
-pub const USAGE_ACTIVATE: &str = "s6-fdholder-activate [ -t timeout ] [ -D ] [ -N ] [ -k fd ] [ -n names ] socket id... -- prog...";
+pub const USAGE_ACTIVATE: &str = "s6-fdholder-activate [ -t timeout ] [ -D ] [ -N ] [ -k fd ] \
+     [ -3 notif ] [ -s prefix [ -m max ] ] [ -n names ] socket [ id... ] -- prog...";
 /// The usage of the activation tool with ids and names from a config file.
-pub const USAGE_ACTIVATE_CONFIG: &str = "s6-fdholder-activate [ -t timeout ] [ -D ] [ -N ] [ -k fd ] \
-     -c file -s selector [ -s selector... ] [ socket ] -- prog...";
+pub const USAGE_ACTIVATE_CONFIG: &str = "s6-fdholder-activate [ -t timeout ] [ -D ] [ -N ] \
+     [ -k fd ] [ -3 notif ] [ -s prefix [ -m max ] ] -c file -e entry [ -e entry... ] \
+     [ socket ] -- prog...";

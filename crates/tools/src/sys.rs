@@ -313,3 +313,43 @@ fn cloexec_listed(ranges: &[(RawFd, RawFd)]) -> Result<(), Errno> {
     }
     Ok(())
 }
+
+/// Takes ownership of an fd inherited by number (`s6-fdholder-activate -3 notif`), or EBADF
+/// when no fd of that number is open.
+///
+/// # Safety
+/// Nothing else in the process may own `raw`: it must be an fd the process inherited and
+/// has not wrapped in an owning value.
+pub unsafe fn adopt_inherited_fd(raw: RawFd) -> Result<OwnedFd, Errno> {
+    if !is_open(raw) {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: open (checked), and owned by nothing else (the caller's promise).
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Closes every fd but 0, 1, 2 and those of `keep`: the notify listener, a forked child,
+/// keeps only what it needs of all its parent had open.
+///
+/// # Safety
+/// No value still in use may own an fd outside `keep` and 0 to 2: they are closed under it.
+/// In a child just forked that will run only code that owns `keep`, none is.
+pub unsafe fn close_all_but(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&k| k > 2).collect();
+    keep.sort_unstable();
+    let mut from: RawFd = 3;
+    for k in keep.into_iter().chain(std::iter::once(RawFd::MAX)) {
+        if k > from {
+            let last = if k == RawFd::MAX { k } else { k - 1 };
+            // SAFETY: closing numbers no live value owns (the caller's promise).
+            let r = unsafe { libc::close_range(from as libc::c_uint, last as libc::c_uint, 0) };
+            if r != 0 {
+                for fd in from..=last.min(65535) {
+                    // SAFETY: as above, one number at a time where close_range is missing.
+                    unsafe { libc::close(fd) };
+                }
+            }
+        }
+        from = from.max(k.saturating_add(1));
+    }
+}

@@ -16,11 +16,14 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use fdholder::{Client, Deadline};
+use fdholder::{Client, Deadline, Op};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
 use crate::fatal::Fatal;
+use crate::notify::listener::{Held, Listener, Store, notify_socket};
+use crate::notify::spawn;
+use crate::notify::store::{StoreId, in_store_order};
 
 /// The variables the tool sets; inherited values of theirs are dropped.
 pub const VARS: [&str; 3] = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"];
@@ -48,6 +51,19 @@ pub enum Source {
     },
 }
 
+/// How many fds an fd store keeps when `-m` does not say: systemd's own default is 0 (no
+/// store), which `-s` asking for one cannot mean.
+pub const DEFAULT_STORE_MAX: usize = 64;
+
+/// `-s prefix` and `-m max`: an fd store for `prog`, kept in the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Every id of the store starts with this.
+    pub prefix: String,
+    /// The most fds it keeps.
+    pub max: usize,
+}
+
 /// What the command line asks of `s6-fdholder-activate`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActivateOptions {
@@ -62,6 +78,10 @@ pub struct ActivateOptions {
     /// `-k`: fds the tool inherited that `prog` inherits too (s6-supervise's
     /// notification-fd, say); every other one above the passed fds is made close-on-exec.
     pub keep: Vec<RawFd>,
+    /// `-3`: the fd to write the readiness newline to when `prog` sends `READY=1`.
+    pub notif: Option<RawFd>,
+    /// `-s` and `-m`: `prog`'s fd store in the daemon.
+    pub store: Option<StoreOptions>,
     /// The fds to pass.
     pub source: Source,
     /// The program to exec and its arguments; never empty.
@@ -93,19 +113,21 @@ fn resolve(opts: &ActivateOptions) -> Result<(Vec<Wanted>, PathBuf), Fatal> {
     }
 }
 
-/// Retrieves every wanted fd over one connection, which is closed on return. With `-D`,
-/// every id is first retrieved without deleting it, and only then retrieved again and
-/// deleted: an id that fails deletes nothing, where deleting as it goes would close the
-/// fds already taken and lose them, daemon and service alike.
+/// Retrieves every wanted fd over one connection, which is closed on return, then with an
+/// fd store every id under its prefix, in the order they were stored (the LIST right). With
+/// `-D`, every wanted id is first retrieved without deleting it, and only then retrieved
+/// again and deleted: an id that fails deletes nothing, where deleting as it goes would
+/// close the fds already taken and lose them, daemon and service alike. The store's fds
+/// stay held.
 fn retrieve_all(
     socket: &std::path::Path,
     wanted: &[Wanted],
     opts: &ActivateOptions,
-) -> Result<Vec<OwnedFd>, Fatal> {
+) -> Result<(Vec<OwnedFd>, Vec<(StoreId, OwnedFd)>), Fatal> {
     let deadline = Deadline::from_millis(opts.timeout_ms);
     let mut client =
         Client::connect(socket, deadline).map_err(|e| Fatal::Connect(socket.to_path_buf(), e))?;
-    let mut retrieve = |delete: bool| {
+    let retrieve = |client: &mut Client, delete: bool| {
         wanted
             .iter()
             .map(|w| {
@@ -115,12 +137,79 @@ fn retrieve_all(
             })
             .collect::<Result<Vec<OwnedFd>, Fatal>>()
     };
-    let fds = retrieve(false)?;
-    if !opts.delete {
-        return Ok(fds);
+    let mut fds = retrieve(&mut client, false)?;
+    let mut stored = Vec::new();
+    if let Some(store) = &opts.store {
+        let ids = client.list().map_err(|e| Fatal::Request(Op::List, e))?;
+        for s in in_store_order(&store.prefix, ids.iter().map(Vec::as_slice)) {
+            let fd = client
+                .retrieve(s.id.as_bytes(), false)
+                .map_err(|e| Fatal::Retrieve(s.id.clone(), e))?;
+            stored.push((s, fd));
+        }
     }
-    drop(fds);
-    retrieve(true)
+    if opts.delete {
+        drop(fds);
+        fds = retrieve(&mut client, true)?;
+    }
+    Ok((fds, stored))
+}
+
+/// Starts the sd_notify listener for `-3` and `-s`, in a child that lives as long as this
+/// process and the program it becomes; returns the `NOTIFY_SOCKET` address for `prog`.
+/// `stored` are the store's fds handed to `prog`: the listener keeps copies, to know them
+/// again and to see them hang up.
+fn start_listener(
+    opts: &ActivateOptions,
+    socket: &std::path::Path,
+    stored: &[(StoreId, OwnedFd)],
+) -> Result<Option<String>, Fatal> {
+    if opts.notif.is_none() && opts.store.is_none() {
+        return Ok(None);
+    }
+    let notif = match opts.notif {
+        // SAFETY: the number comes from -3: an fd this process inherited and never wrapped.
+        Some(n) => Some(unsafe { crate::sys::adopt_inherited_fd(n) }.map_err(|_| {
+            Fatal::Usage(format!(
+                "{} (-3 {n}: fd {n} is not open)",
+                crate::names::USAGE_ACTIVATE
+            ))
+        })?),
+        None => None,
+    };
+    let ns = notify_socket().map_err(Fatal::Notify)?;
+    let me = nix::unistd::getpid();
+    let pidfd = crate::sys::pidfd_open(me.as_raw()).map_err(Fatal::Notify)?;
+    let store = match &opts.store {
+        None => None,
+        Some(s) => {
+            let mut held = Vec::with_capacity(stored.len());
+            for (id, fd) in stored {
+                let copy = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(3)).map_err(Fatal::Notify)?;
+                held.push(Held {
+                    id: id.clone(),
+                    // SAFETY: fcntl just made this fd; nothing else knows its number.
+                    fd: unsafe { std::os::fd::FromRawFd::from_raw_fd(copy) },
+                    no_poll: false,
+                });
+            }
+            Some(Store {
+                daemon: socket.to_path_buf(),
+                prefix: s.prefix.clone(),
+                max: s.max,
+                held,
+            })
+        }
+    };
+    let listener = Listener {
+        socket: ns.fd,
+        service: me.as_raw(),
+        pidfd,
+        notif,
+        store,
+    };
+    spawn(listener).map_err(Fatal::Notify)?;
+    Ok(Some(ns.address))
 }
 
 /// Sets or clears `O_NONBLOCK`. The flag belongs to the open file description, which the
@@ -144,16 +233,22 @@ fn c_string(bytes: &[u8]) -> Result<CString, Fatal> {
     CString::new(bytes).map_err(|_| Fatal::Pass(Errno::EINVAL))
 }
 
-/// The environment for `prog`: this one without [`VARS`], then them for `wanted`.
+/// The environment for `prog`: this one without [`VARS`], then them for `wanted`, and
+/// `NOTIFY_SOCKET` (replacing an inherited one) when a listener hears it.
 pub fn environment(
     vars: impl Iterator<Item = (OsString, OsString)>,
     wanted: &[Wanted],
     pid: nix::unistd::Pid,
+    notify: Option<&str>,
 ) -> Vec<Vec<u8>> {
     let mut env: Vec<Vec<u8>> = vars
         .filter(|(k, _)| !VARS.iter().any(|v| OsStr::new(v) == k))
+        .filter(|(k, _)| notify.is_none() || k != "NOTIFY_SOCKET")
         .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
         .collect();
+    if let Some(address) = notify {
+        env.push(format!("NOTIFY_SOCKET={address}").into_bytes());
+    }
     let names: Vec<&str> = wanted.iter().map(|w| w.name.as_str()).collect();
     env.push(format!("LISTEN_FDS={}", wanted.len()).into_bytes());
     env.push(format!("LISTEN_PID={pid}").into_bytes());
@@ -176,11 +271,33 @@ pub fn run(opts: &ActivateOptions) -> Result<Infallible, Fatal> {
             end - 1
         )));
     }
-    let fds = retrieve_all(&socket, &wanted, opts)?;
+    let (mut fds, stored) = retrieve_all(&socket, &wanted, opts)?;
+    // The store's fds come after the explicit ones, under their names, as systemd does.
+    let mut wanted = wanted;
+    wanted.extend(stored.iter().map(|(s, _)| Wanted {
+        id: s.id.clone().into_bytes(),
+        name: s.name.clone(),
+    }));
+    let end = RawFd::try_from(wanted.len() + 3).map_err(|_| Fatal::Pass(Errno::EMFILE))?;
+    if let Some(k) = opts.keep.iter().find(|&&k| k < end) {
+        return Err(Fatal::Usage(format!(
+            "{} (-k {k}: the {} passed fds take 3 to {}; a kept fd must be above them)",
+            crate::names::USAGE_ACTIVATE,
+            wanted.len(),
+            end - 1
+        )));
+    }
+    let notify = start_listener(opts, &socket, &stored)?;
+    fds.extend(stored.into_iter().map(|(_, fd)| fd));
     for fd in &fds {
         set_nonblock(fd, opts.nonblock).map_err(Fatal::Pass)?;
     }
-    let env = environment(std::env::vars_os(), &wanted, nix::unistd::getpid());
+    let env = environment(
+        std::env::vars_os(),
+        &wanted,
+        nix::unistd::getpid(),
+        notify.as_deref(),
+    );
     let env: Vec<CString> = env.iter().map(|e| c_string(e)).collect::<Result<_, _>>()?;
     let args: Vec<CString> = opts
         .prog
@@ -224,7 +341,12 @@ mod tests {
             id: n.into(),
             name: n.into(),
         });
-        let env = environment(vars.into_iter(), &wanted, nix::unistd::Pid::from_raw(42));
+        let env = environment(
+            vars.into_iter(),
+            &wanted,
+            nix::unistd::Pid::from_raw(42),
+            None,
+        );
         let env: Vec<String> = env
             .into_iter()
             .map(|e| String::from_utf8(e).unwrap())

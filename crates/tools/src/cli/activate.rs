@@ -8,7 +8,7 @@ use fdholder::envdump::scan_u32;
 use fdholder::proto::check_id;
 
 use super::{Parsed, clap_parse, timeout_arg, timeout_ms, usage_error};
-use crate::activate::{ActivateOptions, Source, Wanted};
+use crate::activate::{ActivateOptions, DEFAULT_STORE_MAX, Source, StoreOptions, Wanted};
 use crate::fatal::Fatal;
 use crate::fdname;
 use crate::names::{ACTIVATE as PROG, USAGE_ACTIVATE, USAGE_ACTIVATE_CONFIG};
@@ -68,10 +68,31 @@ pub fn command() -> clap::Command {
         )
         .arg(
             Arg::new("selector")
-                .short('s')
-                .value_name("selector")
+                .short('e')
+                .value_name("entry")
                 .action(ArgAction::Append)
                 .help("With -c: the entries with this name, or the fd with this id"),
+        )
+        .arg(
+            Arg::new("notif")
+                .short('3')
+                .value_name("notif")
+                .value_parser(clap::builder::OsStringValueParser::new())
+                .help("Write a newline to fd notif when prog sends READY=1 (sd_notify)"),
+        )
+        .arg(
+            Arg::new("store")
+                .short('s')
+                .value_name("prefix")
+                .help("Keep prog's fd store (sd_notify FDSTORE=1) in the daemon, ids under prefix"),
+        )
+        .arg(
+            Arg::new("store-max")
+                .short('m')
+                .value_name("max")
+                .requires("store")
+                .value_parser(clap::builder::OsStringValueParser::new())
+                .help("The most fds the store keeps (systemd's FileDescriptorStoreMax=)"),
         )
         .arg(
             Arg::new("operands")
@@ -91,9 +112,9 @@ pub fn command() -> clap::Command {
         )
 }
 
-/// The fds the command line's ids and `-n` names ask for.
-fn given(ids: &[OsString], names: Option<&String>) -> Result<Vec<Wanted>, String> {
-    if ids.is_empty() {
+/// The fds the command line's ids and `-n` names ask for; none only with an fd store.
+fn given(ids: &[OsString], names: Option<&String>, store: bool) -> Result<Vec<Wanted>, String> {
+    if ids.is_empty() && !store {
         return Err("no id given".into());
     }
     let mut wanted = Vec::with_capacity(ids.len());
@@ -167,14 +188,38 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<ActivateCommand
         .get_many::<OsString>("prog")
         .map(|v| v.cloned().collect())
         .unwrap_or_default();
-    let mut keep = Vec::new();
-    for k in m.get_many::<OsString>("keep").into_iter().flatten() {
-        let fd = scan_u32(k.as_encoded_bytes())
+    let fd_number = |opt: &str, k: &OsString| {
+        scan_u32(k.as_encoded_bytes())
             .ok()
             .and_then(|n| i32::try_from(n).ok())
-            .ok_or_else(|| usage(&format!("-k takes an fd number, not {k:?}")))?;
-        keep.push(fd);
+            .ok_or_else(|| usage(&format!("{opt} takes an fd number, not {k:?}")))
+    };
+    let mut keep = Vec::new();
+    for k in m.get_many::<OsString>("keep").into_iter().flatten() {
+        keep.push(fd_number("-k", k)?);
     }
+    let notif = m
+        .get_one::<OsString>("notif")
+        .map(|n| fd_number("-3", n))
+        .transpose()?;
+    let store = match m.get_one::<String>("store") {
+        None => None,
+        Some(prefix) => {
+            let max = match m.get_one::<OsString>("store-max") {
+                None => DEFAULT_STORE_MAX,
+                Some(n) => scan_u32(n.as_encoded_bytes())
+                    .ok()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| usage(&format!("-m takes a number of fds, not {n:?}")))?,
+            };
+            check_id(prefix.as_bytes())
+                .map_err(|e| usage(&format!("-s: invalid prefix {prefix:?}: {e}")))?;
+            Some(StoreOptions {
+                prefix: prefix.clone(),
+                max,
+            })
+        }
+    };
     let (socket, source) = match m.get_one::<PathBuf>("config") {
         Some(file) => {
             if operands.len() > 1 {
@@ -187,7 +232,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<ActivateCommand
                 .map(|v| v.cloned().collect())
                 .unwrap_or_default();
             if selectors.is_empty() {
-                return Err(usage("-c file needs at least one -s selector"));
+                return Err(usage("-c file needs at least one -e entry"));
             }
             let source = Source::Config {
                 file: file.clone(),
@@ -195,12 +240,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<ActivateCommand
             };
             (operands.first().map(PathBuf::from), source)
         }
-        None if m.contains_id("selector") => return Err(usage("-s goes with -c file")),
+        None if m.contains_id("selector") => return Err(usage("-e goes with -c file")),
         None => {
             let Some((socket, ids)) = operands.split_first() else {
                 return Err(usage("no socket given"));
             };
-            let wanted = given(ids, m.get_one::<String>("names")).map_err(|why| usage(&why))?;
+            let wanted = given(ids, m.get_one::<String>("names"), store.is_some())
+                .map_err(|why| usage(&why))?;
             (Some(PathBuf::from(socket)), Source::Given(wanted))
         }
     };
@@ -210,6 +256,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<ActivateCommand
         delete: m.get_flag("delete"),
         nonblock: m.get_flag("nonblock"),
         keep,
+        notif,
+        store,
         source,
         prog,
     }))
@@ -257,6 +305,8 @@ mod tests {
                 delete: true,
                 nonblock: false,
                 keep: vec![],
+                notif: None,
+                store: None,
                 source: Source::Given(vec![
                     w("unix:/a", "unix_/a"),
                     w("tcp:[::1]:80", "tcp_[__1]_80")
@@ -277,7 +327,7 @@ mod tests {
 
     #[test]
     fn config_form() {
-        let o = p(&["-c", "f.toml", "-s", "web", "-s", "log", "--", "p"]).unwrap();
+        let o = p(&["-c", "f.toml", "-e", "web", "-e", "log", "--", "p"]).unwrap();
         assert_eq!(o.socket, None);
         assert_eq!(
             o.source,
@@ -286,8 +336,42 @@ mod tests {
                 selectors: vec!["web".into(), "log".into()]
             }
         );
-        let o = p(&["-c", "f.toml", "-s", "web", "/s", "--", "p"]).unwrap();
+        let o = p(&["-c", "f.toml", "-e", "web", "/s", "--", "p"]).unwrap();
         assert_eq!(o.socket, Some("/s".into()));
+    }
+
+    #[test]
+    fn notify_and_store() {
+        let o = p(&["-3", "5", "-s", "fdstore:web:", "-m", "8", "/s", "--", "p"]).unwrap();
+        assert_eq!(o.notif, Some(5));
+        assert_eq!(
+            o.store,
+            Some(StoreOptions {
+                prefix: "fdstore:web:".into(),
+                max: 8
+            })
+        );
+        assert_eq!(o.source, Source::Given(vec![]), "no id needed with a store");
+        let o = p(&["-s", "p:", "/s", "a", "--", "p"]).unwrap();
+        assert_eq!(o.store.map(|s| s.max), Some(DEFAULT_STORE_MAX));
+        for (args, why) in [
+            (
+                &["-3", "x", "/s", "a", "--", "p"][..],
+                "-3 takes an fd number",
+            ),
+            (&["-m", "4", "/s", "a", "--", "p"][..], "-s"),
+            (
+                &["-s", "p", "-m", "x", "/s", "--", "p"][..],
+                "-m takes a number",
+            ),
+            (&["-3", "4", "/s", "--", "p"][..], "no id given"),
+        ] {
+            let e = p(args).unwrap_err();
+            assert!(
+                e.starts_with(USAGE_ACTIVATE) && e.contains(why),
+                "{args:?}: {e}"
+            );
+        }
     }
 
     #[test]
@@ -325,15 +409,15 @@ mod tests {
                 USAGE_ACTIVATE,
                 "milliseconds",
             ),
-            (&["-c", "f", "--", "p"][..], USAGE_ACTIVATE_CONFIG, "-s"),
-            (&["-s", "x", "/s", "a", "--", "p"][..], USAGE_ACTIVATE, "-c"),
+            (&["-c", "f", "--", "p"][..], USAGE_ACTIVATE_CONFIG, "-e"),
+            (&["-e", "x", "/s", "a", "--", "p"][..], USAGE_ACTIVATE, "-c"),
             (
-                &["-c", "f", "-s", "x", "-n", "a", "--", "p"][..],
+                &["-c", "f", "-e", "x", "-n", "a", "--", "p"][..],
                 USAGE_ACTIVATE_CONFIG,
                 "does not go with",
             ),
             (
-                &["-c", "f", "-s", "x", "/s", "id", "--", "p"][..],
+                &["-c", "f", "-e", "x", "/s", "id", "--", "p"][..],
                 USAGE_ACTIVATE_CONFIG,
                 "at most the socket",
             ),

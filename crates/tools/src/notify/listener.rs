@@ -111,6 +111,16 @@ fn identity(fd: &impl AsFd) -> Option<(u64, u64)> {
 }
 
 impl Listener {
+    /// The fds the listener needs: every other one a forked child inherited is closed.
+    pub fn fds(&self) -> Vec<RawFd> {
+        let mut v = vec![self.socket.as_raw_fd(), self.pidfd.as_raw_fd()];
+        v.extend(self.notif.as_ref().map(|n| n.as_raw_fd()));
+        if let Some(s) = &self.store {
+            v.extend(s.held.iter().map(|h| h.fd.as_raw_fd()));
+        }
+        v
+    }
+
     /// Serves the service until it ends.
     pub fn run(mut self) {
         loop {

@@ -13,11 +13,19 @@ pub mod store;
 use nix::errno::Errno;
 
 use self::listener::Listener;
-use crate::sys::fork_then;
+use crate::sys::{close_all_but, fork_then};
 
 /// Starts `listener` in a child process. In the caller, what only the child needs (the
 /// socket, the notification fd, the store's copies) is closed when `fork_then` drops the
 /// closure that owns it.
 pub fn spawn(listener: Listener) -> Result<(), Errno> {
-    fork_then(move || listener.run()).map(drop)
+    fork_then(move || {
+        let keep = listener.fds();
+        // SAFETY: in the child just forked nothing but `listener` is used from here on, and
+        // it owns exactly `keep`: the parent's other fds are closed under values that this
+        // process will never touch again.
+        unsafe { close_all_but(&keep) };
+        listener.run();
+    })
+    .map(drop)
 }

@@ -347,7 +347,7 @@ fn activate_a_daemon_that_lets_no_one_in_or_a_bad_file_executes_nothing() {
         "[[fd]]\nkind = \"unix\"\npath = \"/run/a.sock\"\nname = \"a:b\"\n",
     )
     .unwrap();
-    let (code, err) = fails_without_exec(&["-c", file.to_str().unwrap(), "-s", "x", socket], &mark);
+    let (code, err) = fails_without_exec(&["-c", file.to_str().unwrap(), "-e", "x", socket], &mark);
     assert_eq!(code, 100, "{err}");
     assert!(
         err.contains("bad.toml:4:8: fd[0] (unix:/run/a.sock): bad `name`"),
@@ -397,18 +397,18 @@ fn activate_takes_ids_and_names_from_the_config_file_that_provisioned_them() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let f = file.to_str().unwrap();
-    let report = probe(&["-c", f, "-s", "web"]);
+    let report = probe(&["-c", f, "-e", "web"]);
     assert_eq!(report["env"]["LISTEN_FDNAMES"], "web:web");
     let s = |n: &str| d.path(n).to_str().unwrap().to_string();
     let addrs: Vec<String> = passed(&report).into_iter().map(|p| p.1).collect();
     assert_eq!(addrs, [s("http.sock"), s("https.sock")]);
     // By id too; file order whatever the selectors' order.
     let id = format!("unix:{}", s("https.sock"));
-    let report = probe(&["-c", f, "-s", &id, "-s", "admin"]);
+    let report = probe(&["-c", f, "-e", &id, "-e", "admin"]);
     assert_eq!(report["env"]["LISTEN_FDNAMES"], "admin:web");
     assert_eq!(fd_numbers(&report), [0, 1, 2, 3, 4]);
     // A selector that picks nothing: a usage-class error, nothing run.
-    let (code, err) = fails_without_exec(&["-c", f, "-s", "web", "-s", "wbe"], &d.path("x"));
+    let (code, err) = fails_without_exec(&["-c", f, "-e", "web", "-e", "wbe"], &d.path("x"));
     assert_eq!(code, 100, "{err}");
     assert!(err.contains("declares no fd named wbe"), "{err}");
 }
