@@ -113,6 +113,9 @@ fn resolve(opts: &ActivateOptions) -> Result<(Vec<Wanted>, PathBuf), Fatal> {
     }
 }
 
+/// An fd of the store, retrieved, with its id.
+type StoredFd = (StoreId, OwnedFd);
+
 /// Retrieves every wanted fd over one connection, which is closed on return, then with an
 /// fd store every id under its prefix, in the order they were stored (the LIST right). With
 /// `-D`, every wanted id is first retrieved without deleting it, and only then retrieved
@@ -123,7 +126,7 @@ fn retrieve_all(
     socket: &std::path::Path,
     wanted: &[Wanted],
     opts: &ActivateOptions,
-) -> Result<(Vec<OwnedFd>, Vec<(StoreId, OwnedFd)>), Fatal> {
+) -> Result<(Vec<OwnedFd>, Vec<StoredFd>), Fatal> {
     let deadline = Deadline::from_millis(opts.timeout_ms);
     let mut client =
         Client::connect(socket, deadline).map_err(|e| Fatal::Connect(socket.to_path_buf(), e))?;
@@ -162,7 +165,7 @@ fn retrieve_all(
 fn start_listener(
     opts: &ActivateOptions,
     socket: &std::path::Path,
-    stored: &[(StoreId, OwnedFd)],
+    stored: &[StoredFd],
 ) -> Result<Option<String>, Fatal> {
     if opts.notif.is_none() && opts.store.is_none() {
         return Ok(None);
