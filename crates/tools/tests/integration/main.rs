@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per purpose. Every test that talks to a
 //! daemon starts its own real `s6-fdholderd` (Debian's `s6`) in a temporary directory.
 
+mod addresses;
 mod common;
 mod config_faults;
 mod config_mode;

@@ -5,5 +5,6 @@
 //! [`crate::config::model`] types.
 
 pub mod parse;
+pub mod scope;
 pub mod trust;
 pub mod validate;

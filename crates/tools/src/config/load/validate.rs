@@ -391,11 +391,15 @@ fn unix_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
 
 fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
     let listen = ctx.required("listen", |e| &e.listen)?;
-    let address: SocketAddr = listen.value.parse().map_err(|_| {
-        listen.err(format!(
+    let address: SocketAddr = super::scope::parse_listen(listen.value).map_err(|e| match e {
+        super::scope::ListenError::NoInterface(name) => listen.err(format!(
+            "`listen` names no network interface {name:?} in {:?}",
+            listen.value
+        )),
+        super::scope::ListenError::Syntax => listen.err(format!(
             "`listen` must be IP:PORT with an IP literal (IPv6 in brackets), not {:?}",
             listen.value
-        ))
+        )),
     })?;
     if address.port() == 0 {
         return Err(listen.err("`listen` needs a port other than 0"));

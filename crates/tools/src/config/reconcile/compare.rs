@@ -277,7 +277,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 },
                 Kind::Socket(s),
             ) => {
-                let want = Address::Ip(*address);
+                let want = Address::Ip(crate::config::load::scope::effective(*address));
                 if s.address != want {
                     v.differ(Field::Address, &s.address, &want);
                 }
@@ -468,9 +468,17 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
         getsockopt(&fd, sockopt::ReuseAddr),
     );
     flag(Field::ReusePort, o.reuse_port, Ok(s.reuse_port));
+    // On a specific IPv6 address (not `::`, not IPv4-mapped) IPV6_V6ONLY changes nothing:
+    // no IPv4 packet can reach it. A held socket is not replaced for it.
+    let v6only_matters = match &s.address {
+        Address::Ip(std::net::SocketAddr::V6(a)) => {
+            a.ip().is_unspecified() || a.ip().to_ipv4_mapped().is_some()
+        }
+        _ => true,
+    };
     flag(
         Field::Ipv6Only,
-        o.ipv6_only,
+        o.ipv6_only.filter(|_| v6only_matters),
         s.v6only.ok_or(Errno::EAFNOSUPPORT),
     );
     flag(
