@@ -19,4 +19,5 @@ mod library;
 mod props;
 mod prune;
 mod schemas;
+mod snapshot;
 mod systemd_import;
