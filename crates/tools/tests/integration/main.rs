@@ -2,6 +2,7 @@
 //! daemon starts its own real `s6-fdholderd` (Debian's `s6`) in a temporary directory.
 
 mod addresses;
+mod ansible;
 mod common;
 mod config_faults;
 mod config_mode;
