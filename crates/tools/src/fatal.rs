@@ -82,8 +82,6 @@ pub enum Fatal {
     Request(Op, Error),
     /// Config mode could not learn what the daemon holds, to compare it with the file.
     Compare(Op, Error),
-    /// `--prune` could not delete this id; the file's fds were set.
-    Prune(String, Error),
     /// A file named on the command line could not be read.
     Read(PathBuf, Errno),
     /// A systemd unit cannot be converted at all.
@@ -119,7 +117,7 @@ impl Fatal {
                 EXIT_SYSTEM
             }
             Fatal::Connect(..) => EXIT_SYSTEM,
-            Fatal::Request(_, e) | Fatal::Compare(_, e) | Fatal::Prune(_, e) => error_code(e),
+            Fatal::Request(_, e) | Fatal::Compare(_, e) => error_code(e),
             // A close after part of the dump was taken is `Error::Closed`, not a refusal: the
             // connection counts as answered from the first reply on.
             Fatal::Setdump(e) => error_code(&e.error),
@@ -153,11 +151,6 @@ impl fmt::Display for Fatal {
                 }
                 Ok(())
             }
-            Fatal::Prune(id, e) => write!(
-                f,
-                "unable to delete {id}, held but not in the file: {e} \
-                 (the file's fds were set)"
-            ),
             Fatal::Read(path, e) => {
                 write!(f, "unable to read {}: {}", path.display(), strerror(*e))
             }
@@ -219,7 +212,6 @@ impl std::error::Error for Fatal {
         match self {
             Fatal::Env(e) => Some(e),
             Fatal::Connect(_, e) | Fatal::Request(_, e) | Fatal::Compare(_, e) => Some(e),
-            Fatal::Prune(_, e) => Some(e),
             Fatal::Setdump(e) => Some(e),
             Fatal::Read(_, e) | Fatal::Write(e) => Some(e),
             Fatal::Unit(e) => Some(e),
