@@ -233,3 +233,19 @@ impl Fatal {
         }
     }
 }
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::*;
+
+    #[test]
+    fn a_change_is_2_only_when_asked_for() {
+        assert_eq!(Outcome::Done.exit_code(), 0);
+        assert_eq!(Outcome::Unchanged.exit_code(), 0);
+        assert_eq!(Outcome::Changed.exit_code(), EXIT_CHANGED);
+        // A failure keeps its own code, whatever --exit-code says.
+        let refused = Fatal::HeldPipe("r".into(), "w".into());
+        assert_eq!(refused.exit_code(), EXIT_USAGE);
+        assert_ne!(EXIT_CHANGED, EXIT_REFUSED);
+    }
+}
