@@ -17,11 +17,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # The JSON Schema tests validate the tools' documents with python3-jsonschema.
-if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
-    echo "test.sh: installing Debian's python3-jsonschema" >&2
+# The Ansible test makes a virtualenv (python3 -m venv, which needs ensurepip) and installs
+# ansible-core from PyPI into it, under target/.
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    echo "test.sh: installing Debian's python3-jsonschema and python3-venv" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema python3-venv >/dev/null
 fi
+# A python3 that is not Debian's (pyenv, a virtualenv) does not see Debian's module.
+python3 -c 'import jsonschema' >/dev/null 2>&1 || python3 -m pip install -q jsonschema
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

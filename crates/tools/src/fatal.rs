@@ -82,8 +82,6 @@ pub enum Fatal {
     Request(Op, Error),
     /// Config mode could not learn what the daemon holds, to compare it with the file.
     Compare(Op, Error),
-    /// `--prune` could not delete this id; the file's fds were set.
-    Prune(String, Error),
     /// A file named on the command line could not be read.
     Read(PathBuf, Errno),
     /// A systemd unit cannot be converted at all.
@@ -135,7 +133,7 @@ impl Fatal {
             | Fatal::Notify(_) => EXIT_SYSTEM,
             Fatal::Retrieve(_, e) => error_code(e),
             Fatal::Connect(..) => EXIT_SYSTEM,
-            Fatal::Request(_, e) | Fatal::Compare(_, e) | Fatal::Prune(_, e) => error_code(e),
+            Fatal::Request(_, e) | Fatal::Compare(_, e) => error_code(e),
             // A close after part of the dump was taken is `Error::Closed`, not a refusal: the
             // connection counts as answered from the first reply on.
             Fatal::Setdump(e) => error_code(&e.error),
@@ -169,11 +167,6 @@ impl fmt::Display for Fatal {
                 }
                 Ok(())
             }
-            Fatal::Prune(id, e) => write!(
-                f,
-                "unable to delete {id}, held but not in the file: {e} \
-                 (the file's fds were set)"
-            ),
             Fatal::Read(path, e) => {
                 write!(f, "unable to read {}: {}", path.display(), strerror(*e))
             }
@@ -249,7 +242,6 @@ impl std::error::Error for Fatal {
         match self {
             Fatal::Env(e) => Some(e),
             Fatal::Connect(_, e) | Fatal::Request(_, e) | Fatal::Compare(_, e) => Some(e),
-            Fatal::Prune(_, e) => Some(e),
             Fatal::Setdump(e) => Some(e),
             Fatal::Read(_, e) | Fatal::Write(e) | Fatal::Pass(e) | Fatal::Exec(_, e) => Some(e),
             Fatal::Notify(e) => Some(e),
@@ -272,5 +264,21 @@ impl Fatal {
             FetchError::Connect(e) => Fatal::Connect(socket.to_path_buf(), e),
             FetchError::Request(op, e) => Fatal::Request(op, e),
         }
+    }
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::*;
+
+    #[test]
+    fn a_change_is_2_only_when_asked_for() {
+        assert_eq!(Outcome::Done.exit_code(), 0);
+        assert_eq!(Outcome::Unchanged.exit_code(), 0);
+        assert_eq!(Outcome::Changed.exit_code(), EXIT_CHANGED);
+        // A failure keeps its own code, whatever --exit-code says.
+        let refused = Fatal::HeldPipe("r".into(), "w".into());
+        assert_eq!(refused.exit_code(), EXIT_USAGE);
+        assert_ne!(EXIT_CHANGED, EXIT_REFUSED);
     }
 }

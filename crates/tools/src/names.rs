@@ -12,7 +12,7 @@ pub const USAGE_CONFIG: &str = "s6-fdholder-setdump [ -t timeout ] [ -v ] [ --ch
 /// `s6-fdholder-inspect`'s name, as it prefixes every message.
 pub const INSPECT: &str = "s6-fdholder-inspect";
 /// The usage of the inspect tool's daemon form.
-pub const USAGE_INSPECT: &str = "s6-fdholder-inspect [ -t timeout ] [ --json ] socket";
+pub const USAGE_INSPECT: &str = "s6-fdholder-inspect [ -t timeout ] [ --json | --toml ] socket";
 /// The usage of the systemd import.
 pub const USAGE_SYSTEMD: &str =
     "s6-fdholder-inspect --from-systemd unit.socket [ --instance NAME ]";

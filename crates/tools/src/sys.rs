@@ -353,3 +353,27 @@ pub unsafe fn close_all_but(keep: &[RawFd]) {
         from = from.max(k.saturating_add(1));
     }
 }
+
+/// Whether the POSIX extended regular expression `pattern` matches somewhere in `s`, as
+/// the C library's `regcomp(REG_EXTENDED | REG_NOSUB)` and `regexec` decide: how
+/// s6-fdholderd matches ids against `S6_FDHOLDER_*_REGEX`, so the same library gives the
+/// same answer. `None`: the pattern does not compile (the daemon then refuses the client).
+pub fn posix_regex_matches(pattern: &CStr, s: &CStr) -> Option<bool> {
+    let mut re = std::mem::MaybeUninit::<libc::regex_t>::uninit();
+    // SAFETY: regcomp initialises `re` when it returns 0, and only then is it used (by
+    // regexec, with no match array since REG_NOSUB) and freed, once; both strings are
+    // NUL-terminated and outlive the calls.
+    unsafe {
+        if libc::regcomp(
+            re.as_mut_ptr(),
+            pattern.as_ptr(),
+            libc::REG_EXTENDED | libc::REG_NOSUB,
+        ) != 0
+        {
+            return None;
+        }
+        let r = libc::regexec(re.as_ptr(), s.as_ptr(), 0, std::ptr::null_mut(), 0);
+        libc::regfree(re.as_mut_ptr());
+        Some(r == 0)
+    }
+}

@@ -39,11 +39,18 @@ pub fn command() -> clap::Command {
                 .help("Print one JSON document instead of the table"),
         )
         .arg(
+            Arg::new("toml")
+                .long("toml")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("json")
+                .help("Print what the daemon holds as a config file for s6-fdholder-setdump -c"),
+        )
+        .arg(
             Arg::new("from-systemd")
                 .long("from-systemd")
                 .value_name("unit.socket")
                 .value_parser(clap::builder::PathBufValueParser::new())
-                .conflicts_with_all(["timeout", "json", "socket"])
+                .conflicts_with_all(["timeout", "json", "toml", "socket"])
                 .help("Print the config-mode TOML for this systemd socket unit"),
         )
         .arg(
@@ -84,6 +91,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<InspectCommand,
             socket: socket.clone(),
             timeout_ms,
             json: m.get_flag("json"),
+            toml: m.get_flag("toml"),
         })),
         None => Err(usage("no socket given")),
     }
@@ -107,6 +115,7 @@ mod tests {
                 socket: "/s".into(),
                 timeout_ms: 500,
                 json: true,
+                toml: false,
             }))
         );
         assert_eq!(
@@ -115,6 +124,7 @@ mod tests {
                 socket: "/s".into(),
                 timeout_ms: 0,
                 json: false,
+                toml: false,
             }))
         );
         assert_eq!(

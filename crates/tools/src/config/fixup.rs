@@ -1,6 +1,7 @@
 //! Fixing in place what [`crate::config::reconcile::fix`] says can be fixed in place: on the
-//! copy of the held fd getdump gave (the same socket or pipe the daemon holds), and on a
-//! unix socket's own file through its directory fd.
+//! copy of the held fd getdump gave (the same socket, pipe or FIFO the daemon holds: a
+//! FIFO's mode, owner and group are changed with fchmod and fchown on it), and on a unix
+//! socket's own file through its directory fd.
 //!
 //! Fixes are made before anything is opened, each recorded with the value it replaced, so
 //! that a run that fails later (an fd that cannot be opened, a refused setdump, a signal)
@@ -20,8 +21,8 @@ use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::fcntl::{AT_FDCWD, FcntlArg, OFlag, fcntl, open, openat};
 use nix::sys::socket::{Backlog, getsockopt, listen, setsockopt, sockopt};
-use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmodat, fstat};
-use nix::unistd::{Gid, Uid, fchownat};
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmod, fchmodat, fstat};
+use nix::unistd::{Gid, Uid, fchown, fchownat};
 
 use crate::config::diag::Diag;
 use crate::config::model::{Config, Entry, FdSpec, UnixAddress};
@@ -49,6 +50,10 @@ enum Value {
     Device(String),
     /// A pipe's capacity.
     PipeSize(i32),
+    /// SO_RCVBUF, as set (before the kernel doubles it).
+    ReceiveBuffer(usize),
+    /// SO_SNDBUF, as set.
+    SendBuffer(usize),
 }
 
 /// What a fix is made on.
@@ -109,6 +114,9 @@ fn set(target: &Target<'_>, value: &Value) -> nix::Result<()> {
         (Target::File(fd), Value::Group(g)) => {
             fchownat(fd, "", None, Some(*g), AtFlags::AT_EMPTY_PATH)
         }
+        (Target::Fd(fd), Value::Mode(m)) => fchmod(fd, Mode::from_bits_truncate(*m)),
+        (Target::Fd(fd), Value::Owner(u)) => fchown(fd, Some(*u), None),
+        (Target::Fd(fd), Value::Group(g)) => fchown(fd, None, Some(*g)),
         (Target::Fd(fd), Value::Backlog(n)) => {
             listen(fd, Backlog::new(*n).unwrap_or(Backlog::MAXCONN))
         }
@@ -124,6 +132,8 @@ fn set(target: &Target<'_>, value: &Value) -> nix::Result<()> {
             setsockopt(fd, sockopt::BindToDevice, &std::ffi::OsString::from(dev))
         }
         (Target::Fd(fd), Value::PipeSize(n)) => fcntl(fd, FcntlArg::F_SETPIPE_SZ(*n)).map(drop),
+        (Target::Fd(fd), Value::ReceiveBuffer(n)) => setsockopt(fd, sockopt::RcvBuf, n),
+        (Target::Fd(fd), Value::SendBuffer(n)) => setsockopt(fd, sockopt::SndBuf, n),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -177,8 +187,16 @@ fn values(
         Ok(declared.map(|d| (d, now)))
     };
     let pair = match (&e.spec, what) {
-        (FdSpec::Unix { perms, .. }, Field::Mode | Field::Owner | Field::Group) => {
-            let st = fstat(file.ok_or(Errno::EBADF)?)?;
+        (
+            FdSpec::Unix { perms, .. } | FdSpec::Fifo { perms, .. },
+            Field::Mode | Field::Owner | Field::Group,
+        ) => {
+            // A socket file through its O_PATH fd; a FIFO through the held fd itself, which
+            // is open on the very inode its path leads to (compare checked it).
+            let st = match file {
+                Some(f) => fstat(f)?,
+                None => fstat(fd)?,
+            };
             match what {
                 Field::Mode => perms
                     .mode
@@ -213,6 +231,15 @@ fn values(
                 Field::Keepalive => b(what, o.keepalive, getsockopt(&fd, sockopt::KeepAlive))?,
                 Field::Nodelay => b(what, o.nodelay, getsockopt(&fd, sockopt::TcpNoDelay))?,
                 Field::Broadcast => b(what, o.broadcast, getsockopt(&fd, sockopt::Broadcast))?,
+                // getsockopt reports twice what was set: half of it is what to set back.
+                Field::ReceiveBuffer => o.receive_buffer.map(|n| {
+                    let now = getsockopt(&fd, sockopt::RcvBuf).unwrap_or(2 * n) / 2;
+                    (Value::ReceiveBuffer(n), Value::ReceiveBuffer(now))
+                }),
+                Field::SendBuffer => o.send_buffer.map(|n| {
+                    let now = getsockopt(&fd, sockopt::SndBuf).unwrap_or(2 * n) / 2;
+                    (Value::SendBuffer(n), Value::SendBuffer(now))
+                }),
                 Field::BindToDevice => o.bind_to_device.as_ref().map(|want| {
                     let now = getsockopt(&fd, sockopt::BindToDevice)
                         .map(|d| d.to_string_lossy().into_owned())

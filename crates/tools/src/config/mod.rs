@@ -26,6 +26,7 @@ pub mod open;
 pub mod plan;
 pub mod reconcile;
 pub mod render;
+pub mod rules;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -215,6 +216,28 @@ fn carry_out(
     Ok(())
 }
 
+/// `--check`: warns, when the daemon's rules can be read ([`rules`]), of each declared id
+/// this client could not delete or retrieve once set.
+fn warn_refused_ids(socket: &std::path::Path, plan: &Plan) {
+    let Some(r) = rules::read(socket) else {
+        return;
+    };
+    for item in &plan.items {
+        let refused = rules::refused(&r, &item.id);
+        if !refused.is_empty() {
+            warn(
+                PROG,
+                format_args!(
+                    "the daemon's rules ({}) would not let this client {} {} once set",
+                    one_line(&r.dir.to_string_lossy()),
+                    refused.join(" or "),
+                    one_line(&item.id)
+                ),
+            );
+        }
+    }
+}
+
 /// Runs config mode.
 pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
     let now = SystemTime::now();
@@ -264,6 +287,7 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
         return Err(Fatal::HeldPipe(read, write));
     }
     if opts.check {
+        warn_refused_ids(&socket, &plan);
         if opts.json {
             print_json(&report)?;
         } else {

@@ -6,6 +6,7 @@
 //! ([`fdholder::held::fetch`]); the tool then says so on stderr.
 
 pub mod report;
+pub mod toml;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub struct InspectOptions {
     pub timeout_ms: u32,
     /// `--json`: one JSON document instead of the table.
     pub json: bool,
+    /// `--toml`: a config file that recreates what the daemon holds.
+    pub toml: bool,
 }
 
 /// The failure to write the output.
@@ -49,6 +52,11 @@ pub fn run(opts: &InspectOptions) -> Result<(), Fatal> {
         .map_err(|e| Fatal::fetch(&opts.socket, e))?
         .1
     {
+        Holdings::Dump(dump) if opts.toml => return print(&toml::snapshot(&dump, Tain::now())),
+        Holdings::Ids(ids, why) if opts.toml => {
+            warn(PROG, format_args!("{why}: only ids are known, from list"));
+            return print(&toml::ids_only(&ids, &why.to_string()));
+        }
         Holdings::Dump(dump) => {
             let (report, failed) = Report::from_dump(&dump, Tain::now());
             for f in failed {

@@ -111,3 +111,71 @@ fn a_failed_run_puts_its_fixes_back() {
     assert_eq!(tool(&d, &config, &[]).0, 0, "once the port is free");
     assert_eq!(mode(), 0o600);
 }
+
+#[test]
+fn a_fifos_mode_and_a_sockets_buffers_are_fixed_in_place() {
+    let d = Daemon::start();
+    let fifo = d.path("f");
+    let udp = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let text = |mode: &str, buf: u32| {
+        format!(
+            "[[fd]]\nkind = \"fifo\"\npath = \"{}\"\nmode = \"{mode}\"\n\n\
+             [[fd]]\nkind = \"udp\"\nid = \"u\"\nlisten = \"127.0.0.1:{udp}\"\n\
+             receive-buffer = {buf}\nsend-buffer = {buf}\n",
+            fifo.display()
+        )
+    };
+    let config = write_config(&d, "c.toml", &text("0600", 65536));
+    assert_eq!(tool(&d, &config, &[]).0, 0);
+    let id = format!("fifo:{}", fifo.display());
+    let before: Vec<_> = {
+        let h = held(&d);
+        [&h[&id], &h["u"]]
+            .iter()
+            .map(|h| describe(h.fd.as_fd()).unwrap().inode)
+            .collect()
+    };
+    let u = held(&d).remove("u").unwrap();
+    // The kernel reports twice what was set.
+    assert_eq!(
+        getsockopt(&u.fd.as_fd(), sockopt::RcvBuf).unwrap(),
+        2 * 65536
+    );
+    assert_eq!(tool(&d, &config, &["--check", "--exit-code"]).0, 0);
+
+    fs::write(&config, text("0640", 131072)).unwrap();
+    let plan = check(&d, &config);
+    assert!(
+        plan[&id]
+            .1
+            .ends_with("\tin place\tdiffers: mode 0600 → 0640"),
+        "{plan:?}"
+    );
+    assert!(
+        plan["u"].1.ends_with(
+            "\tin place\tdiffers: receive-buffer 131072 → 262144; send-buffer 131072 → 262144"
+        ),
+        "{plan:?}"
+    );
+    let (code, _, err) = tool(&d, &config, &["--exit-code", "-v"]);
+    assert_eq!(code, 2, "{err}");
+    let h = held(&d);
+    let after: Vec<_> = [&h[&id], &h["u"]]
+        .iter()
+        .map(|h| describe(h.fd.as_fd()).unwrap().inode)
+        .collect();
+    assert_eq!(after, before, "the same FIFO and socket");
+    assert_eq!(
+        fs::metadata(&fifo).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(
+        getsockopt(&h["u"].fd.as_fd(), sockopt::RcvBuf).unwrap(),
+        2 * 131072
+    );
+    assert_eq!(
+        getsockopt(&h["u"].fd.as_fd(), sockopt::SndBuf).unwrap(),
+        2 * 131072
+    );
+    assert_eq!(tool(&d, &config, &["--check", "--exit-code"]).0, 0);
+}

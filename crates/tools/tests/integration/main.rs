@@ -2,6 +2,8 @@
 //! daemon starts its own real `s6-fdholderd` (Debian's `s6`) in a temporary directory.
 
 mod activate;
+mod addresses;
+mod ansible;
 mod common;
 mod config_faults;
 mod config_mode;
@@ -19,6 +21,7 @@ mod library;
 mod props;
 mod prune;
 mod schemas;
+mod snapshot;
 mod snapshots;
 mod systemd_import;
 mod systemd_meaning;

@@ -145,3 +145,41 @@ fn a_run_that_fails_before_its_setdump_prunes_nothing() {
     );
     assert_eq!(d.list(), ["other:r", "other:w", "pipe:r", "pipe:w"]);
 }
+
+#[test]
+fn check_warns_of_ids_the_rules_would_not_let_this_client_delete() {
+    let d = s6rc_like();
+    let root = d.dir.path().display();
+    let text = format!("{TWO_PIPES}\n[[fd]]\nkind = \"fifo\"\npath = \"{root}/f\"\n");
+    let config = write_config(&d, "c.toml", &text);
+    let (code, _, err) = tool(&d, &config, &["--check"]);
+    assert_eq!(code, 0, "{err}");
+    let warned: Vec<&str> = err.lines().filter(|l| l.contains("warning:")).collect();
+    let rules = d.path("rules");
+    assert_eq!(
+        warned,
+        [
+            format!(
+                "s6-fdholder-setdump: warning: the daemon's rules ({}) would not let this \
+                 client delete other:r once set",
+                rules.display()
+            ),
+            format!(
+                "s6-fdholder-setdump: warning: the daemon's rules ({}) would not let this \
+                 client delete other:w once set",
+                rules.display()
+            ),
+            format!(
+                "s6-fdholder-setdump: warning: the daemon's rules ({}) would not let this \
+                 client delete fifo:{root}/f once set",
+                rules.display()
+            ),
+        ],
+        "{err}"
+    );
+    // Rules that allow everything: no warning.
+    let open = Daemon::start();
+    let config = write_config(&open, "c.toml", &text);
+    let (code, _, err) = tool(&open, &config, &["--check"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+}

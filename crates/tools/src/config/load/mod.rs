@@ -5,6 +5,7 @@
 //! [`crate::config::model`] types.
 
 pub mod parse;
+pub mod scope;
 pub mod trust;
 pub mod validate;
 

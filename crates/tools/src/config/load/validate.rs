@@ -397,13 +397,22 @@ fn unix_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     })
 }
 
+/// Whether `a` is an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`).
+fn is_v4_mapped(a: &SocketAddr) -> bool {
+    matches!(a, SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some())
+}
+
 fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
     let listen = ctx.required("listen", |e| &e.listen)?;
-    let address: SocketAddr = listen.value.parse().map_err(|_| {
-        listen.err(format!(
+    let address: SocketAddr = super::scope::parse_listen(listen.value).map_err(|e| match e {
+        super::scope::ListenError::NoInterface(name) => listen.err(format!(
+            "`listen` names no network interface {name:?} in {:?}",
+            listen.value
+        )),
+        super::scope::ListenError::Syntax => listen.err(format!(
             "`listen` must be IP:PORT with an IP literal (IPv6 in brackets), not {:?}",
             listen.value
-        ))
+        )),
     })?;
     if address.port() == 0 {
         return Err(listen.err("`listen` needs a port other than 0"));
@@ -412,7 +421,11 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
         Some(f) if address.is_ipv4() && f.place != Place::Defaults => {
             return Err(f.err("`ipv6-only` applies to an IPv6 address only"));
         }
-        Some(f) if address.is_ipv6() => Some(*f.value),
+        // The kernel refuses to bind an IPV6_V6ONLY socket to an IPv4-mapped address.
+        Some(f) if *f.value && is_v4_mapped(&address) && f.place != Place::Defaults => {
+            return Err(f.err("`ipv6-only` cannot be true on an IPv4-mapped address"));
+        }
+        Some(f) if address.is_ipv6() && !(*f.value && is_v4_mapped(&address)) => Some(*f.value),
         _ => None,
     };
     let buffer = |key, field: fn(&RawEntry) -> &Option<Spanned<i64>>| {

@@ -5,8 +5,10 @@
 //! when it has one, is looked at with lstat (never followed), to learn whether it still
 //! leads to the held socket, FIFO or file, and for a unix socket with which mode, owner and
 //! group. Only what is declared and can be read back is compared: a key the entry leaves
-//! out, socket buffer sizes (the kernel doubles and clamps them), a tcp backlog, and the
-//! permissions of a FIFO or file (applied only when a run creates one) are not.
+//! out, socket buffer sizes too small to be told from the kernel's floor
+//! ([`kernel_buffer`]: the kernel doubles and clamps them), and the permissions of a
+//! regular file (applied only when a run creates one) are not; a FIFO's are. Backlogs are compared as the kernel
+//! clamps them (`net.core.somaxconn`).
 //!
 //! Expiry: the limit a run sends is counted from the run's start, so an entry with a
 //! `lifetime` never declares the limit an earlier run sent. A held limit is the same as a
@@ -81,6 +83,10 @@ pub enum Field {
     Broadcast,
     /// `bind-to-device`.
     BindToDevice,
+    /// `receive-buffer`.
+    ReceiveBuffer,
+    /// `send-buffer`.
+    SendBuffer,
     /// `expiry`.
     Expiry,
     /// `pipe`.
@@ -111,6 +117,8 @@ impl Field {
             Field::Nodelay => "nodelay",
             Field::Broadcast => "broadcast",
             Field::BindToDevice => "bind-to-device",
+            Field::ReceiveBuffer => "receive-buffer",
+            Field::SendBuffer => "send-buffer",
             Field::Expiry => "expiry",
             Field::Pipe => "pipe",
         }
@@ -279,7 +287,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 },
                 Kind::Socket(s),
             ) => {
-                let want = Address::Ip(*address);
+                let want = Address::Ip(crate::config::load::scope::effective(*address));
                 if s.address != want {
                     v.differ(Field::Address, &s.address, &want);
                 }
@@ -296,14 +304,19 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 }
             }
             // Access is compared only where the path leads to the held object.
-            (FdSpec::Fifo { path, .. }, Kind::Fifo(p, access)) => {
-                let _ = same_path(&mut v, p, path, info.inode)
+            (FdSpec::Fifo { path, perms, .. }, Kind::Fifo(p, access)) => {
+                // The held FIFO is the one at its path: its permissions are that file's.
+                if same_path(&mut v, p, path, info.inode)
                     && same(
                         &mut v,
                         Field::Access,
                         access.name(),
                         Access::ReadWrite.name(),
-                    );
+                    )
+                    && let Ok(st) = nix::sys::stat::fstat(held.fd.as_fd())
+                {
+                    socket_file_perms(&mut v, &st, perms);
+                }
             }
             (FdSpec::File { path, open, .. }, Kind::File(p, access)) => {
                 let _ = same_path(&mut v, p, path, info.inode)
@@ -385,6 +398,21 @@ fn effective_backlog(backlog: i32) -> u32 {
     max.map_or(declared, |m| declared.min(m))
 }
 
+/// What `getsockopt` reports of a socket buffer set to `n` bytes with SO_RCVBUF or
+/// SO_SNDBUF: the kernel clamps `n` to `net.core.rmem_max` (or `wmem_max`) and doubles it
+/// (room for its own bookkeeping), with a floor of a few kilobytes (SOCK_MIN_RCVBUF,
+/// SOCK_MIN_SNDBUF: about 2.3 and 4.6 KiB, depending on the kernel's build). `None` when
+/// the answer would be near that floor, or the clamp cannot be read: not compared.
+pub fn kernel_buffer(n: usize, max_name: &str) -> Option<usize> {
+    let max: usize = std::fs::read_to_string(format!("/proc/sys/net/core/{max_name}"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let doubled = n.min(max).checked_mul(2)?;
+    (doubled >= 16 * 1024).then_some(doubled)
+}
+
 /// The capacity the kernel gives a pipe asked for `n` bytes: a power of two pages.
 fn pipe_capacity(n: i32) -> Option<i32> {
     let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
@@ -442,7 +470,7 @@ fn unix(
     }
 }
 
-/// Compares the declared mode, owner and group of a socket file with its lstat.
+/// Compares the declared mode, owner and group of a socket file or FIFO with its stat.
 fn socket_file_perms(v: &mut Verdict, st: &FileStat, perms: &Perms) {
     let mode = st.st_mode & 0o777;
     if let Some(m) = perms.mode {
@@ -507,6 +535,16 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
         o.broadcast,
         getsockopt(&fd, sockopt::Broadcast),
     );
+    if let (Some(n), Ok(held)) = (o.receive_buffer, getsockopt(&fd, sockopt::RcvBuf))
+        && let Some(want) = kernel_buffer(n, "rmem_max")
+    {
+        same(v, Field::ReceiveBuffer, held, want);
+    }
+    if let (Some(n), Ok(held)) = (o.send_buffer, getsockopt(&fd, sockopt::SndBuf))
+        && let Some(want) = kernel_buffer(n, "wmem_max")
+    {
+        same(v, Field::SendBuffer, held, want);
+    }
     if let (Some(want), Ok(dev)) = (&o.bind_to_device, getsockopt(&fd, sockopt::BindToDevice)) {
         let dev = dev.to_string_lossy();
         if dev != want.as_str() {

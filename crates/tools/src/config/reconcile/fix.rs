@@ -27,6 +27,8 @@ pub fn in_place(what: Field) -> bool {
         | Field::Nodelay
         | Field::Broadcast
         | Field::BindToDevice
+        | Field::ReceiveBuffer
+        | Field::SendBuffer
         | Field::BufferSize => true,
         Field::Kind
         | Field::Address
