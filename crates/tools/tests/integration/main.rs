@@ -18,6 +18,7 @@ mod faults;
 mod inplace;
 mod inspect;
 mod library;
+mod notify;
 mod props;
 mod prune;
 mod schemas;
