@@ -367,7 +367,10 @@ fn dump_entry_file(body: &[u8]) -> Option<(u64, u32)> {
         let data = body.get(at + 4..at + alen)?;
         if atype == UNIX_DIAG_VFS {
             let (file_ino, dev) = (ne_u32(data, 0)?, ne_u32(data, 4)?);
-            return Some((makedev(u64::from(dev >> 20), u64::from(dev & 0xf_ffff)), file_ino));
+            return Some((
+                makedev(u64::from(dev >> 20), u64::from(dev & 0xf_ffff)),
+                file_ino,
+            ));
         }
         at += alen.max(4).next_multiple_of(4);
     }
@@ -387,7 +390,12 @@ pub fn unix_file_bound(dev: u64, ino: u64) -> Result<bool, Errno> {
     let mut req = unix_diag_request(0);
     req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     req[NLMSG_HDR + 12..NLMSG_HDR + 16].copy_from_slice(&0x02u32.to_ne_bytes());
-    socket::sendto(nl.as_raw_fd(), &req, &NetlinkAddr::new(0, 0), MsgFlags::empty())?;
+    socket::sendto(
+        nl.as_raw_fd(),
+        &req,
+        &NetlinkAddr::new(0, 0),
+        MsgFlags::empty(),
+    )?;
     let bad = Errno::EPROTO;
     let want = (dev, ino as u32);
     let mut found = false;
@@ -401,7 +409,8 @@ pub fn unix_file_bound(dev: u64, ino: u64) -> Result<bool, Errno> {
             match ne_u16(&buf, at + 4).ok_or(bad)? {
                 NLMSG_DONE => return Ok(found),
                 NLMSG_ERROR => {
-                    let e = i32::from_ne_bytes(body.get(..4).ok_or(bad)?.try_into().map_err(|_| bad)?);
+                    let e =
+                        i32::from_ne_bytes(body.get(..4).ok_or(bad)?.try_into().map_err(|_| bad)?);
                     return Err(Errno::from_raw(-e));
                 }
                 SOCK_DIAG_BY_FAMILY => found |= dump_entry_file(body) == Some(want),

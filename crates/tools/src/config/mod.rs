@@ -74,7 +74,10 @@ fn warn_leftovers(leftovers: &[Leftover]) {
         let lossy = l.path.to_string_lossy();
         let path = one_line(&lossy);
         match l.errno {
-            Some(errno) => eprintln!("{PROG}: warning: unable to remove {path}: {}", strerror(errno)),
+            Some(errno) => eprintln!(
+                "{PROG}: warning: unable to remove {path}: {}",
+                strerror(errno)
+            ),
             None => eprintln!(
                 "{PROG}: warning: {path} is no longer the file this run made: it is left alone"
             ),

@@ -11,6 +11,7 @@ mod env_cases;
 mod env_mode;
 mod fake_server;
 mod faults;
+mod hardening;
 mod inspect;
 mod library;
 mod props;
