@@ -268,3 +268,128 @@ fn an_unknown_errno_byte_to_store_or_delete_is_a_protocol_error() {
         }
     }
 }
+
+/// The calls that create, rename, remove, or change the owner or mode of a file.
+const PATH_CHANGING: &[&str] = &[
+    "mkdir",
+    "mkdirat",
+    "mknod",
+    "mknodat",
+    "creat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "chmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "lchown",
+    "fchownat",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "truncate",
+    "bind",
+];
+
+/// The quoted strings of one strace line's arguments.
+fn quoted(args: &str) -> Vec<&str> {
+    args.split('"').skip(1).step_by(2).collect()
+}
+
+/// Runs the tool under `strace -f` with `args`; its exit code, and every call of
+/// [`PATH_CHANGING`] (or open with `O_CREAT`) given a path with a `/` in it outside
+/// `/proc/self/fd/`.
+fn traced(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, Vec<String>, usize) {
+    let (code, bad, seen, err) = traced_err(args);
+    if code != 0 {
+        eprintln!("{err}");
+    }
+    (code, bad, seen)
+}
+
+fn traced_err(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, Vec<String>, usize, String) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let log = out_dir.path().join("trace");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-s", "4096", "-e", "trace=%file,bind", "-o"])
+        .arg(&log)
+        .arg(BIN)
+        .args(args.iter().map(|a| a.as_ref()))
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .output()
+        .expect("strace (test.sh installs it)");
+    let text = fs::read_to_string(&log).unwrap();
+    let (mut bad, mut seen) = (Vec::new(), 0);
+    for line in text.lines() {
+        // `PID name(args) = result`
+        let call = line.split_once(' ').map_or(line, |(_, rest)| rest);
+        let Some((name, args)) = call.split_once('(') else {
+            continue;
+        };
+        let creating_open = matches!(name, "open" | "openat") && args.contains("O_CREAT");
+        if !(PATH_CHANGING.contains(&name) || creating_open) {
+            continue;
+        }
+        seen += 1;
+        if quoted(args)
+            .iter()
+            .any(|p| p.contains('/') && !p.starts_with("/proc/self/fd/"))
+        {
+            bad.push(line.to_string());
+        }
+    }
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), bad, seen, err)
+}
+
+#[test]
+fn every_path_operation_goes_through_a_directory_fd() {
+    let d = Daemon::start();
+    let conf = tempfile::tempdir().unwrap();
+    // A directory others may write in: what a run binds there, it binds through the fd.
+    let base = tempfile::tempdir().unwrap();
+    fs::set_permissions(base.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let root = base.path().display();
+    let sockets = |mode: &str| {
+        format!(
+            "[[fd]]\nkind = \"unix\"\npath = \"{root}/a/b/one.sock\"\nmode = \"{mode}\"\n\
+             [[fd]]\nkind = \"unix\"\npath = \"{root}/a/b/c/two.sock\"\n\
+             [[fd]]\nkind = \"fifo\"\npath = \"{root}/a/f.fifo\"\nmode = \"0620\"\n\
+             [[fd]]\nkind = \"file\"\npath = \"{root}/a/d/log\"\nopen = \"append\"\n\
+             create = true\nmode = \"0640\"\n"
+        )
+    };
+    // 1. Nested directories, two sockets, a FIFO, a file.
+    let config = config_in(conf.path(), &sockets("0600"));
+    let (code, bad, seen) = traced(&[&"-c", &config, &d.socket]);
+    assert_eq!((code, &bad), (0, &vec![]));
+    assert!(seen >= 8, "{seen} calls seen");
+    assert_eq!(d.list().len(), 4);
+    // 2. A socket's mode changed: the daemon's own socket is replaced (moved aside).
+    let config = config_in(conf.path(), &sockets("0660"));
+    let (code, bad, _) = traced(&[&"-c", &config, &d.socket]);
+    assert_eq!((code, &bad), (0, &vec![]));
+    let one = base.path().join("a/b/one.sock");
+    assert_eq!(fs::symlink_metadata(&one).unwrap().mode() & 0o777, 0o660);
+    // 3. A late failure: a port already bound after new sockets in new directories.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let before = tree(base.path());
+    let text = format!(
+        "{}[[fd]]\nkind = \"unix\"\npath = \"{root}/n/m/new.sock\"\n\
+         [[fd]]\nkind = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\n",
+        sockets("0640")
+    );
+    let config = config_in(conf.path(), &text);
+    let (code, bad, _) = traced(&[&"-c", &config, &d.socket]);
+    assert_eq!((code, &bad), (111, &vec![]));
+    assert_eq!(tree(base.path()), before, "rolled back");
+    assert_eq!(fs::symlink_metadata(&one).unwrap().mode() & 0o777, 0o660);
+}
