@@ -22,7 +22,7 @@ case "${1:-}" in
 esac
 
 export RUSTC_BOOTSTRAP=1
-targets=(env frame tai64n config)
+targets=(env frame tai64n config systemd)
 [[ $# -gt 0 ]] && targets=("$@")
 
 # Seeds of the config target beyond corpus/config/: the examples and the test fixtures.
@@ -46,6 +46,7 @@ for t in "${targets[@]}"; do
     # The config target also reads the repository's own files as seeds, in place.
     extra=()
     [[ $t == config ]] && extra=("${CONFIG_SEEDS[@]}")
+    [[ $t == systemd ]] && extra=(../examples/systemd)
     if ! cargo fuzz run "$t" "$work/$t" "corpus/$t" "${extra[@]}" -- \
         -max_total_time="$secs" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
         cat "$log" >&2

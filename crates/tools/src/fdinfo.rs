@@ -354,6 +354,79 @@ pub fn unix_diag(socket_inode: u64) -> Result<UnixDiag, Errno> {
     parse_unix_diag(&buf[..n], ino)
 }
 
+/// `NLM_F_DUMP`: every socket of the family, not one.
+const NLM_F_DUMP: u16 = 0x300;
+/// The end of a netlink dump (`NLMSG_DONE`).
+const NLMSG_DONE: u16 = 3;
+
+/// The socket file `(device, low 32 bits of the inode)` of one `unix_diag_msg` of a dump.
+fn dump_entry_file(body: &[u8]) -> Option<(u64, u32)> {
+    let mut at = UNIX_DIAG_MSG;
+    while let (Some(alen), Some(atype)) = (ne_u16(body, at), ne_u16(body, at + 2)) {
+        let alen = usize::from(alen);
+        let data = body.get(at + 4..at + alen)?;
+        if atype == UNIX_DIAG_VFS {
+            let (file_ino, dev) = (ne_u32(data, 0)?, ne_u32(data, 4)?);
+            return Some((
+                makedev(u64::from(dev >> 20), u64::from(dev & 0xf_ffff)),
+                file_ino,
+            ));
+        }
+        at += alen.max(4).next_multiple_of(4);
+    }
+    None
+}
+
+/// Whether some Unix socket in the system is bound to the socket file of device `dev`
+/// and inode `ino`, listening or not: sock_diag lists every bound socket with its file,
+/// where a connect tells only whether one listens and has room in its backlog.
+pub fn unix_file_bound(dev: u64, ino: u64) -> Result<bool, Errno> {
+    let nl = socket::socket(
+        AddressFamily::Netlink,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    let mut req = unix_diag_request(0);
+    req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    req[NLMSG_HDR + 12..NLMSG_HDR + 16].copy_from_slice(&0x02u32.to_ne_bytes());
+    socket::sendto(
+        nl.as_raw_fd(),
+        &req,
+        &NetlinkAddr::new(0, 0),
+        MsgFlags::empty(),
+    )?;
+    let bad = Errno::EPROTO;
+    let want = (dev, ino as u32);
+    let mut found = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = socket::recv(nl.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+        let mut at = 0;
+        while at + NLMSG_HDR <= n {
+            let len = ne_u32(&buf, at).ok_or(bad)? as usize;
+            let body = buf.get(at + NLMSG_HDR..at + len).ok_or(bad)?;
+            match ne_u16(&buf, at + 4).ok_or(bad)? {
+                NLMSG_DONE => return Ok(found),
+                NLMSG_ERROR => {
+                    let e =
+                        i32::from_ne_bytes(body.get(..4).ok_or(bad)?.try_into().map_err(|_| bad)?);
+                    return Err(Errno::from_raw(-e));
+                }
+                SOCK_DIAG_BY_FAMILY => found |= dump_entry_file(body) == Some(want),
+                _ => return Err(bad),
+            }
+            if len < NLMSG_HDR {
+                return Err(bad);
+            }
+            at += len.next_multiple_of(4);
+        }
+        if n == 0 {
+            return Err(bad);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +449,25 @@ mod tests {
         let diag = unix_diag(describe(d.as_fd()).unwrap().inode.1).unwrap();
         assert_eq!(diag, UnixDiag::default());
         assert_eq!(unix_diag(u64::from(u32::MAX - 1)), Err(Errno::ENOENT));
+    }
+
+    #[test]
+    fn bound_socket_files_listening_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b");
+        let s = nix::sys::socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let addr = nix::sys::socket::UnixAddr::new(&path).unwrap();
+        nix::sys::socket::bind(s.as_raw_fd(), &addr).unwrap();
+        let st = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(unix_file_bound(st.dev(), st.ino()), Ok(true));
+        drop(s);
+        assert_eq!(unix_file_bound(st.dev(), st.ino()), Ok(false));
     }
 
     #[test]

@@ -11,6 +11,8 @@ mod config;
 mod env;
 #[path = "../../../fuzz/bodies/frame.rs"]
 mod frame;
+#[path = "../../../fuzz/bodies/systemd.rs"]
+mod systemd;
 #[path = "../../../fuzz/bodies/tai64n.rs"]
 mod tai64n;
 
@@ -69,4 +71,9 @@ fn tai64n_corpus() {
 #[test]
 fn config_corpus() {
     run_corpus("config", CONFIG_SEEDS, config::run);
+}
+
+#[test]
+fn systemd_corpus() {
+    run_corpus("systemd", &["examples/systemd"], systemd::run);
 }

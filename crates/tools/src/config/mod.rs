@@ -89,11 +89,17 @@ fn outcome(opts: &ConfigOptions, report: &Report) -> Outcome {
 /// Tells, on stderr, what a failed run could not remove.
 fn warn_leftovers(leftovers: &[Leftover]) {
     for l in leftovers {
-        eprintln!(
-            "{PROG}: warning: unable to remove {}: {}",
-            one_line(&l.path.to_string_lossy()),
-            strerror(l.errno)
-        );
+        let lossy = l.path.to_string_lossy();
+        let path = one_line(&lossy);
+        match l.errno {
+            Some(errno) => eprintln!(
+                "{PROG}: warning: unable to remove {path}: {}",
+                strerror(errno)
+            ),
+            None => eprintln!(
+                "{PROG}: warning: {path} is no longer the file this run made: it is left alone"
+            ),
+        }
     }
 }
 

@@ -450,7 +450,7 @@ fn live_sockets_and_other_files_are_left_alone() {
     fails_for(
         &d,
         &format!("kind = \"unix\"\npath = \"{}\"", live.display()),
-        "is a live socket (a connect to it succeeds): it is left alone",
+        "is a live socket (a socket is bound to it): it is left alone",
     );
     assert_eq!(live.symlink_metadata().unwrap().ino(), ino);
     listener.set_nonblocking(true).unwrap();

@@ -15,6 +15,7 @@ mod env_cases;
 mod env_mode;
 mod fake_server;
 mod faults;
+mod hardening;
 mod inplace;
 mod inspect;
 mod library;

@@ -209,7 +209,19 @@ fn parse_instant(s: &str) -> Result<SystemTime, String> {
             _ => return Err(bad("a bad time zone offset")),
         }
     };
-    let utc = humantime::parse_rfc3339(&format!("{base}Z")).map_err(|e| bad(&e.to_string()))?;
+    let utc = match humantime::parse_rfc3339(&format!("{base}Z")) {
+        Ok(t) => t,
+        // humantime refuses years before 1970: one well formed (as it is in 1972, a leap
+        // year like any February 29 it may name) is simply in the past.
+        Err(e) => match base.get(..4).and_then(|y| y.parse::<u16>().ok()) {
+            Some(year) if year < 1970 && base.get(4..).is_some() => {
+                humantime::parse_rfc3339(&format!("1972{}Z", &base[4..]))
+                    .map_err(|_| bad(&e.to_string()))?;
+                return Ok(SystemTime::UNIX_EPOCH);
+            }
+            _ => return Err(bad(&e.to_string())),
+        },
+    };
     let shift = Duration::from_secs(offset.unsigned_abs());
     let t = if offset > 0 {
         utc.checked_sub(shift)
@@ -246,7 +258,17 @@ fn expiry(ctx: &Ctx<'_>, now: SystemTime) -> Result<Expiry, Diag> {
         if l.value == "infinite" {
             return Ok(Expiry::Never);
         }
+        // TAI64 counts 2^63 seconds from 2^62 seconds before 1970: a deadline past that
+        // would set the label's top bit, which no TAI64 reader takes.
+        let since_1970 = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let tai64_left = (1u64 << 62).saturating_sub(since_1970 + 60);
         return match humantime::parse_duration(l.value) {
+            Ok(d) if d.as_secs() >= tai64_left => Err(l.err(format!(
+                "`lifetime` {:?} ends after the last second TAI64 can write (\"infinite\" is no limit)",
+                l.value
+            ))),
             Ok(d) if !d.is_zero() => Ok(Expiry::After(d)),
             Ok(_) => Err(l.err("`lifetime` must be longer than 0")),
             // (humantime's own reasons, such as "expected number at 0", confuse more than help.)

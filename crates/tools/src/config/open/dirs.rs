@@ -39,6 +39,7 @@ impl Opener<'_> {
         };
         self.dirs.insert(root.to_path_buf(), cur.clone());
         let mut here = root.to_path_buf();
+        let mut open = self.exposed.contains(root) || self.is_exposed(&cur, root);
         for c in dir.components() {
             let name = match c {
                 Component::Normal(n) => n,
@@ -48,13 +49,28 @@ impl Opener<'_> {
             here.push(name);
             if let Some(d) = self.dirs.get(&here) {
                 cur = d.clone();
+                open = self.exposed.contains(&here);
                 continue;
             }
             let next = self.open_component(e, &cur, name, &here, create)?;
             cur = Rc::new(next);
             self.dirs.insert(here.clone(), cur.clone());
+            open = open || self.is_exposed(&cur, &here);
+            if open {
+                self.exposed.insert(here.clone());
+            }
         }
         Ok(cur)
+    }
+
+    /// Whether the directory `dir` (at `here`) is [`exposed`], recording it if so; one
+    /// that cannot be looked at counts as exposed.
+    fn is_exposed(&mut self, dir: &Dir, here: &Path) -> bool {
+        let e = nix::sys::stat::fstat(&**dir).map_or(true, |st| exposed(&st));
+        if e {
+            self.exposed.insert(here.to_path_buf());
+        }
+        e
     }
 
     /// One step of [`Opener::open_dir`]: `name` in `parent`, which is `here`.
@@ -72,7 +88,13 @@ impl Opener<'_> {
         if let (Err(Errno::ENOENT), Some(mode)) = (&r, create) {
             let m = self.umask.for_mode(Some(mode), 0);
             match mkdirat(&**parent, name, m) {
-                Ok(()) => self.record(parent, name, here, true),
+                Ok(()) => {
+                    // Its identity is taken at once, so that the rollback removes this
+                    // directory and no other put at its name later.
+                    let st = stat_in(parent, name)
+                        .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+                    self.record(parent, name, here, true, file_id(&st));
+                }
                 // Made meanwhile by someone else: looked at below like any other.
                 Err(Errno::EEXIST) => {}
                 Err(errno) => {

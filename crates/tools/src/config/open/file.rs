@@ -28,7 +28,9 @@ impl Opener<'_> {
         };
         let created = match mkfifoat(&*dir, name, m) {
             Ok(()) => {
-                self.record(&dir, name, path, false);
+                let st = stat_in(&dir, name)
+                    .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+                self.record(&dir, name, path, false, file_id(&st));
                 true
             }
             Err(Errno::EEXIST) => {
@@ -87,8 +89,10 @@ impl Opener<'_> {
             // O_EXCL: the fd is the file made here, whatever is swapped in afterwards.
             let m = self.umask.for_mode(perms.mode, DEFAULT_FILE_MODE);
             r = openat(&*dir, name, flags | OFlag::O_CREAT | OFlag::O_EXCL, m);
-            if r.is_ok() {
-                self.record(&dir, name, path, false);
+            if let Ok(fd) = &r {
+                let st =
+                    fstat(fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+                self.record(&dir, name, path, false, file_id(&st));
                 created = true;
             }
         }

@@ -64,16 +64,37 @@ pub(super) struct Opener<'a> {
     pub(super) item: ItemIdx,
     /// Every directory opened so far, by its path as written.
     pub(super) dirs: HashMap<PathBuf, Dir>,
+    /// The directories of `dirs` whose whole path another user could make resolve to
+    /// another directory (see [`exposed`]): a socket there is bound through the fd.
+    pub(super) exposed: HashSet<PathBuf>,
+}
+
+/// Whether another user could change what the directory `st` contains under a name it
+/// does not own: it is theirs, or they may write to it and it is not sticky. (In a
+/// sticky one such as `/tmp`, they cannot rename or remove what is not theirs.)
+pub(super) fn exposed(st: &nix::sys::stat::FileStat) -> bool {
+    let writable_by_others = st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0;
+    !trusted_owner(st.st_uid) || writable_by_others
 }
 
 impl Opener<'_> {
-    pub(super) fn record(&mut self, parent: &Dir, name: &OsStr, path: &Path, dir: bool) {
+    /// Records `name` in `parent`, the file `id` this run has just made, to be removed
+    /// on failure if it is still that file.
+    pub(super) fn record(
+        &mut self,
+        parent: &Dir,
+        name: &OsStr,
+        path: &Path,
+        dir: bool,
+        id: (u64, u64),
+    ) {
         self.created.push(Created {
             item: self.item,
             parent: parent.clone(),
             name: name.to_os_string(),
             path: path.to_path_buf(),
             dir,
+            id,
         });
     }
 }

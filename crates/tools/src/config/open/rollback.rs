@@ -1,13 +1,14 @@
 //! What a run created, with what it needs to undo it: the fds to close, the names to remove
 //! (through their directory fds), the files renamed aside to put back.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
-use nix::fcntl::AT_FDCWD;
-use nix::unistd::{UnlinkatFlags, ftruncate, unlink, unlinkat};
+use nix::fcntl::{RenameFlags, renameat2};
+use nix::unistd::{UnlinkatFlags, ftruncate, unlinkat};
 
 use super::at::*;
 use crate::config::diag::Diag;
@@ -25,19 +26,31 @@ pub(super) struct Created {
     /// Its whole path, for messages.
     pub(super) path: PathBuf,
     pub(super) dir: bool,
+    /// Its `(device, inode)` once made: only that file is ever removed under its name.
+    pub(super) id: (u64, u64),
 }
 
 impl Created {
-    /// Removes it from its directory; a directory something else now lives in stays.
-    pub(super) fn remove(&self) -> Result<(), Errno> {
+    /// Removes it from its directory if the name is still the file this run made; a
+    /// directory something else now lives in stays. `Err(None)`: the name is no longer
+    /// this run's (someone replaced it), and it is left alone.
+    pub(super) fn remove(&self) -> Result<(), Option<Errno>> {
+        let name = self.name.as_os_str();
+        match stat_in(&self.parent, name) {
+            Ok(st) if file_id(&st) == self.id => {}
+            Ok(_) => return Err(None),
+            // Gone already: nothing of ours to remove.
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(errno) => return Err(Some(errno)),
+        }
         let flag = if self.dir {
             UnlinkatFlags::RemoveDir
         } else {
             UnlinkatFlags::NoRemoveDir
         };
-        match unlinkat(&*self.parent, self.name.as_os_str(), flag) {
+        match unlinkat(&*self.parent, name, flag) {
             Err(Errno::ENOTEMPTY | Errno::EEXIST) if self.dir => Ok(()),
-            r => r,
+            r => r.map_err(Some),
         }
     }
 }
@@ -47,8 +60,22 @@ impl Created {
 pub(super) struct Aside {
     /// The plan item it was moved for.
     pub(super) item: ItemIdx,
+    /// The directory both names are in.
+    pub(super) dir: Dir,
+    /// Its name, and the unguessable one it was moved to.
+    pub(super) name: OsString,
+    pub(super) aside: OsString,
+    /// The socket file's `(device, inode)`: only that file is moved back or removed.
+    pub(super) id: (u64, u64),
+    /// Its whole path, for messages.
     pub(super) path: PathBuf,
-    pub(super) aside: PathBuf,
+}
+
+impl Aside {
+    /// The aside name's whole path, for messages.
+    fn aside_path(&self) -> PathBuf {
+        self.path.with_file_name(&self.aside)
+    }
 }
 
 /// The fds of a plan, opened, and what was created on disk for them.
@@ -65,8 +92,9 @@ pub struct Opened {
 pub struct Leftover {
     /// The path.
     pub path: PathBuf,
-    /// Why it could not be removed.
-    pub errno: Errno,
+    /// Why it could not be removed: `None` when it is no longer this run's file (someone
+    /// replaced it), which is then left alone.
+    pub errno: Option<Errno>,
 }
 
 impl Opened {
@@ -89,9 +117,9 @@ impl Opened {
         let (back, taken): (Vec<Aside>, Vec<Aside>) =
             self.asides.drain(..).partition(|a| a.item.0 >= keep);
         for a in back.iter().rev() {
-            if let Err(errno) = nix::fcntl::renameat(AT_FDCWD, &a.aside, AT_FDCWD, &a.path) {
+            if let Err(errno) = put_back(a) {
                 left.push(Leftover {
-                    path: a.aside.clone(),
+                    path: a.aside_path(),
                     errno,
                 });
             }
@@ -135,23 +163,50 @@ impl Opened {
     }
 }
 
-/// Unlinks the moved-aside socket files; returns what could not be.
+/// Renames a socket file moved aside back to its name, if the aside name is still that
+/// file and nothing took its name meanwhile.
+fn put_back(a: &Aside) -> Result<(), Option<Errno>> {
+    match stat_in(&a.dir, &a.aside) {
+        Ok(st) if file_id(&st) == a.id => {}
+        Ok(_) => return Err(None),
+        Err(errno) => return Err(Some(errno)),
+    }
+    let (dir, flags) = (&*a.dir, RenameFlags::RENAME_NOREPLACE);
+    renameat2(dir, a.aside.as_os_str(), dir, a.name.as_os_str(), flags).map_err(Some)
+}
+
+/// Unlinks the moved-aside socket files that are still the files moved; returns what
+/// could not be removed or is no longer this run's.
 pub(super) fn remove_asides(asides: Vec<Aside>) -> Vec<Leftover> {
     asides
         .into_iter()
         .filter_map(|a| {
-            unlink(&a.aside).err().map(|errno| Leftover {
-                path: a.aside,
+            let r = match unlink_if_same(&a.dir, &a.aside, a.id) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(None),
+                Err(errno) => Err(Some(errno)),
+            };
+            r.err().map(|errno| Leftover {
+                path: a.aside_path(),
                 errno,
             })
         })
         .collect()
 }
 
-/// Where a socket file is moved aside: a hidden name in its own directory.
-pub(super) fn aside_path(path: &Path) -> PathBuf {
-    let mut name = OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".s6-fdholder-setdump-old.{}", std::process::id()));
-    path.with_file_name(name)
+/// A name to move `name` aside to, in its own directory: hidden, and unguessable (16
+/// random bytes from the kernel), so that no one can prepare anything under it; the
+/// rename is `RENAME_NOREPLACE` anyway.
+pub(super) fn aside_name(name: &OsStr) -> Result<OsString, Errno> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
+    let mut aside = OsString::from(".");
+    aside.push(name);
+    aside.push(".s6-fdholder-setdump-old.");
+    for b in bytes {
+        aside.push(format!("{b:02x}"));
+    }
+    Ok(aside)
 }

@@ -6,19 +6,20 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat};
+use nix::fcntl::{AtFlags, OFlag, RenameFlags, open, openat, renameat2};
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, UnixAddr, bind, connect, listen,
     setsockopt, socket, sockopt,
 };
-use nix::sys::stat::{Mode, SFlag, fstat, lstat};
-use nix::unistd::fchownat;
+use nix::sys::stat::{Mode, SFlag, fstat};
+use nix::unistd::{fchdir, fchownat};
 
 use super::at::*;
 use super::opener::*;
 use super::rollback::*;
 use crate::config::diag::Diag;
 use crate::config::model::{Entry, InetOptions, Perms, SocketType, Transport, UnixAddress};
+use crate::fdinfo::unix_file_bound;
 
 /// What a connect says about a socket file.
 pub(super) enum Probe {
@@ -81,7 +82,15 @@ pub(super) fn clear_stale(
             ),
         ));
     }
-    match probe(addr, ty) {
+    // Stale only if no socket in the system is bound to the file, listening or not (a
+    // service between its bind and its listen refuses a connect, and so does one whose
+    // backlog is full); the connect is asked only where sock_diag cannot answer.
+    let said = match unix_file_bound(st.st_dev, st.st_ino) {
+        Ok(true) => Ok(Probe::Live),
+        Ok(false) => Ok(Probe::Stale),
+        Err(_) => probe(addr, ty),
+    };
+    match said {
         Ok(Probe::Stale) => match unlink_if_same(dir, name, file_id(&st)) {
             Ok(true) | Err(Errno::ENOENT) => Ok(()),
             Ok(false) => Err(refuse(
@@ -96,7 +105,7 @@ pub(super) fn clear_stale(
         },
         Ok(Probe::Live) => Err(refuse(
             e,
-            format!("{shown} is a live socket (a connect to it succeeds): it is left alone"),
+            format!("{shown} is a live socket (a socket is bound to it): it is left alone"),
         )),
         Err(errno) => Err(fail(
             e,
@@ -119,51 +128,76 @@ impl Opener<'_> {
         let addr = UnixAddr::new(path).map_err(|errno| fail(e, "bad socket path".into(), errno))?;
         let (parent, name) = split(path);
         let dir = self.open_dir(e, parent, Some(perms.directory_mode))?;
-        // bind(2) takes no directory fd: the path is looked up again, through `dir` unless
-        // a directory on the way was swapped meanwhile, which the chown below detects.
+        // bind(2) takes no directory fd. The whole path, which is what the socket's address
+        // then says (to getsockname, to inspect, to clients), is given only where no other
+        // user can change what it resolves to; elsewhere the name is given through `dir`
+        // itself, and the address says `/proc/self/fd/N/name`.
+        let through_fd = self.exposed.contains(parent);
         let try_bind = |me: &mut Opener| {
             me.umask.for_mode(perms.mode, 0);
-            bind(fd.as_raw_fd(), &addr)
+            if through_fd {
+                bind_at(fd, &dir, name)
+            } else {
+                bind(fd.as_raw_fd(), &addr)
+            }
         };
         let mut r = try_bind(self);
         if r == Err(Errno::EADDRINUSE) {
-            if !self.move_aside(e, path)? {
+            if !self.move_aside(e, &dir, name, path)? {
                 clear_stale(e, (&dir, name), path, &addr, ty)?;
             }
             r = try_bind(self);
         }
         r.map_err(|errno| fail(e, format!("unable to bind to {}", path.display()), errno))?;
-        self.record(&dir, name, path, false);
+        let st = stat_in(&dir, name)
+            .map_err(|errno| fail(e, format!("unable to stat {}", path.display()), errno))?;
+        self.record(&dir, name, path, false, file_id(&st));
         if perms.owner.is_some() || perms.group.is_some() {
             chown_socket(e, &dir, name, path, perms)?;
         }
         Ok(())
     }
 
-    /// Renames the socket file at `path` aside if it is a replaceable one; false if not.
-    pub(super) fn move_aside(&mut self, e: &Entry, path: &Path) -> Result<bool, Diag> {
-        let ours = match lstat(path) {
-            Ok(st) => self
-                .replaceable
-                .is_some_and(|r| r.contains(&(st.st_dev, st.st_ino))),
-            Err(_) => false,
+    /// Renames the socket file `name` in `dir` (`path`) aside if it is a replaceable one;
+    /// false if not.
+    pub(super) fn move_aside(
+        &mut self,
+        e: &Entry,
+        dir: &Dir,
+        name: &OsStr,
+        path: &Path,
+    ) -> Result<bool, Diag> {
+        let id = match stat_in(dir, name) {
+            Ok(st) if file_type(st.st_mode) == SFlag::S_IFSOCK => file_id(&st),
+            _ => return Ok(false),
         };
-        if !ours {
+        if !self.replaceable.is_some_and(|r| r.contains(&id)) {
             return Ok(false);
         }
-        let aside = aside_path(path);
-        nix::fcntl::renameat(AT_FDCWD, path, AT_FDCWD, &aside).map_err(|errno| {
-            fail(
-                e,
-                format!("unable to move the held socket {} aside", path.display()),
-                errno,
-            )
-        })?;
-        self.asides.push(Aside {
+        let cannot = |errno| {
+            let what = format!("unable to move the held socket {} aside", path.display());
+            fail(e, what, errno)
+        };
+        let aside = aside_name(name).map_err(cannot)?;
+        let flags = RenameFlags::RENAME_NOREPLACE;
+        renameat2(&**dir, name, &**dir, aside.as_os_str(), flags).map_err(cannot)?;
+        let moved = Aside {
             item: self.item,
-            path: path.to_path_buf(),
+            dir: dir.clone(),
+            name: name.to_os_string(),
             aside,
-        });
+            id,
+            path: path.to_path_buf(),
+        };
+        // Swapped between the look and the rename: not the held socket; it goes back.
+        let same = stat_in(dir, &moved.aside).is_ok_and(|st| file_id(&st) == id);
+        self.asides.push(moved);
+        if !same {
+            return Err(refuse(
+                e,
+                format!("{} was replaced while it was moved aside", path.display()),
+            ));
+        }
         Ok(true)
     }
 
@@ -224,6 +258,28 @@ impl Opener<'_> {
         }
         Ok(fd)
     }
+}
+
+/// Binds `fd` to `name` in `dir`, a name resolved through the directory fd and never
+/// through the whole path again: `/proc/self/fd/N/name`, or where that is too long for a
+/// socket address, `name` alone after an `fchdir` to `dir` (and back).
+pub(super) fn bind_at(fd: &OwnedFd, dir: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
+    let mut through = std::ffi::OsString::from(format!("/proc/self/fd/{}/", dir.as_raw_fd()));
+    through.push(name);
+    if let Ok(addr) = UnixAddr::new(Path::new(&through)) {
+        match bind(fd.as_raw_fd(), &addr) {
+            // No /proc: the other way.
+            Err(Errno::ENOENT) if !Path::new("/proc/self/fd").exists() => {}
+            r => return r,
+        }
+    }
+    let addr = UnixAddr::new(Path::new(name))?;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let back = open(".", flags, Mode::empty())?;
+    fchdir(dir)?;
+    let r = bind(fd.as_raw_fd(), &addr);
+    fchdir(&back)?;
+    r
 }
 
 /// listen(2) with the entry's backlog.

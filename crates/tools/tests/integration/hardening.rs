@@ -1,0 +1,395 @@
+//! Issue 10's attacks, each a test: rollback by identity (a socket swapped in is left
+//! alone), stale means no socket bound (a bound socket that does not listen, a listener
+//! whose backlog is full), every path operation of a run through a directory fd (under
+//! strace), and an errno byte no C library knows in each reply.
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fdholder::error::ProtocolError;
+use fdholder::{Client, Connection, Deadline, Error, Tain};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
+
+use crate::common::{BIN, Daemon, assert_fatal, code_and_err, ids, setdump_ids};
+use crate::config_mode::{run, tree};
+
+/// A fake daemon serving one connection with `script` in a thread.
+struct Fake<T> {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    thread: JoinHandle<T>,
+}
+
+fn fake<T: Send + 'static>(script: impl FnOnce(&mut Connection) -> T + Send + 'static) -> Fake<T> {
+    let dir = tempfile::Builder::new()
+        .prefix("fdh-fake")
+        .tempdir()
+        .unwrap();
+    let socket = dir.path().join("s");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let thread = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_nonblocking(true).unwrap();
+        let deadline = Deadline::after(Duration::from_secs(20));
+        script(&mut Connection::from_socket(
+            OwnedFd::from(stream),
+            deadline,
+        ))
+    });
+    Fake {
+        _dir: dir,
+        socket,
+        thread,
+    }
+}
+
+/// Waits for the client to close the connection.
+fn until_closed(conn: &mut Connection) {
+    while conn.receive().is_ok() {}
+}
+
+/// Answers a getdump (`?`) with an empty dump.
+fn empty_dump(conn: &mut Connection) {
+    assert_eq!(conn.receive().unwrap().payload, b"?");
+    conn.send(&[0; 9], &[]).unwrap();
+}
+
+/// A config file in `dir` with `text`, private to root as the trust checks want.
+fn config_in(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("fds.toml");
+    fs::write(&path, text).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+fn unix_entry(path: &Path) -> String {
+    format!("[[fd]]\nkind = \"unix\"\npath = \"{}\"\n", path.display())
+}
+
+#[test]
+fn rollback_leaves_a_socket_swapped_in_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("new/a.sock"), dir.path().join("new/b.sock"));
+    let config = config_in(dir.path(), &(unix_entry(&a) + &unix_entry(&b)));
+    let swapped = a.clone();
+    // The late failure: the daemon refuses the setdump, after every fd is open. Before it
+    // answers, another process takes a.sock: unlink, bind, listen.
+    let f = fake(move |conn| {
+        empty_dump(conn);
+        assert_eq!(conn.receive().unwrap().payload.first(), Some(&b'!'));
+        fs::remove_file(&swapped).unwrap();
+        let theirs = UnixListener::bind(&swapped).unwrap();
+        let ino = fs::symlink_metadata(&swapped).unwrap().ino();
+        conn.send(&[nix::errno::Errno::EPERM as u8], &[]).unwrap();
+        until_closed(conn);
+        (theirs, ino)
+    });
+    let (code, err) = code_and_err(&run(&[&"-c", &config, &f.socket]));
+    let (theirs, ino) = f.thread.join().unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: {} is no longer the file this run made: it is left alone",
+            a.display()
+        )),
+        "{err}"
+    );
+    // Their socket file is still there, the very one, and still works.
+    assert_eq!(fs::symlink_metadata(&a).unwrap().ino(), ino);
+    let _c = UnixStream::connect(&a).unwrap();
+    theirs.set_nonblocking(true).unwrap();
+    assert!(theirs.accept().is_ok(), "their socket still accepts");
+    // What was the run's own is gone: b.sock; the directory stays (their socket is in it).
+    assert!(!b.exists());
+    assert_eq!(tree(&dir.path().join("new")), vec![a.clone()]);
+}
+
+/// A unix socket bound at `path` that does not listen.
+fn bound_only(path: &Path) -> OwnedFd {
+    let s = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(s.as_raw_fd(), &UnixAddr::new(path).unwrap()).unwrap();
+    s
+}
+
+#[test]
+fn a_bound_socket_is_live_listening_or_not() {
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bound.sock");
+    let _s = bound_only(&path);
+    let ino = fs::symlink_metadata(&path).unwrap().ino();
+    let config = config_in(dir.path(), &unix_entry(&path));
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_fatal(
+        &got,
+        111,
+        &format!("{}:1:1: fd[0] ", config.display()),
+        "is a live socket (a socket is bound to it): it is left alone",
+    );
+    assert_eq!(fs::symlink_metadata(&path).unwrap().ino(), ino);
+    assert!(d.list().is_empty());
+}
+
+#[test]
+fn a_listener_with_a_full_backlog_is_live() {
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.sock");
+    let l = UnixListener::bind(&path).unwrap();
+    nix::sys::socket::listen(&l, nix::sys::socket::Backlog::new(0).unwrap()).unwrap();
+    // Fill the backlog until a connect gets EAGAIN.
+    let mut queued = Vec::new();
+    loop {
+        let c = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .unwrap();
+        match nix::sys::socket::connect(c.as_raw_fd(), &UnixAddr::new(&path).unwrap()) {
+            Ok(()) => queued.push(c),
+            Err(nix::errno::Errno::EAGAIN) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(queued.len() < 1000);
+    }
+    let ino = fs::symlink_metadata(&path).unwrap().ino();
+    let config = config_in(dir.path(), &unix_entry(&path));
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_fatal(
+        &got,
+        111,
+        &format!("{}:1:1: fd[0] ", config.display()),
+        "is a live socket (a socket is bound to it): it is left alone",
+    );
+    assert_eq!(fs::symlink_metadata(&path).unwrap().ino(), ino);
+    assert!(d.list().is_empty());
+}
+
+/// The errno byte no C library knows.
+const UNKNOWN: u8 = 200;
+
+#[test]
+fn an_unknown_errno_byte_to_setdump_is_exit_111() {
+    let f = fake(|conn| {
+        assert_eq!(conn.receive().unwrap().payload.first(), Some(&b'!'));
+        conn.send(&[UNKNOWN], &[]).unwrap();
+        until_closed(conn);
+    });
+    let got = code_and_err(&setdump_ids(&f.socket, &ids("fake", 2)));
+    f.thread.join().unwrap();
+    assert_eq!(got.0, 111, "{}", got.1);
+    assert!(got.1.contains("200"), "{}", got.1);
+}
+
+#[test]
+fn an_unknown_errno_byte_to_getdump_is_exit_111_nothing_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("never.sock");
+    let config = config_in(dir.path(), &unix_entry(&sock));
+    let f = fake(|conn| {
+        assert_eq!(conn.receive().unwrap().payload, b"?");
+        conn.send(&[UNKNOWN], &[]).unwrap();
+        until_closed(conn);
+    });
+    let got = code_and_err(&run(&[&"-c", &config, &f.socket]));
+    f.thread.join().unwrap();
+    assert_eq!(got.0, 111, "{}", got.1);
+    assert!(got.1.contains("200"), "{}", got.1);
+    assert!(!sock.exists());
+}
+
+#[test]
+fn an_unknown_errno_byte_to_delete_is_exit_111() {
+    // --prune of an id the daemon holds and the config does not declare.
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), "");
+    let f = fake(|conn| {
+        assert_eq!(conn.receive().unwrap().payload, b"?");
+        let mut header = vec![0u8];
+        header.extend(1u32.to_be_bytes());
+        header.extend(1u32.to_be_bytes());
+        conn.send(&header, &[]).unwrap();
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        let mut entry = Tain::new(1 << 62, 0).pack().to_vec();
+        entry.push(3);
+        entry.extend(b"old\0");
+        conn.send(&entry, &[std::os::fd::AsFd::as_fd(&r)]).unwrap();
+        loop {
+            let f = conn.receive().unwrap();
+            if f.payload.first() == Some(&b'D') {
+                conn.send(&[UNKNOWN], &[]).unwrap();
+                break;
+            }
+            panic!("unexpected request {:?}", f.payload);
+        }
+        until_closed(conn);
+    });
+    let got = code_and_err(&run(&[&"--prune", &"-c", &config, &f.socket]));
+    f.thread.join().unwrap();
+    assert_eq!(got.0, 111, "{}", got.1);
+    assert!(got.1.contains("200"), "{}", got.1);
+    assert!(!got.1.contains("deleted"), "{}", got.1);
+}
+
+#[test]
+fn an_unknown_errno_byte_to_store_or_delete_is_a_protocol_error() {
+    for op in [b'S', b'D'] {
+        let f = fake(|conn| {
+            conn.receive().unwrap();
+            conn.send(&[UNKNOWN], &[]).unwrap();
+            until_closed(conn);
+        });
+        let mut c = Client::connect(&f.socket, Deadline::after(Duration::from_secs(20))).unwrap();
+        let r = if op == b'S' {
+            let (r, _w) = nix::unistd::pipe().unwrap();
+            c.store(&r, b"x", Tain::new(1 << 62, 0))
+        } else {
+            c.delete(b"x")
+        };
+        drop(c);
+        f.thread.join().unwrap();
+        match r {
+            Err(Error::Protocol(ProtocolError::UnknownErrno(_, UNKNOWN))) => {}
+            other => panic!("{}: {other:?}", op as char),
+        }
+    }
+}
+
+/// The calls that create, rename, remove, or change the owner or mode of a file.
+const PATH_CHANGING: &[&str] = &[
+    "mkdir",
+    "mkdirat",
+    "mknod",
+    "mknodat",
+    "creat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "chmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "lchown",
+    "fchownat",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "truncate",
+    "bind",
+];
+
+/// The quoted strings of one strace line's arguments.
+fn quoted(args: &str) -> Vec<&str> {
+    args.split('"').skip(1).step_by(2).collect()
+}
+
+/// Runs the tool under `strace -f` with `args`; its exit code, and every call of
+/// [`PATH_CHANGING`] (or open with `O_CREAT`) given a path with a `/` in it outside
+/// `/proc/self/fd/`.
+fn traced(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, Vec<String>, usize) {
+    let (code, bad, seen, err) = traced_err(args);
+    if code != 0 {
+        eprintln!("{err}");
+    }
+    (code, bad, seen)
+}
+
+fn traced_err(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, Vec<String>, usize, String) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let log = out_dir.path().join("trace");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-s", "4096", "-e", "trace=%file,bind", "-o"])
+        .arg(&log)
+        .arg(BIN)
+        .args(args.iter().map(|a| a.as_ref()))
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .output()
+        .expect("strace (test.sh installs it)");
+    let text = fs::read_to_string(&log).unwrap();
+    let (mut bad, mut seen) = (Vec::new(), 0);
+    for line in text.lines() {
+        // `PID name(args) = result`
+        let call = line.split_once(' ').map_or(line, |(_, rest)| rest);
+        let Some((name, args)) = call.split_once('(') else {
+            continue;
+        };
+        let creating_open = matches!(name, "open" | "openat") && args.contains("O_CREAT");
+        if !(PATH_CHANGING.contains(&name) || creating_open) {
+            continue;
+        }
+        seen += 1;
+        if quoted(args)
+            .iter()
+            .any(|p| p.contains('/') && !p.starts_with("/proc/self/fd/"))
+        {
+            bad.push(line.to_string());
+        }
+    }
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), bad, seen, err)
+}
+
+#[test]
+fn every_path_operation_goes_through_a_directory_fd() {
+    let d = Daemon::start();
+    let conf = tempfile::tempdir().unwrap();
+    // A directory others may write in: what a run binds there, it binds through the fd.
+    let base = tempfile::tempdir().unwrap();
+    fs::set_permissions(base.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let root = base.path().display();
+    let sockets = |mode: &str| {
+        format!(
+            "[[fd]]\nkind = \"unix\"\npath = \"{root}/a/b/one.sock\"\nmode = \"{mode}\"\n\
+             [[fd]]\nkind = \"unix\"\npath = \"{root}/a/b/c/two.sock\"\n\
+             [[fd]]\nkind = \"fifo\"\npath = \"{root}/a/f.fifo\"\nmode = \"0620\"\n\
+             [[fd]]\nkind = \"file\"\npath = \"{root}/a/d/log\"\nopen = \"append\"\n\
+             create = true\nmode = \"0640\"\n"
+        )
+    };
+    // 1. Nested directories, two sockets, a FIFO, a file.
+    let config = config_in(conf.path(), &sockets("0600"));
+    let (code, bad, seen) = traced(&[&"-c", &config, &d.socket]);
+    assert_eq!((code, &bad), (0, &vec![]));
+    assert!(seen >= 8, "{seen} calls seen");
+    assert_eq!(d.list().len(), 4);
+    // 2. A socket's mode changed: the daemon's own socket is replaced (moved aside).
+    let config = config_in(conf.path(), &sockets("0660"));
+    let (code, bad, _) = traced(&[&"-c", &config, &d.socket]);
+    assert_eq!((code, &bad), (0, &vec![]));
+    let one = base.path().join("a/b/one.sock");
+    assert_eq!(fs::symlink_metadata(&one).unwrap().mode() & 0o777, 0o660);
+    // 3. A late failure: a port already bound after new sockets in new directories.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let before = tree(base.path());
+    let text = format!(
+        "{}[[fd]]\nkind = \"unix\"\npath = \"{root}/n/m/new.sock\"\n\
+         [[fd]]\nkind = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\n",
+        sockets("0640")
+    );
+    let config = config_in(conf.path(), &text);
+    let (code, bad, _) = traced(&[&"-c", &config, &d.socket]);
+    assert_eq!((code, &bad), (111, &vec![]));
+    assert_eq!(tree(base.path()), before, "rolled back");
+    assert_eq!(fs::symlink_metadata(&one).unwrap().mode() & 0o777, 0o660);
+}
