@@ -137,3 +137,19 @@ pub unsafe fn args_from_c(argc: c_int, argv: *const *const c_char) -> Vec<OsStri
         })
         .collect()
 }
+
+/// SO_PASSSEC, which nix does not name: SCM_SECURITY with every message received. (nix's
+/// macro expands to the `unsafe` getsockopt and setsockopt calls, hence here.)
+mod passsec {
+    use nix::libc;
+    use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
+    sockopt_impl!(
+        /// SO_PASSSEC as a nix socket option, for `getsockopt` and `setsockopt`.
+        PassSec,
+        Both,
+        libc::SOL_SOCKET,
+        libc::SO_PASSSEC,
+        bool
+    );
+}
+pub use passsec::PassSec;

@@ -116,6 +116,8 @@ pub struct Entry {
     pub spec: FdSpec,
     /// How long the daemon holds it.
     pub expiry: Expiry,
+    /// Socket options of a unix, tcp or udp entry (default for the other kinds).
+    pub sockopts: SocketOptions,
 }
 
 /// When the daemon lets go of an fd.
@@ -183,6 +185,48 @@ pub struct InetOptions {
     pub nodelay: Option<bool>,
     /// SO_BROADCAST (udp).
     pub broadcast: Option<bool>,
+}
+
+/// Socket options any socket entry (unix, tcp, udp) can set, after it is bound; `None`
+/// leaves the kernel's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// SO_PASSCRED: SCM_CREDENTIALS with every message received.
+    pub pass_credentials: Option<bool>,
+    /// SO_PASSSEC: SCM_SECURITY with every message received.
+    pub pass_security: Option<bool>,
+    /// SO_PRIORITY.
+    pub priority: Option<i32>,
+    /// SO_MARK.
+    pub mark: Option<u32>,
+    /// SO_TIMESTAMP or SO_TIMESTAMPNS.
+    pub timestamping: Option<Timestamping>,
+    /// SO_RCVBUF of a unix socket (a tcp or udp one has it in [`InetOptions`]).
+    pub receive_buffer: Option<usize>,
+    /// SO_SNDBUF of a unix socket.
+    pub send_buffer: Option<usize>,
+}
+
+/// Which receive timestamps a socket's messages carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timestamping {
+    /// None.
+    Off,
+    /// SO_TIMESTAMP: microseconds.
+    Micro,
+    /// SO_TIMESTAMPNS: nanoseconds.
+    Nano,
+}
+
+impl Timestamping {
+    /// Its name in the config file and in plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Timestamping::Off => "off",
+            Timestamping::Micro => "us",
+            Timestamping::Nano => "ns",
+        }
+    }
 }
 
 /// What one entry opens, by kind.

@@ -111,6 +111,10 @@ impl Listen {
             Target::Ip(_) => false,
         }
     }
+    /// A socket, not a FIFO.
+    fn is_socket(&self) -> bool {
+        !matches!(self.target, Target::Fifo(_))
+    }
     fn is_connection_socket(&self) -> bool {
         matches!(self.kind, ListenKind::Stream | ListenKind::SeqPacket)
             && !matches!(self.target, Target::Fifo(_))
@@ -221,6 +225,27 @@ fn read_name(v: &str) -> Result<Option<Value>, String> {
         Err(_) => Err(format!("{v:?} is not a user or group name")),
     }
 }
+fn read_int(v: &str) -> Result<Option<Value>, String> {
+    match v.parse::<i32>() {
+        Ok(n) if n >= 0 => Ok(Some(n.into())),
+        _ => Err(format!("{v:?} is not a number from 0 to {}", i32::MAX)),
+    }
+}
+/// As systemd's `socket_timestamping_from_string_harder`: off, us (usec, µs), ns (nsec), or
+/// a boolean (yes is us).
+fn read_timestamping(v: &str) -> Result<Option<Value>, String> {
+    let name = match v {
+        "off" => "off",
+        "us" | "usec" | "µs" => "us",
+        "ns" | "nsec" => "ns",
+        _ => match values::boolean(v) {
+            Ok(true) => "us",
+            Ok(false) => "off",
+            Err(_) => return Err(format!("{v:?} is not off, us, ns or a boolean")),
+        },
+    };
+    Ok(Some(name.into()))
+}
 fn read_word(v: &str) -> Result<Option<Value>, String> {
     if v.contains(char::is_whitespace) || v.contains('/') {
         Err(format!("{v:?} is not a network interface name"))
@@ -314,14 +339,14 @@ const OPTIONS: &[Spec] = &[
         directive: "ReceiveBuffer",
         key: "receive-buffer",
         read: read_size,
-        applies: |l| buffer_applies(l, "config mode sets receive-buffer on tcp and udp only"),
+        applies: |l| carry_if(l.is_socket()),
         scope: "sockets",
     },
     Spec {
         directive: "SendBuffer",
         key: "send-buffer",
         read: read_size,
-        applies: |l| buffer_applies(l, "config mode sets send-buffer on tcp and udp only"),
+        applies: |l| carry_if(l.is_socket()),
         scope: "sockets",
     },
     Spec {
@@ -346,6 +371,42 @@ const OPTIONS: &[Spec] = &[
         scope: "UDP sockets",
     },
     Spec {
+        directive: "PassCredentials",
+        key: "pass-credentials",
+        read: read_bool,
+        // On an IP socket Linux refuses it, and systemd goes on without.
+        applies: |l| carry_if(l.is_unix()),
+        scope: "Unix sockets",
+    },
+    Spec {
+        directive: "PassSecurity",
+        key: "pass-security",
+        read: read_bool,
+        applies: |l| carry_if(l.is_unix()),
+        scope: "Unix sockets",
+    },
+    Spec {
+        directive: "Priority",
+        key: "priority",
+        read: read_int,
+        applies: |l| carry_if(l.is_socket()),
+        scope: "sockets",
+    },
+    Spec {
+        directive: "Mark",
+        key: "mark",
+        read: read_int,
+        applies: |l| carry_if(l.is_socket()),
+        scope: "sockets",
+    },
+    Spec {
+        directive: "Timestamping",
+        key: "timestamping",
+        read: read_timestamping,
+        applies: |l| carry_if(l.is_socket()),
+        scope: "sockets",
+    },
+    Spec {
         directive: "PipeSize",
         key: "buffer-size",
         read: read_size,
@@ -361,16 +422,6 @@ const OPTIONS: &[Spec] = &[
         scope: "FIFOs",
     },
 ];
-
-fn buffer_applies(l: &Listen, why: &'static str) -> Applies {
-    if l.is_ip() {
-        Applies::Carry
-    } else if l.is_unix() {
-        Applies::Lost(why)
-    } else {
-        Applies::Ignore
-    }
-}
 
 /// Why a known `[Socket]` directive is not carried over; `None` for those config mode
 /// has no equivalent of, said in general terms.
@@ -944,28 +995,40 @@ mod tests {
             "ListenStream=/u\nListenStream=127.0.0.1:1\nReceiveBuffer=1K\nNoDelay=yes\n\
              SocketMode=600\nBroadcast=yes\n",
         );
-        assert_eq!(fds[0].get("receive-buffer"), None);
+        assert_eq!(fds[0]["receive-buffer"].as_integer(), Some(1024));
         assert_eq!(fds[0]["mode"].as_str(), Some("0600"));
         assert_eq!(fds[1]["receive-buffer"].as_integer(), Some(1024));
         assert_eq!(fds[1]["nodelay"].as_bool(), Some(true));
         assert_eq!(fds[1].get("mode"), None);
         assert_eq!(
             w,
-            [
-                (
-                    4,
-                    "ReceiveBuffer=1K not carried over: unix:/u is a Unix socket; config mode \
-                     sets receive-buffer on tcp and udp only"
-                        .to_string()
-                ),
-                (
-                    7,
-                    "Broadcast=yes not carried over: systemd applies it to UDP sockets, and \
+            [(
+                7,
+                "Broadcast=yes not carried over: systemd applies it to UDP sockets, and \
                      none is carried over"
-                        .to_string()
-                ),
-            ]
+                    .to_string()
+            )]
         );
+        let (fds, w) = conv(
+            "ListenDatagram=/u\nListenFIFO=/f\nPassCredentials=yes\nPassSecurity=1\n\
+             Priority=6\nMark=7\nTimestamping=nsec\n",
+        );
+        assert_eq!(w, []);
+        let want = [
+            ("pass-credentials", "true"),
+            ("pass-security", "true"),
+            ("priority", "6"),
+            ("mark", "7"),
+            ("timestamping", "\"ns\""),
+        ];
+        for (k, v) in want {
+            assert_eq!(fds[0][k].to_string(), v, "{k}");
+            assert_eq!(fds[1].get(k), None, "{k}");
+        }
+        for (v, want) in [("us", "us"), ("µs", "us"), ("yes", "us"), ("no", "off")] {
+            let (fds, _) = conv(&format!("ListenStream=/u\nTimestamping={v}\n"));
+            assert_eq!(fds[0]["timestamping"].as_str(), Some(want), "{v}");
+        }
     }
 
     #[test]

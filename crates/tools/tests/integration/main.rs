@@ -14,5 +14,6 @@ mod faults;
 mod inspect;
 mod library;
 mod props;
+mod socket_options;
 mod systemd_import;
 mod systemd_meaning;

@@ -184,6 +184,16 @@ raw_entry! {
     "nodelay" nodelay: bool,
     /// udp: SO_BROADCAST.
     "broadcast" broadcast: bool,
+    /// unix: SO_PASSCRED.
+    "pass-credentials" pass_credentials: bool,
+    /// unix: SO_PASSSEC.
+    "pass-security" pass_security: bool,
+    /// unix, tcp, udp: SO_PRIORITY.
+    "priority" priority: i64,
+    /// unix, tcp, udp: SO_MARK.
+    "mark" mark: i64,
+    /// unix, tcp, udp: off | us | ns.
+    "timestamping" timestamping: String,
     /// file: read | write | append | read-write.
     "open" open: OpenMode,
     /// file: create it if absent.
@@ -389,6 +399,6 @@ mod tests {
         assert_eq!(top, ["fdholder", "defaults", "fd"]);
         assert!(entry.contains(&"directory-mode"));
         assert!(entry.contains(&"kind"));
-        assert_eq!(entry.len(), 28);
+        assert_eq!(entry.len(), 33);
     }
 }

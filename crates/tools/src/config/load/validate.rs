@@ -19,7 +19,8 @@ use crate::config::diag::{Diag, Place, entry_label};
 use crate::config::load::parse::{InstantText, NameOrId, OctalText, RawConfig, RawEntry};
 use crate::config::model::{
     Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind, OpenMode,
-    Perms, SocketType, Transport, UNIX_PATH_MAX, UnixAddress, default_id,
+    Perms, SocketOptions, SocketType, Timestamping, Transport, UNIX_PATH_MAX, UnixAddress,
+    default_id,
 };
 use fdholder::error::strerror;
 use fdholder::proto::check_id;
@@ -33,8 +34,14 @@ pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
         "path" | "mode" | "owner" | "group" | "directory-mode" => {
             matches!(kind, Unix | Fifo | File)
         }
-        "listen" | "reuse-address" | "reuse-port" | "ipv6-only" | "freebind" | "bind-to-device"
-        | "receive-buffer" | "send-buffer" => matches!(kind, Tcp | Udp),
+        "listen" | "reuse-address" | "reuse-port" | "ipv6-only" | "freebind" | "bind-to-device" => {
+            matches!(kind, Tcp | Udp)
+        }
+        "receive-buffer" | "send-buffer" | "priority" | "mark" | "timestamping" => {
+            matches!(kind, Unix | Tcp | Udp)
+        }
+        // Linux refuses them on IP sockets (EOPNOTSUPP).
+        "pass-credentials" | "pass-security" => kind == Unix,
         "socket" => kind == Unix,
         "backlog" => kind == Tcp || (kind == Unix && socket != SocketType::Dgram),
         "keepalive" | "nodelay" => kind == Tcp,
@@ -590,10 +597,50 @@ fn entry(
     };
     Ok(Entry {
         index,
+        sockopts: sockopts(&ctx)?,
         expiry: expiry(&ctx, now)?,
         span: ctx.span,
         place: ctx.place,
         spec,
+    })
+}
+
+/// The socket options every socket kind takes; the buffers here for a unix socket only
+/// (a tcp or udp socket has them in its [`InetOptions`]).
+fn sockopts(ctx: &Ctx<'_>) -> Result<SocketOptions, Diag> {
+    if !matches!(ctx.kind, Kind::Unix | Kind::Tcp | Kind::Udp) {
+        return Ok(SocketOptions::default());
+    }
+    let int = |key, field: fn(&RawEntry) -> &Option<Spanned<i64>>, lo, hi| {
+        ctx.get(key, field)
+            .map(|f| in_range(&f, key, lo, hi))
+            .transpose()
+    };
+    let timestamping = match ctx.get("timestamping", |e| &e.timestamping) {
+        None => None,
+        Some(f) => Some(match f.value.as_str() {
+            "off" => Timestamping::Off,
+            "us" => Timestamping::Micro,
+            "ns" => Timestamping::Nano,
+            other => {
+                return Err(f.err(format!(
+                    "`timestamping` must be \"off\", \"us\" or \"ns\", not {other:?}"
+                )));
+            }
+        }),
+    };
+    let unix = ctx.kind == Kind::Unix;
+    let buffer = |key, field| {
+        int(key, field, 1, i32::MAX.into()).map(|n| n.filter(|_| unix).map(|n| n as usize))
+    };
+    Ok(SocketOptions {
+        pass_credentials: ctx.flag("pass-credentials", |e| &e.pass_credentials),
+        pass_security: ctx.flag("pass-security", |e| &e.pass_security),
+        priority: int("priority", |e| &e.priority, 0, i32::MAX.into())?.map(|n| n as i32),
+        mark: int("mark", |e| &e.mark, 0, u32::MAX.into())?.map(|n| n as u32),
+        timestamping,
+        receive_buffer: buffer("receive-buffer", |e| &e.receive_buffer)?,
+        send_buffer: buffer("send-buffer", |e| &e.send_buffer)?,
     })
 }
 

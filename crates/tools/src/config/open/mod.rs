@@ -38,6 +38,7 @@ mod opener;
 mod pipe;
 mod rollback;
 mod socket;
+mod sockopts;
 
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
@@ -85,14 +86,18 @@ pub fn open_all(
                 backlog,
                 perms,
                 ..
-            } => one(op.unix(e, address, *socket, *backlog, perms)),
+            } => one(op
+                .unix(e, address, *socket, *backlog, perms)
+                .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
             FdSpec::Inet {
                 transport,
                 address,
                 backlog,
                 options,
                 ..
-            } => one(op.inet(e, *transport, *address, *backlog, options)),
+            } => one(op
+                .inet(e, *transport, *address, *backlog, options)
+                .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
             FdSpec::Fifo { path, perms, .. } => one(op.fifo(e, path, perms)),
             FdSpec::File {
                 path,

@@ -27,7 +27,7 @@ use nix::sys::stat::{FileStat, lstat};
 use serde::Serialize;
 
 use crate::config::model::{Entry, Expiry, FdSpec, InetOptions, Perms, UnixAddress};
-use crate::config::model::{OpenMode, SocketType};
+use crate::config::model::{OpenMode, SocketOptions, SocketType, Timestamping};
 use crate::config::plan::{Item, kind_name};
 use crate::expiry::{is_never, show};
 use crate::fdinfo::{self, Access, Address, FdInfo, Kind, SocketInfo};
@@ -81,6 +81,16 @@ pub enum Field {
     Broadcast,
     /// `bind-to-device`.
     BindToDevice,
+    /// `pass-credentials`.
+    PassCredentials,
+    /// `pass-security`.
+    PassSecurity,
+    /// `priority`.
+    Priority,
+    /// `mark`.
+    Mark,
+    /// `timestamping`.
+    Timestamping,
     /// `expiry`.
     Expiry,
     /// `pipe`.
@@ -111,6 +121,11 @@ impl Field {
             Field::Nodelay => "nodelay",
             Field::Broadcast => "broadcast",
             Field::BindToDevice => "bind-to-device",
+            Field::PassCredentials => "pass-credentials",
+            Field::PassSecurity => "pass-security",
+            Field::Priority => "priority",
+            Field::Mark => "mark",
+            Field::Timestamping => "timestamping",
             Field::Expiry => "expiry",
             Field::Pipe => "pipe",
         }
@@ -250,7 +265,10 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                     ..
                 },
                 Kind::Socket(s),
-            ) => unix(&mut v, address, *socket, *backlog, perms, s, info.inode),
+            ) => {
+                unix(&mut v, address, *socket, *backlog, perms, s, info.inode);
+                socket_options(&mut v, held, &e.sockopts);
+            }
             (
                 FdSpec::Inet {
                     address,
@@ -269,6 +287,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                     v.differ(Field::Listening, yes_no(s.listening), yes_no(tcp));
                 }
                 inet_options(&mut v, held, s, options);
+                socket_options(&mut v, held, &e.sockopts);
             }
             // Access is compared only where the path leads to the held object.
             (FdSpec::Fifo { path, .. }, Kind::Fifo(p, access)) => {
@@ -471,6 +490,45 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
         if dev != want.as_str() {
             let shown = if dev.is_empty() { "none" } else { &dev };
             v.differ(Field::BindToDevice, shown, want);
+        }
+    }
+}
+
+/// Compares the [`SocketOptions`] a socket entry declares with the held socket's (the
+/// buffers are not: the kernel doubles what is asked, within limits of its own).
+fn socket_options(v: &mut Verdict, held: &HeldFd, o: &SocketOptions) {
+    let fd = held.fd.as_fd();
+    let mut flag = |key, declared: Option<bool>, actual: nix::Result<bool>| {
+        if let (Some(d), Ok(a)) = (declared, actual) {
+            same(v, key, yes_no(a), yes_no(d));
+        }
+    };
+    flag(
+        Field::PassCredentials,
+        o.pass_credentials,
+        getsockopt(&fd, sockopt::PassCred),
+    );
+    flag(
+        Field::PassSecurity,
+        o.pass_security,
+        getsockopt(&fd, crate::sys::PassSec),
+    );
+    if let (Some(want), Ok(p)) = (o.priority, getsockopt(&fd, sockopt::Priority)) {
+        same(v, Field::Priority, p, want);
+    }
+    if let (Some(want), Ok(m)) = (o.mark, getsockopt(&fd, sockopt::Mark)) {
+        same(v, Field::Mark, m, want);
+    }
+    if let Some(want) = o.timestamping {
+        let ns = getsockopt(&fd, sockopt::ReceiveTimestampns);
+        let us = getsockopt(&fd, sockopt::ReceiveTimestamp);
+        if let (Ok(ns), Ok(us)) = (ns, us) {
+            let held = match (ns, us) {
+                (true, _) => Timestamping::Nano,
+                (false, true) => Timestamping::Micro,
+                (false, false) => Timestamping::Off,
+            };
+            same(v, Field::Timestamping, held.name(), want.name());
         }
     }
 }

@@ -1,0 +1,85 @@
+//! The socket options of every socket kind (pass-credentials, pass-security, priority,
+//! mark, timestamping, and the buffers of unix sockets) on a real daemon: the held sockets
+//! have them, a second run plans only `=`, and a changed one is a `~` naming it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+
+use fdtools::sys::PassSec;
+use nix::sys::socket::{getsockopt, sockopt};
+
+use crate::common::{Daemon, code_and_err};
+use crate::config_mode::{free_port, held, run, write_config};
+
+/// `--check`'s lines for `config` against `d`.
+fn check(d: &Daemon, config: &std::path::Path) -> Vec<String> {
+    let out = run(&[&"--check", &"-c", &config, &d.socket]);
+    let (code, err) = code_and_err(&out);
+    assert_eq!(code, 0, "{err}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn config(d: &Daemon, port: u16, stamp: &str) -> String {
+    let root = d.dir.path().display();
+    format!(
+        r#"
+[[fd]]
+kind = "unix"
+path = "{root}/run/log.sock"
+socket = "dgram"
+pass-credentials = true
+pass-security = true
+priority = 6
+mark = 7
+timestamping = "{stamp}"
+receive-buffer = 65536
+send-buffer = 32768
+
+[[fd]]
+kind = "tcp"
+listen = "127.0.0.1:{port}"
+priority = 3
+timestamping = "us"
+"#
+    )
+}
+
+#[test]
+fn every_socket_option_is_held_and_converges() {
+    let d = Daemon::start();
+    let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let path = write_config(&d, "o.toml", &config(&d, port, "ns"));
+    let out = run(&[&"-c", &path, &d.socket]);
+    let (code, err) = code_and_err(&out);
+    assert_eq!(code, 0, "{err}");
+
+    let fds = held(&d);
+    let unix = fds[&format!("unix:{}/run/log.sock", d.dir.path().display())]
+        .fd
+        .as_fd();
+    assert!(getsockopt(&unix, sockopt::PassCred).unwrap());
+    assert!(getsockopt(&unix, PassSec).unwrap());
+    assert_eq!(getsockopt(&unix, sockopt::Priority).unwrap(), 6);
+    assert_eq!(getsockopt(&unix, sockopt::Mark).unwrap(), 7);
+    assert!(getsockopt(&unix, sockopt::ReceiveTimestampns).unwrap());
+    // The kernel doubles what is asked, for its bookkeeping.
+    assert_eq!(getsockopt(&unix, sockopt::RcvBuf).unwrap(), 2 * 65536);
+    assert_eq!(getsockopt(&unix, sockopt::SndBuf).unwrap(), 2 * 32768);
+    let tcp = fds[&format!("tcp:127.0.0.1:{port}")].fd.as_fd();
+    assert_eq!(getsockopt(&tcp, sockopt::Priority).unwrap(), 3);
+    assert!(getsockopt(&tcp, sockopt::ReceiveTimestamp).unwrap());
+
+    let plan = check(&d, &path);
+    assert_eq!(plan.len(), 2);
+    assert!(plan.iter().all(|l| l.starts_with("=\t")), "{plan:?}");
+
+    let changed = write_config(&d, "o2.toml", &config(&d, port, "off"));
+    let plan = check(&d, &changed);
+    assert!(plan[0].starts_with("~\t"), "{plan:?}");
+    assert!(plan[0].contains("timestamping ns → off"), "{plan:?}");
+    assert!(plan[1].starts_with("=\t"), "{plan:?}");
+}
