@@ -153,3 +153,19 @@ mod passsec {
     );
 }
 pub use passsec::PassSec;
+
+/// SO_PROTOCOL, which nix does not name: a socket's protocol number (a netlink socket's
+/// family), read only.
+mod protocol {
+    use nix::libc;
+    use nix::{getsockopt_impl, sockopt_impl};
+    sockopt_impl!(
+        /// SO_PROTOCOL as a nix socket option, for `getsockopt`.
+        Protocol,
+        GetOnly,
+        libc::SOL_SOCKET,
+        libc::SO_PROTOCOL,
+        i32
+    );
+}
+pub use protocol::Protocol;

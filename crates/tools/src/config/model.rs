@@ -28,7 +28,30 @@ pub enum Kind {
     File,
     /// An anonymous pipe: two fds.
     Pipe,
+    /// A netlink socket, bound to multicast groups.
+    Netlink,
 }
+
+/// The netlink families config mode opens, by systemd's names (`ListenNetlink=`), with
+/// their protocol numbers.
+pub const NETLINK_FAMILIES: &[(&str, i32)] = &[
+    ("route", 0),
+    ("usersock", 2),
+    ("inet-diag", 4),
+    ("nflog", 5),
+    ("selinux", 7),
+    ("iscsi", 8),
+    ("audit", 9),
+    ("fib-lookup", 10),
+    ("netfilter", 12),
+    ("ip6-fw", 13),
+    ("dnrtmsg", 14),
+    ("kobject-uevent", 15),
+    ("generic", 16),
+    ("scsitransport", 18),
+    ("rdma", 20),
+    ("crypto", 21),
+];
 
 impl Kind {
     /// The kind's name, as in the file and in default ids.
@@ -40,6 +63,7 @@ impl Kind {
             Kind::Fifo => "fifo",
             Kind::File => "file",
             Kind::Pipe => "pipe",
+            Kind::Netlink => "netlink",
         }
     }
 }
@@ -282,6 +306,17 @@ pub enum FdSpec {
         /// Mode, owner and group if this run creates it.
         perms: Perms,
     },
+    /// A raw netlink socket, bound (the kernel picks its port id).
+    Netlink {
+        /// The id.
+        id: String,
+        /// The family's name, as in [`NETLINK_FAMILIES`].
+        family: &'static str,
+        /// Its protocol number.
+        protocol: i32,
+        /// The multicast groups it joins, as a bit mask (`nl_groups`).
+        groups: u32,
+    },
     /// An anonymous pipe: two fds.
     Pipe {
         /// The read end's id.
@@ -300,7 +335,8 @@ impl FdSpec {
             FdSpec::Unix { id, .. }
             | FdSpec::Inet { id, .. }
             | FdSpec::Fifo { id, .. }
-            | FdSpec::File { id, .. } => vec![id],
+            | FdSpec::File { id, .. }
+            | FdSpec::Netlink { id, .. } => vec![id],
             FdSpec::Pipe {
                 read_id, write_id, ..
             } => vec![read_id, write_id],

@@ -104,6 +104,7 @@ pub fn kind_name(spec: &FdSpec, end: End) -> &'static str {
         },
         (FdSpec::Fifo { .. }, _) => "fifo",
         (FdSpec::File { .. }, _) => "file",
+        (FdSpec::Netlink { .. }, _) => "netlink",
         (FdSpec::Pipe { .. }, End::PipeWrite) => "pipe-write",
         (FdSpec::Pipe { .. }, _) => "pipe-read",
     }
@@ -123,6 +124,7 @@ pub fn address(e: &Entry) -> String {
             ..
         } => format!("@{}", String::from_utf8_lossy(name)),
         FdSpec::Inet { address, .. } => address.to_string(),
+        FdSpec::Netlink { family, groups, .. } => format!("{family}:{groups}"),
         FdSpec::Pipe { .. } => "-".to_string(),
     }
 }

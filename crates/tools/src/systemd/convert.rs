@@ -73,6 +73,7 @@ enum ListenKind {
     Datagram,
     SeqPacket,
     Fifo,
+    Netlink,
 }
 
 /// One fd the unit declares.
@@ -103,12 +104,15 @@ impl Listen {
     fn is_unix(&self) -> bool {
         matches!(self.target, Target::Unix(_))
     }
+    fn is_netlink(&self) -> bool {
+        matches!(self.target, Target::Netlink(..))
+    }
     /// A Unix socket bound to a path, or a FIFO: something with a file's mode and owner.
     fn has_path(&self) -> bool {
         match &self.target {
             Target::Unix(p) => !p.starts_with('@'),
             Target::Fifo(_) => true,
-            Target::Ip(_) => false,
+            Target::Ip(_) | Target::Netlink(..) => false,
         }
     }
     /// A socket, not a FIFO.
@@ -125,6 +129,7 @@ impl Listen {
         match (&self.target, self.kind) {
             (Target::Unix(_), _) => Kind::Unix,
             (Target::Fifo(_), _) => Kind::Fifo,
+            (Target::Netlink(..), _) => Kind::Netlink,
             (Target::Ip(_), ListenKind::Datagram) => Kind::Udp,
             (Target::Ip(_), _) => Kind::Tcp,
         }
@@ -140,6 +145,7 @@ impl Listen {
         match &self.target {
             Target::Unix(p) | Target::Fifo(p) => default_id(self.kind(), p),
             Target::Ip(a) => default_id(self.kind(), &a.to_string()),
+            Target::Netlink(f, g) => default_id(self.kind(), &format!("{f}:{g}")),
         }
     }
 
@@ -154,6 +160,7 @@ impl Listen {
             "unix" => "Unix socket",
             "fifo" => "FIFO",
             "udp" => "UDP socket",
+            "netlink" => "netlink socket",
             _ => "TCP socket",
         }
     }
@@ -167,12 +174,16 @@ impl Listen {
         match &self.target {
             Target::Unix(p) | Target::Fifo(p) => t.push(("path", p.as_str().into())),
             Target::Ip(a) => t.push(("listen", a.to_string().into())),
+            Target::Netlink(f, g) => {
+                t.push(("family", (*f).into()));
+                t.push(("groups", i64::from(*g).into()));
+            }
         }
         if self.is_unix() {
             let ty = match self.kind {
                 ListenKind::Datagram => "dgram",
                 ListenKind::SeqPacket => "seqpacket",
-                ListenKind::Stream | ListenKind::Fifo => "stream",
+                ListenKind::Stream | ListenKind::Fifo | ListenKind::Netlink => "stream",
             };
             t.push(("socket", ty.into()));
         }
@@ -375,15 +386,15 @@ const OPTIONS: &[Spec] = &[
         key: "pass-credentials",
         read: read_bool,
         // On an IP socket Linux refuses it, and systemd goes on without.
-        applies: |l| carry_if(l.is_unix()),
-        scope: "Unix sockets",
+        applies: |l| carry_if(l.is_unix() || l.is_netlink()),
+        scope: "Unix and netlink sockets",
     },
     Spec {
         directive: "PassSecurity",
         key: "pass-security",
         read: read_bool,
-        applies: |l| carry_if(l.is_unix()),
-        scope: "Unix sockets",
+        applies: |l| carry_if(l.is_unix() || l.is_netlink()),
+        scope: "Unix and netlink sockets",
     },
     Spec {
         directive: "Priority",
@@ -427,7 +438,6 @@ const OPTIONS: &[Spec] = &[
 /// has no equivalent of, said in general terms.
 fn not_carried(key: &str) -> Option<&'static str> {
     Some(match key {
-        "ListenNetlink" => "config mode has no netlink sockets",
         "ListenSpecial" | "Writable" => "config mode opens no special files",
         "ListenMessageQueue" | "MessageQueueMaxMessages" | "MessageQueueMessageSize" => {
             "config mode has no POSIX message queues"
@@ -458,17 +468,13 @@ fn listen_kind(key: &str) -> Option<ListenKind> {
         "ListenDatagram" => ListenKind::Datagram,
         "ListenSequentialPacket" => ListenKind::SeqPacket,
         "ListenFIFO" => ListenKind::Fifo,
+        "ListenNetlink" => ListenKind::Netlink,
         _ => return None,
     })
 }
 
 /// The `Listen*=` directives config mode has no kind for; they share systemd's list.
-const OTHER_LISTENS: [&str; 4] = [
-    "ListenNetlink",
-    "ListenSpecial",
-    "ListenMessageQueue",
-    "ListenUSBFunction",
-];
+const OTHER_LISTENS: [&str; 3] = ["ListenSpecial", "ListenMessageQueue", "ListenUSBFunction"];
 
 /// The last value set for an option, where.
 struct Setting {
@@ -532,6 +538,7 @@ impl Gathered {
         let result = if let Some(kind) = listen_kind(key) {
             let target = match kind {
                 ListenKind::Fifo => values::fifo_path(&value),
+                ListenKind::Netlink => values::netlink(&value),
                 ListenKind::SeqPacket => match values::socket_address(&value) {
                     Ok(Target::Ip(_)) => Err("seqpacket sockets are Unix sockets only".into()),
                     other => other,
@@ -881,14 +888,7 @@ mod tests {
             "ListenStream=/a\nListenNetlink=route\nListenStream=\nListenStream=/b\n\
              SocketMode=0600\nSocketMode=\nBacklog=5\nBacklog=7\n",
         );
-        assert_eq!(
-            w,
-            [(
-                3,
-                "ListenNetlink=route not carried over: config mode has no netlink sockets"
-                    .to_string()
-            )]
-        );
+        assert_eq!(w, []);
         assert_eq!(fds.len(), 1);
         assert_eq!(fds[0]["path"].as_str(), Some("/b"));
         // A reset is back to systemd's default, which is written out.

@@ -83,3 +83,46 @@ fn every_socket_option_is_held_and_converges() {
     assert!(plan[0].contains("timestamping ns → off"), "{plan:?}");
     assert!(plan[1].starts_with("=\t"), "{plan:?}");
 }
+
+#[test]
+fn netlink_sockets_are_held_and_converge() {
+    let d = Daemon::start();
+    let text = r#"
+[[fd]]
+kind = "netlink"
+family = "kobject-uevent"
+groups = 1
+pass-credentials = true
+receive-buffer = 65536
+
+[[fd]]
+kind = "netlink"
+id = "networkd"
+family = "route"
+groups = 1361
+"#;
+    let path = write_config(&d, "n.toml", text);
+    let out = run(&[&"-c", &path, &d.socket]);
+    let (code, err) = code_and_err(&out);
+    assert_eq!(code, 0, "{err}");
+    let fds = held(&d);
+    let uevent = fds["netlink:kobject-uevent:1"].fd.as_fd();
+    assert_eq!(getsockopt(&uevent, fdtools::sys::Protocol).unwrap(), 15);
+    assert!(getsockopt(&uevent, sockopt::PassCred).unwrap());
+    assert_eq!(getsockopt(&uevent, sockopt::RcvBuf).unwrap(), 2 * 65536);
+    let route = fds["networkd"].fd.as_fd();
+    assert_eq!(getsockopt(&route, fdtools::sys::Protocol).unwrap(), 0);
+    let addr: nix::sys::socket::NetlinkAddr =
+        nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(&route)).unwrap();
+    assert_eq!(addr.groups(), 1361);
+
+    let plan = check(&d, &path);
+    assert_eq!(plan.len(), 2);
+    assert!(plan.iter().all(|l| l.starts_with("=\t")), "{plan:?}");
+    let changed = write_config(&d, "n2.toml", &text.replace("1361", "1"));
+    let plan = check(&d, &changed);
+    assert!(
+        plan[1].starts_with("~\t") && plan[1].contains("route:1361 → route:1"),
+        "{plan:?}"
+    );
+}

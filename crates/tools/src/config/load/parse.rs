@@ -184,6 +184,10 @@ raw_entry! {
     "nodelay" nodelay: bool,
     /// udp: SO_BROADCAST.
     "broadcast" broadcast: bool,
+    /// netlink: the family, by systemd's name.
+    "family" family: String,
+    /// netlink: the multicast groups, a bit mask.
+    "groups" groups: i64,
     /// unix: SO_PASSCRED.
     "pass-credentials" pass_credentials: bool,
     /// unix: SO_PASSSEC.
@@ -359,7 +363,7 @@ mod tests {
             (
                 4,
                 8,
-                "fd[1] (sock): unknown variant `sock`, expected one of `unix`, `tcp`, `udp`, `fifo`, `file`, `pipe`".into()
+                "fd[1] (sock): unknown variant `sock`, expected one of `unix`, `tcp`, `udp`, `fifo`, `file`, `pipe`, `netlink`".into()
             )
         );
         assert_eq!(
@@ -399,6 +403,6 @@ mod tests {
         assert_eq!(top, ["fdholder", "defaults", "fd"]);
         assert!(entry.contains(&"directory-mode"));
         assert!(entry.contains(&"kind"));
-        assert_eq!(entry.len(), 33);
+        assert_eq!(entry.len(), 35);
     }
 }

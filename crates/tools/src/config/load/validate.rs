@@ -18,9 +18,9 @@ use toml::Spanned;
 use crate::config::diag::{Diag, Place, entry_label};
 use crate::config::load::parse::{InstantText, NameOrId, OctalText, RawConfig, RawEntry};
 use crate::config::model::{
-    Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind, OpenMode,
-    Perms, SocketOptions, SocketType, Timestamping, Transport, UNIX_PATH_MAX, UnixAddress,
-    default_id,
+    Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind,
+    NETLINK_FAMILIES, OpenMode, Perms, SocketOptions, SocketType, Timestamping, Transport,
+    UNIX_PATH_MAX, UnixAddress, default_id,
 };
 use fdholder::error::strerror;
 use fdholder::proto::check_id;
@@ -38,10 +38,11 @@ pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
             matches!(kind, Tcp | Udp)
         }
         "receive-buffer" | "send-buffer" | "priority" | "mark" | "timestamping" => {
-            matches!(kind, Unix | Tcp | Udp)
+            matches!(kind, Unix | Tcp | Udp | Netlink)
         }
         // Linux refuses them on IP sockets (EOPNOTSUPP).
-        "pass-credentials" | "pass-security" => kind == Unix,
+        "pass-credentials" | "pass-security" => matches!(kind, Unix | Netlink),
+        "family" | "groups" => kind == Netlink,
         "socket" => kind == Unix,
         "backlog" => kind == Tcp || (kind == Unix && socket != SocketType::Dgram),
         "keepalive" | "nodelay" => kind == Tcp,
@@ -465,6 +466,35 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
     })
 }
 
+fn netlink_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
+    let family = ctx.required("family", |e| &e.family)?;
+    let Some(&(name, protocol)) = NETLINK_FAMILIES
+        .iter()
+        .find(|(n, _)| *n == family.value.as_str())
+    else {
+        let names: Vec<&str> = NETLINK_FAMILIES.iter().map(|(n, _)| *n).collect();
+        return Err(family.err(format!(
+            "`family` must be one of {}, not {:?}",
+            names.join(", "),
+            family.value
+        )));
+    };
+    let groups = match ctx.get("groups", |e| &e.groups) {
+        Some(f) => in_range(&f, "groups", 0, u32::MAX.into())? as u32,
+        None => 0,
+    };
+    Ok(FdSpec::Netlink {
+        id: id(
+            ctx,
+            default_id(Kind::Netlink, &format!("{name}:{groups}")),
+            family.span.clone(),
+        )?,
+        family: name,
+        protocol,
+        groups,
+    })
+}
+
 fn fifo_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     let path = ctx.required("path", |e| &e.path)?;
     Ok(FdSpec::Fifo {
@@ -594,6 +624,7 @@ fn entry(
         Kind::Fifo => fifo_spec(&ctx)?,
         Kind::File => file_spec(&ctx)?,
         Kind::Pipe => pipe_spec(&ctx)?,
+        Kind::Netlink => netlink_spec(&ctx)?,
     };
     Ok(Entry {
         index,
@@ -608,7 +639,7 @@ fn entry(
 /// The socket options every socket kind takes; the buffers here for a unix socket only
 /// (a tcp or udp socket has them in its [`InetOptions`]).
 fn sockopts(ctx: &Ctx<'_>) -> Result<SocketOptions, Diag> {
-    if !matches!(ctx.kind, Kind::Unix | Kind::Tcp | Kind::Udp) {
+    if !matches!(ctx.kind, Kind::Unix | Kind::Tcp | Kind::Udp | Kind::Netlink) {
         return Ok(SocketOptions::default());
     }
     let int = |key, field: fn(&RawEntry) -> &Option<Spanned<i64>>, lo, hi| {
@@ -629,7 +660,8 @@ fn sockopts(ctx: &Ctx<'_>) -> Result<SocketOptions, Diag> {
             }
         }),
     };
-    let unix = ctx.kind == Kind::Unix;
+    // A tcp or udp socket has its buffers in its InetOptions.
+    let unix = matches!(ctx.kind, Kind::Unix | Kind::Netlink);
     let buffer = |key, field| {
         int(key, field, 1, i32::MAX.into()).map(|n| n.filter(|_| unix).map(|n| n as usize))
     };
@@ -901,7 +933,7 @@ open = "append"
     fn every_key_applies_somewhere() {
         use Kind::*;
         for key in crate::config::load::parse::keys().1 {
-            let somewhere = [Unix, Tcp, Udp, Fifo, File, Pipe]
+            let somewhere = [Unix, Tcp, Udp, Fifo, File, Pipe, Netlink]
                 .into_iter()
                 .any(|k| applies(key, k, SocketType::Stream));
             assert!(somewhere, "{key}");

@@ -34,6 +34,7 @@
 mod at;
 mod dirs;
 mod file;
+mod netlink;
 mod opener;
 mod pipe;
 mod rollback;
@@ -107,6 +108,10 @@ pub fn open_all(
                 ..
             } => one(op.file(e, path, *open, *create, perms)),
             FdSpec::Pipe { buffer_size, .. } => pipe::pipe(e, *buffer_size),
+            FdSpec::Netlink {
+                protocol, groups, ..
+            } => one(netlink::open(e, *protocol, *groups)
+                .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
         };
         let stopped = r.and_then(|new| {
             for fd in new {

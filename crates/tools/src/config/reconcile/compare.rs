@@ -184,7 +184,7 @@ impl Verdict {
 /// A held fd's kind in the file's words: `unix-stream`, `tcp`, `pipe-read`, `fifo`...;
 /// `socket` or `other` for what no entry can declare.
 pub fn kind_of(info: &FdInfo) -> &'static str {
-    use AddressFamily::{Inet, Inet6, Unix};
+    use AddressFamily::{Inet, Inet6, Netlink, Unix};
     match &info.kind {
         Kind::Socket(s) => match (s.family, s.kind) {
             (Some(Unix), SockType::Stream) => "unix-stream",
@@ -192,6 +192,7 @@ pub fn kind_of(info: &FdInfo) -> &'static str {
             (Some(Unix), SockType::SeqPacket) => "unix-seqpacket",
             (Some(Inet | Inet6), SockType::Stream) => "tcp",
             (Some(Inet | Inet6), SockType::Datagram) => "udp",
+            (Some(Netlink), SockType::Raw) => "netlink",
             _ => "socket",
         },
         Kind::Pipe(Access::Read) => "pipe-read",
@@ -287,6 +288,18 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                     v.differ(Field::Listening, yes_no(s.listening), yes_no(tcp));
                 }
                 inet_options(&mut v, held, s, options);
+                socket_options(&mut v, held, &e.sockopts);
+            }
+            (
+                FdSpec::Netlink {
+                    family,
+                    protocol,
+                    groups,
+                    ..
+                },
+                Kind::Socket(_),
+            ) => {
+                netlink(&mut v, held, family, *protocol, *groups);
                 socket_options(&mut v, held, &e.sockopts);
             }
             // Access is compared only where the path leads to the held object.
@@ -490,6 +503,28 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
         if dev != want.as_str() {
             let shown = if dev.is_empty() { "none" } else { &dev };
             v.differ(Field::BindToDevice, shown, want);
+        }
+    }
+}
+
+/// Compares a netlink entry's family and groups with the held socket's, as `FAMILY:GROUPS`.
+fn netlink(v: &mut Verdict, held: &HeldFd, family: &str, protocol: i32, groups: u32) {
+    let fd = held.fd.as_fd();
+    let held_groups = nix::sys::socket::getsockname::<nix::sys::socket::NetlinkAddr>(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+    )
+    .map(|a| a.groups());
+    if let (Ok(p), Ok(g)) = (getsockopt(&fd, crate::sys::Protocol), held_groups) {
+        if (p, g) != (protocol, groups) {
+            let name = crate::config::model::NETLINK_FAMILIES
+                .iter()
+                .find(|(_, n)| *n == p)
+                .map_or_else(|| p.to_string(), |(n, _)| n.to_string());
+            v.differ(
+                Field::Address,
+                format!("{name}:{g}"),
+                format!("{family}:{groups}"),
+            );
         }
     }
 }
