@@ -142,6 +142,8 @@ pub struct Entry {
     pub expiry: Expiry,
     /// Socket options of a unix, tcp or udp entry (default for the other kinds).
     pub sockopts: SocketOptions,
+    /// Symbolic links to a unix socket's path or a FIFO, made beside it.
+    pub symlinks: Vec<PathBuf>,
 }
 
 /// When the daemon lets go of an fd.

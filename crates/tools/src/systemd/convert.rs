@@ -257,6 +257,14 @@ fn read_timestamping(v: &str) -> Result<Option<Value>, String> {
     };
     Ok(Some(name.into()))
 }
+/// A list of absolute paths, as `Symlinks=` takes.
+fn read_paths(v: &str) -> Result<Option<Value>, String> {
+    let paths: Vec<Value> = v.split_whitespace().map(Value::from).collect();
+    match v.split_whitespace().find(|p| !p.starts_with('/')) {
+        Some(p) => Err(format!("{p:?} is not an absolute path")),
+        None => Ok(Some(Value::Array(paths))),
+    }
+}
 fn read_word(v: &str) -> Result<Option<Value>, String> {
     if v.contains(char::is_whitespace) || v.contains('/') {
         Err(format!("{v:?} is not a network interface name"))
@@ -418,6 +426,13 @@ const OPTIONS: &[Spec] = &[
         scope: "sockets",
     },
     Spec {
+        directive: "Symlinks",
+        key: "symlinks",
+        read: read_paths,
+        applies: |l| carry_if(l.has_path()),
+        scope: "Unix sockets with a path, and FIFOs",
+    },
+    Spec {
         directive: "PipeSize",
         key: "buffer-size",
         read: read_size,
@@ -452,7 +467,6 @@ fn not_carried(key: &str) -> Option<&'static str> {
             "it goes with Accept=yes, which is not carried over"
         }
         "SocketProtocol" => "config mode opens plain TCP and UDP sockets only",
-        "Symlinks" => "config mode creates no symlinks",
         "RemoveOnStop" => "the fd-holder never removes the files of the sockets it holds",
         "ExecStartPre" | "ExecStartPost" | "ExecStopPre" | "ExecStopPost" => {
             "config mode runs no commands"
@@ -696,6 +710,17 @@ pub fn convert_with(
                 seen.insert(id, l.line);
                 listens.push(l);
             }
+        }
+    }
+    // systemd refuses a unit with Symlinks= and other than one path to link to.
+    let paths = listens.iter().filter(|l| l.has_path()).count();
+    if paths != 1 {
+        if let Some(s) = g.settings.remove("Symlinks") {
+            g.warnings.push(lost(
+                s.line,
+                &s.text,
+                format!("systemd refuses it with {paths} sockets or FIFOs in the file system"),
+            ));
         }
     }
     if let Some((line, name)) = &g.fd_name {
@@ -956,6 +981,32 @@ mod tests {
         assert_eq!(fds[0]["mode"].as_str(), Some("0600"));
         assert_eq!(fds[0]["owner"].as_str(), Some("mysql"));
         assert_eq!(fds[0].get("group"), None);
+    }
+
+    #[test]
+    fn symlinks_and_netlink() {
+        let (fds, w) = conv(
+            "ListenStream=/run/a.sock\nListenNetlink=kobject-uevent 1\n\
+             Symlinks=/run/b.sock /dev/log\nPassCredentials=yes\nReceiveBuffer=128M\n",
+        );
+        assert_eq!(w, []);
+        assert_eq!(
+            fds[0]["symlinks"].to_string(),
+            "[\"/run/b.sock\", \"/dev/log\"]"
+        );
+        assert_eq!(
+            keys(&fds[1]),
+            [
+                ("family", "\"kobject-uevent\"".to_string()),
+                ("groups", "1".into()),
+                ("kind", "\"netlink\"".into()),
+                ("pass-credentials", "true".into()),
+                ("receive-buffer", "134217728".into()),
+            ]
+        );
+        let (fds, w) = conv("ListenFIFO=/a\nListenFIFO=/b\nSymlinks=/c\n");
+        assert_eq!(fds[0].get("symlinks"), None);
+        assert!(w[0].1.contains("systemd refuses it with 2"), "{w:?}");
     }
 
     #[test]

@@ -126,3 +126,49 @@ groups = 1361
         "{plan:?}"
     );
 }
+
+#[test]
+fn symlinks_are_made_beside_and_removed_on_rollback() {
+    let d = Daemon::start();
+    let root = d.dir.path().display().to_string();
+    let text = format!(
+        "[[fd]]\nkind = \"unix\"\npath = \"{root}/run/a.sock\"\n\
+         symlinks = [\"{root}/run/b.sock\", \"{root}/other/c.sock\"]\n\
+         [[fd]]\nkind = \"fifo\"\npath = \"{root}/run/f\"\nsymlinks = [\"{root}/run/g\"]\n"
+    );
+    let path = write_config(&d, "s.toml", &text);
+    let out = run(&[&"-c", &path, &d.socket]);
+    let (code, err) = code_and_err(&out);
+    assert_eq!(code, 0, "{err}");
+    for (link, target) in [
+        ("run/b.sock", "run/a.sock"),
+        ("other/c.sock", "run/a.sock"),
+        ("run/g", "run/f"),
+    ] {
+        assert_eq!(
+            std::fs::read_link(d.path(link)).unwrap(),
+            d.path(target),
+            "{link}"
+        );
+    }
+    let plan = check(&d, &path);
+    assert!(plan.iter().all(|l| l.starts_with("=\t")), "{plan:?}");
+    std::fs::remove_file(d.path("run/g")).unwrap();
+    let plan = check(&d, &path);
+    assert!(
+        plan[1].starts_with("~\t") && plan[1].contains("symlinks"),
+        "{plan:?}"
+    );
+
+    // A run that fails after making a link removes it, and the directory it made.
+    let text = format!(
+        "[[fd]]\nkind = \"unix\"\npath = \"{root}/new/x.sock\"\n\
+         symlinks = [\"{root}/new2/y.sock\"]\n\
+         [[fd]]\nkind = \"fifo\"\npath = \"{root}/run/a.sock\"\n"
+    );
+    let bad = write_config(&d, "bad.toml", &text);
+    let out = run(&[&"-c", &bad, &d.socket]);
+    let (code, err) = code_and_err(&out);
+    assert_ne!(code, 0, "{err}");
+    assert!(!d.path("new2").exists() && !d.path("new").exists(), "{err}");
+}

@@ -184,6 +184,8 @@ raw_entry! {
     "nodelay" nodelay: bool,
     /// udp: SO_BROADCAST.
     "broadcast" broadcast: bool,
+    /// unix with a path, fifo: symlinks to it.
+    "symlinks" symlinks: Vec<String>,
     /// netlink: the family, by systemd's name.
     "family" family: String,
     /// netlink: the multicast groups, a bit mask.
@@ -403,6 +405,6 @@ mod tests {
         assert_eq!(top, ["fdholder", "defaults", "fd"]);
         assert!(entry.contains(&"directory-mode"));
         assert!(entry.contains(&"kind"));
-        assert_eq!(entry.len(), 35);
+        assert_eq!(entry.len(), 36);
     }
 }

@@ -43,6 +43,7 @@ pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
         // Linux refuses them on IP sockets (EOPNOTSUPP).
         "pass-credentials" | "pass-security" => matches!(kind, Unix | Netlink),
         "family" | "groups" => kind == Netlink,
+        "symlinks" => matches!(kind, Unix | Fifo),
         "socket" => kind == Unix,
         "backlog" => kind == Tcp || (kind == Unix && socket != SocketType::Dgram),
         "keepalive" | "nodelay" => kind == Tcp,
@@ -629,11 +630,45 @@ fn entry(
     Ok(Entry {
         index,
         sockopts: sockopts(&ctx)?,
+        symlinks: symlinks(&ctx, &spec)?,
         expiry: expiry(&ctx, now)?,
         span: ctx.span,
         place: ctx.place,
         spec,
     })
+}
+
+/// The symlinks of a unix socket with a path or a FIFO: absolute paths, not the path
+/// itself.
+fn symlinks(ctx: &Ctx<'_>, spec: &FdSpec) -> Result<Vec<PathBuf>, Diag> {
+    let Some(f) = ctx.get("symlinks", |e| &e.symlinks) else {
+        return Ok(Vec::new());
+    };
+    let target = match spec {
+        FdSpec::Unix {
+            address: UnixAddress::Path(p),
+            ..
+        }
+        | FdSpec::Fifo { path: p, .. } => p,
+        _ => return Err(f.err("`symlinks` needs a path, not an abstract socket name")),
+    };
+    let mut out = Vec::with_capacity(f.value.len());
+    for s in f.value {
+        let one = Found {
+            value: s,
+            span: f.span.clone(),
+            place: f.place.clone(),
+        };
+        let p = absolute_path(&one)?;
+        if &p == target || out.contains(&p) {
+            return Err(f.err(format!(
+                "`symlinks` has {} twice, or as the path itself",
+                p.display()
+            )));
+        }
+        out.push(p);
+    }
+    Ok(out)
 }
 
 /// The socket options every socket kind takes; the buffers here for a unix socket only

@@ -40,6 +40,7 @@ mod pipe;
 mod rollback;
 mod socket;
 mod sockopts;
+mod symlinks;
 
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
@@ -113,6 +114,18 @@ pub fn open_all(
             } => one(netlink::open(e, *protocol, *groups)
                 .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
         };
+        let r = r.and_then(|fds| {
+            let (target, dm) = match &e.spec {
+                FdSpec::Unix {
+                    address: crate::config::model::UnixAddress::Path(p),
+                    perms,
+                    ..
+                }
+                | FdSpec::Fifo { path: p, perms, .. } => (p, perms.directory_mode),
+                _ => return Ok(fds),
+            };
+            op.symlinks(e, target, &e.symlinks, Some(dm)).map(|()| fds)
+        });
         let stopped = r.and_then(|new| {
             for fd in new {
                 fds.push(fd);

@@ -91,6 +91,8 @@ pub enum Field {
     Mark,
     /// `timestamping`.
     Timestamping,
+    /// `symlinks`.
+    Symlinks,
     /// `expiry`.
     Expiry,
     /// `pipe`.
@@ -126,6 +128,7 @@ impl Field {
             Field::Priority => "priority",
             Field::Mark => "mark",
             Field::Timestamping => "timestamping",
+            Field::Symlinks => "symlinks",
             Field::Expiry => "expiry",
             Field::Pipe => "pipe",
         }
@@ -252,6 +255,7 @@ fn yes_no(b: bool) -> &'static str {
 /// Compares the fd held under `item`'s id (described as `info`) with `e`, at `now`.
 pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) -> Verdict {
     let mut v = Verdict::default();
+    symlinks(&mut v, e);
     let (declared, actual) = (kind_name(&e.spec, item.end), kind_of(info));
     if declared != actual {
         v.differ(Field::Kind, actual, declared);
@@ -503,6 +507,33 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
         if dev != want.as_str() {
             let shown = if dev.is_empty() { "none" } else { &dev };
             v.differ(Field::BindToDevice, shown, want);
+        }
+    }
+}
+
+/// Checks that every declared symlink points at the entry's path.
+fn symlinks(v: &mut Verdict, e: &Entry) {
+    let target = match &e.spec {
+        FdSpec::Unix {
+            address: UnixAddress::Path(p),
+            ..
+        }
+        | FdSpec::Fifo { path: p, .. } => p,
+        _ => return,
+    };
+    for link in &e.symlinks {
+        match nix::fcntl::readlink(link.as_path()) {
+            Ok(t) if Path::new(&t) == target => {}
+            Ok(t) => v.differ(
+                Field::Symlinks,
+                format!("{} -> {}", link.display(), Path::new(&t).display()),
+                format!("{} -> {}", link.display(), target.display()),
+            ),
+            Err(_) => v.differ(
+                Field::Symlinks,
+                format!("{} missing", link.display()),
+                format!("{} -> {}", link.display(), target.display()),
+            ),
         }
     }
 }
