@@ -139,6 +139,8 @@ class Relocator:
             if v.startswith("@"):
                 return "@" + self.tag + "-" + v[1:]
             return self.root + v
+        if key == "symlinks":
+            return [self.root + p for p in v]
         if key == "listen":
             host = v.rsplit(":", 1)[0]
             ip = "::1" if host.startswith("[") else "127.0.0.1"
@@ -321,11 +323,19 @@ def main():
     for d, n in lost.most_common():
         print(f"| {d}= | {n} |")
     print()
+    bad = [r for r in conv if not r.get("converged")]
+    if bad:
+        print("| converted, not applied or not converged | why |")
+        print("|---|---|")
+        for r in bad:
+            why = r.get("error", "").strip().splitlines()
+            why = re.sub(r"^.*?fatal: \S+: ", "", why[-1] if why else "?")
+            print(f"| {os.path.basename(r['path'])} | {why} |")
+        print()
     users = sum(1 for r in conv if r["user"])
     print(f"Files found: {len(files)}; not downloadable or dangling: {len(unavailable)}; "
           f"user-manager units among the converted: {users} (their specifiers are the "
           f"system manager's).")
-    bad = [r for r in conv if not r.get("converged")]
     for r in bad:
         print(f"\nNOT CONVERGED {r['package']} {r['path']}:\n{r.get('error', '')}",
               file=sys.stderr)

@@ -169,3 +169,19 @@ mod protocol {
     );
 }
 pub use protocol::Protocol;
+
+/// NETLINK_PKTINFO, which nix does not name: a netlink socket's messages carry their
+/// destination group.
+mod netlink_pktinfo {
+    use nix::libc;
+    use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
+    sockopt_impl!(
+        /// NETLINK_PKTINFO as a nix socket option, for `getsockopt` and `setsockopt`.
+        NetlinkPktInfo,
+        Both,
+        libc::SOL_NETLINK,
+        libc::NETLINK_PKTINFO,
+        bool
+    );
+}
+pub use netlink_pktinfo::NetlinkPktInfo;

@@ -223,6 +223,8 @@ pub struct SocketOptions {
     pub pass_security: Option<bool>,
     /// SO_PRIORITY.
     pub priority: Option<i32>,
+    /// IP_PKTINFO, IPV6_RECVPKTINFO or NETLINK_PKTINFO, by family (tcp, udp, netlink).
+    pub pass_packet_info: Option<bool>,
     /// SO_MARK.
     pub mark: Option<u32>,
     /// SO_TIMESTAMP or SO_TIMESTAMPNS.

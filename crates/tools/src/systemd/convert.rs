@@ -405,6 +405,14 @@ const OPTIONS: &[Spec] = &[
         scope: "Unix and netlink sockets",
     },
     Spec {
+        directive: "PassPacketInfo",
+        key: "pass-packet-info",
+        read: read_bool,
+        // systemd sets it on IP and netlink sockets only.
+        applies: |l| carry_if(l.is_ip() || l.is_netlink()),
+        scope: "IP and netlink sockets",
+    },
+    Spec {
         directive: "Priority",
         key: "priority",
         read: read_int,
@@ -469,7 +477,11 @@ fn not_carried(key: &str) -> Option<&'static str> {
         "SocketProtocol" => "config mode opens plain TCP and UDP sockets only",
         "RemoveOnStop" => "the fd-holder never removes the files of the sockets it holds",
         "ExecStartPre" | "ExecStartPost" | "ExecStopPre" | "ExecStopPost" => {
-            "config mode runs no commands"
+            "config mode runs no commands: in s6, the service's run script (or s6-rc's up) does"
+        }
+        "RuntimeDirectory" | "RuntimeDirectoryMode" | "RuntimeDirectoryPreserve" => {
+            "the directory is the service's: in s6, its run script (or s6-rc's up) makes it; \
+             config mode makes a socket's missing parent directories itself"
         }
         _ => return None,
     })

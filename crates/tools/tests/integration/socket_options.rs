@@ -44,6 +44,7 @@ kind = "tcp"
 listen = "127.0.0.1:{port}"
 priority = 3
 timestamping = "us"
+pass-packet-info = true
 "#
     )
 }
@@ -72,6 +73,7 @@ fn every_socket_option_is_held_and_converges() {
     let tcp = fds[&format!("tcp:127.0.0.1:{port}")].fd.as_fd();
     assert_eq!(getsockopt(&tcp, sockopt::Priority).unwrap(), 3);
     assert!(getsockopt(&tcp, sockopt::ReceiveTimestamp).unwrap());
+    assert!(getsockopt(&tcp, sockopt::Ipv4PacketInfo).unwrap());
 
     let plan = check(&d, &path);
     assert_eq!(plan.len(), 2);
@@ -100,6 +102,7 @@ kind = "netlink"
 id = "networkd"
 family = "route"
 groups = 1361
+pass-packet-info = true
 "#;
     let path = write_config(&d, "n.toml", text);
     let out = run(&[&"-c", &path, &d.socket]);
@@ -115,6 +118,7 @@ groups = 1361
     let addr: nix::sys::socket::NetlinkAddr =
         nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(&route)).unwrap();
     assert_eq!(addr.groups(), 1361);
+    assert!(getsockopt(&route, fdtools::sys::NetlinkPktInfo).unwrap());
 
     let plan = check(&d, &path);
     assert_eq!(plan.len(), 2);

@@ -194,6 +194,8 @@ raw_entry! {
     "pass-credentials" pass_credentials: bool,
     /// unix: SO_PASSSEC.
     "pass-security" pass_security: bool,
+    /// tcp, udp, netlink: IP_PKTINFO, IPV6_RECVPKTINFO, NETLINK_PKTINFO.
+    "pass-packet-info" pass_packet_info: bool,
     /// unix, tcp, udp: SO_PRIORITY.
     "priority" priority: i64,
     /// unix, tcp, udp: SO_MARK.
@@ -405,6 +407,6 @@ mod tests {
         assert_eq!(top, ["fdholder", "defaults", "fd"]);
         assert!(entry.contains(&"directory-mode"));
         assert!(entry.contains(&"kind"));
-        assert_eq!(entry.len(), 36);
+        assert_eq!(entry.len(), 37);
     }
 }

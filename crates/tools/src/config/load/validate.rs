@@ -43,6 +43,7 @@ pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
         // Linux refuses them on IP sockets (EOPNOTSUPP).
         "pass-credentials" | "pass-security" => matches!(kind, Unix | Netlink),
         "family" | "groups" => kind == Netlink,
+        "pass-packet-info" => matches!(kind, Tcp | Udp | Netlink),
         "symlinks" => matches!(kind, Unix | Fifo),
         "socket" => kind == Unix,
         "backlog" => kind == Tcp || (kind == Unix && socket != SocketType::Dgram),
@@ -703,6 +704,7 @@ fn sockopts(ctx: &Ctx<'_>) -> Result<SocketOptions, Diag> {
     Ok(SocketOptions {
         pass_credentials: ctx.flag("pass-credentials", |e| &e.pass_credentials),
         pass_security: ctx.flag("pass-security", |e| &e.pass_security),
+        pass_packet_info: ctx.flag("pass-packet-info", |e| &e.pass_packet_info),
         priority: int("priority", |e| &e.priority, 0, i32::MAX.into())?.map(|n| n as i32),
         mark: int("mark", |e| &e.mark, 0, u32::MAX.into())?.map(|n| n as u32),
         timestamping,

@@ -7,8 +7,8 @@ use nix::sys::socket::{setsockopt, sockopt};
 
 use super::at::fail;
 use crate::config::diag::Diag;
-use crate::config::model::{Entry, SocketOptions, Timestamping};
-use crate::sys::PassSec;
+use crate::config::model::{Entry, FdSpec, SocketOptions, Timestamping};
+use crate::sys::{NetlinkPktInfo, PassSec};
 
 /// Sets the entry's [`SocketOptions`] on `fd`.
 pub(super) fn set(e: &Entry, fd: &OwnedFd, o: &SocketOptions) -> Result<(), Diag> {
@@ -20,6 +20,18 @@ pub(super) fn set(e: &Entry, fd: &OwnedFd, o: &SocketOptions) -> Result<(), Diag
     }
     if let Some(v) = o.pass_security {
         set("SO_PASSSEC", setsockopt(fd, PassSec, &v))?;
+    }
+    if let Some(v) = o.pass_packet_info {
+        match &e.spec {
+            FdSpec::Inet { address, .. } if address.is_ipv4() => {
+                set("IP_PKTINFO", setsockopt(fd, sockopt::Ipv4PacketInfo, &v))?
+            }
+            FdSpec::Inet { .. } => set(
+                "IPV6_RECVPKTINFO",
+                setsockopt(fd, sockopt::Ipv6RecvPacketInfo, &v),
+            )?,
+            _ => set("NETLINK_PKTINFO", setsockopt(fd, NetlinkPktInfo, &v))?,
+        }
     }
     if let Some(v) = o.priority {
         set("SO_PRIORITY", setsockopt(fd, sockopt::Priority, &v))?;

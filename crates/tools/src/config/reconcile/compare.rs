@@ -87,6 +87,8 @@ pub enum Field {
     PassSecurity,
     /// `priority`.
     Priority,
+    /// `pass-packet-info`.
+    PassPacketInfo,
     /// `mark`.
     Mark,
     /// `timestamping`.
@@ -126,6 +128,7 @@ impl Field {
             Field::PassCredentials => "pass-credentials",
             Field::PassSecurity => "pass-security",
             Field::Priority => "priority",
+            Field::PassPacketInfo => "pass-packet-info",
             Field::Mark => "mark",
             Field::Timestamping => "timestamping",
             Field::Symlinks => "symlinks",
@@ -272,7 +275,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 Kind::Socket(s),
             ) => {
                 unix(&mut v, address, *socket, *backlog, perms, s, info.inode);
-                socket_options(&mut v, held, &e.sockopts);
+                socket_options(&mut v, held, &e.spec, &e.sockopts);
             }
             (
                 FdSpec::Inet {
@@ -292,7 +295,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                     v.differ(Field::Listening, yes_no(s.listening), yes_no(tcp));
                 }
                 inet_options(&mut v, held, s, options);
-                socket_options(&mut v, held, &e.sockopts);
+                socket_options(&mut v, held, &e.spec, &e.sockopts);
             }
             (
                 FdSpec::Netlink {
@@ -304,7 +307,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 Kind::Socket(_),
             ) => {
                 netlink(&mut v, held, family, *protocol, *groups);
-                socket_options(&mut v, held, &e.sockopts);
+                socket_options(&mut v, held, &e.spec, &e.sockopts);
             }
             // Access is compared only where the path leads to the held object.
             (FdSpec::Fifo { path, .. }, Kind::Fifo(p, access)) => {
@@ -562,8 +565,20 @@ fn netlink(v: &mut Verdict, held: &HeldFd, family: &str, protocol: i32, groups: 
 
 /// Compares the [`SocketOptions`] a socket entry declares with the held socket's (the
 /// buffers are not: the kernel doubles what is asked, within limits of its own).
-fn socket_options(v: &mut Verdict, held: &HeldFd, o: &SocketOptions) {
+fn socket_options(v: &mut Verdict, held: &HeldFd, spec: &FdSpec, o: &SocketOptions) {
     let fd = held.fd.as_fd();
+    if let Some(want) = o.pass_packet_info {
+        let got = match spec {
+            FdSpec::Inet { address, .. } if address.is_ipv4() => {
+                getsockopt(&fd, sockopt::Ipv4PacketInfo)
+            }
+            FdSpec::Inet { .. } => getsockopt(&fd, sockopt::Ipv6RecvPacketInfo),
+            _ => getsockopt(&fd, crate::sys::NetlinkPktInfo),
+        };
+        if let Ok(got) = got {
+            same(v, Field::PassPacketInfo, yes_no(got), yes_no(want));
+        }
+    }
     let mut flag = |key, declared: Option<bool>, actual: nix::Result<bool>| {
         if let (Some(d), Ok(a)) = (declared, actual) {
             same(v, key, yes_no(a), yes_no(d));
