@@ -40,7 +40,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Warnings about what s6 does differently by design, not about the sockets themselves.
 BY_DESIGN = re.compile(
     r"^(Accept|MaxConnections|MaxConnectionsPerSource|Service|RemoveOnStop|Exec\w+|"
-    r"TriggerLimit\w+|PollLimit\w+|FlushPending|Timeout\w*|FileDescriptorName)=")
+    r"TriggerLimit\w+|PollLimit\w+|FlushPending|Timeout\w*|FileDescriptorName|RuntimeDirectory\w*)=")
 
 
 def sh(args, **kw):
@@ -138,6 +138,10 @@ class Relocator:
         if key == "path":
             if v.startswith("@"):
                 return "@" + self.tag + "-" + v[1:]
+            if self.kind == "special":
+                # A regular file of its own stands in for the device.
+                os.makedirs(os.path.dirname(self.root + v), exist_ok=True)
+                open(self.root + v, "a").close()
             return self.root + v
         if key == "symlinks":
             return [self.root + p for p in v]

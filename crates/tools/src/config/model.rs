@@ -30,6 +30,9 @@ pub enum Kind {
     Pipe,
     /// A netlink socket, bound to multicast groups.
     Netlink,
+    /// A character device or regular file that exists, opened as it is (systemd's
+    /// `ListenSpecial=`).
+    Special,
 }
 
 /// The netlink families config mode opens, by systemd's names (`ListenNetlink=`), with
@@ -64,6 +67,7 @@ impl Kind {
             Kind::File => "file",
             Kind::Pipe => "pipe",
             Kind::Netlink => "netlink",
+            Kind::Special => "special",
         }
     }
 }
@@ -321,6 +325,15 @@ pub enum FdSpec {
         /// The multicast groups it joins, as a bit mask (`nl_groups`).
         groups: u32,
     },
+    /// A character device or regular file, opened read-only or read-write, non-blocking.
+    Special {
+        /// The id.
+        id: String,
+        /// Its path.
+        path: PathBuf,
+        /// Opened read-write rather than read-only.
+        writable: bool,
+    },
     /// An anonymous pipe: two fds.
     Pipe {
         /// The read end's id.
@@ -340,7 +353,8 @@ impl FdSpec {
             | FdSpec::Inet { id, .. }
             | FdSpec::Fifo { id, .. }
             | FdSpec::File { id, .. }
-            | FdSpec::Netlink { id, .. } => vec![id],
+            | FdSpec::Netlink { id, .. }
+            | FdSpec::Special { id, .. } => vec![id],
             FdSpec::Pipe {
                 read_id, write_id, ..
             } => vec![read_id, write_id],

@@ -105,6 +105,7 @@ pub fn kind_name(spec: &FdSpec, end: End) -> &'static str {
         (FdSpec::Fifo { .. }, _) => "fifo",
         (FdSpec::File { .. }, _) => "file",
         (FdSpec::Netlink { .. }, _) => "netlink",
+        (FdSpec::Special { .. }, _) => "special",
         (FdSpec::Pipe { .. }, End::PipeWrite) => "pipe-write",
         (FdSpec::Pipe { .. }, _) => "pipe-read",
     }
@@ -118,7 +119,8 @@ pub fn address(e: &Entry) -> String {
             ..
         }
         | FdSpec::Fifo { path: p, .. }
-        | FdSpec::File { path: p, .. } => p.display().to_string(),
+        | FdSpec::File { path: p, .. }
+        | FdSpec::Special { path: p, .. } => p.display().to_string(),
         FdSpec::Unix {
             address: UnixAddress::Abstract(name),
             ..

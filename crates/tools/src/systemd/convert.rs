@@ -74,6 +74,7 @@ enum ListenKind {
     SeqPacket,
     Fifo,
     Netlink,
+    Special,
 }
 
 /// One fd the unit declares.
@@ -112,16 +113,19 @@ impl Listen {
         match &self.target {
             Target::Unix(p) => !p.starts_with('@'),
             Target::Fifo(_) => true,
-            Target::Ip(_) | Target::Netlink(..) => false,
+            Target::Ip(_) | Target::Netlink(..) | Target::Special(_) => false,
         }
     }
-    /// A socket, not a FIFO.
+    /// A socket, not a FIFO or special file.
     fn is_socket(&self) -> bool {
-        !matches!(self.target, Target::Fifo(_))
+        !matches!(self.target, Target::Fifo(_) | Target::Special(_))
+    }
+    fn is_special(&self) -> bool {
+        matches!(self.target, Target::Special(_))
     }
     fn is_connection_socket(&self) -> bool {
         matches!(self.kind, ListenKind::Stream | ListenKind::SeqPacket)
-            && !matches!(self.target, Target::Fifo(_))
+            && !matches!(self.target, Target::Fifo(_) | Target::Special(_))
     }
 
     /// Config mode's `kind`.
@@ -130,6 +134,7 @@ impl Listen {
             (Target::Unix(_), _) => Kind::Unix,
             (Target::Fifo(_), _) => Kind::Fifo,
             (Target::Netlink(..), _) => Kind::Netlink,
+            (Target::Special(_), _) => Kind::Special,
             (Target::Ip(_), ListenKind::Datagram) => Kind::Udp,
             (Target::Ip(_), _) => Kind::Tcp,
         }
@@ -143,7 +148,7 @@ impl Listen {
     /// The id config mode derives when none is given.
     fn default_id(&self) -> String {
         match &self.target {
-            Target::Unix(p) | Target::Fifo(p) => default_id(self.kind(), p),
+            Target::Unix(p) | Target::Fifo(p) | Target::Special(p) => default_id(self.kind(), p),
             Target::Ip(a) => default_id(self.kind(), &a.to_string()),
             Target::Netlink(f, g) => default_id(self.kind(), &format!("{f}:{g}")),
         }
@@ -161,6 +166,7 @@ impl Listen {
             "fifo" => "FIFO",
             "udp" => "UDP socket",
             "netlink" => "netlink socket",
+            "special" => "special file",
             _ => "TCP socket",
         }
     }
@@ -172,7 +178,9 @@ impl Listen {
             t.push(("id", id.as_str().into()));
         }
         match &self.target {
-            Target::Unix(p) | Target::Fifo(p) => t.push(("path", p.as_str().into())),
+            Target::Unix(p) | Target::Fifo(p) | Target::Special(p) => {
+                t.push(("path", p.as_str().into()))
+            }
             Target::Ip(a) => t.push(("listen", a.to_string().into())),
             Target::Netlink(f, g) => {
                 t.push(("family", (*f).into()));
@@ -183,7 +191,10 @@ impl Listen {
             let ty = match self.kind {
                 ListenKind::Datagram => "dgram",
                 ListenKind::SeqPacket => "seqpacket",
-                ListenKind::Stream | ListenKind::Fifo | ListenKind::Netlink => "stream",
+                ListenKind::Stream
+                | ListenKind::Fifo
+                | ListenKind::Netlink
+                | ListenKind::Special => "stream",
             };
             t.push(("socket", ty.into()));
         }
@@ -434,6 +445,13 @@ const OPTIONS: &[Spec] = &[
         scope: "sockets",
     },
     Spec {
+        directive: "Writable",
+        key: "writable",
+        read: read_bool,
+        applies: |l| carry_if(l.is_special()),
+        scope: "special files",
+    },
+    Spec {
         directive: "Symlinks",
         key: "symlinks",
         read: read_paths,
@@ -461,7 +479,6 @@ const OPTIONS: &[Spec] = &[
 /// has no equivalent of, said in general terms.
 fn not_carried(key: &str) -> Option<&'static str> {
     Some(match key {
-        "ListenSpecial" | "Writable" => "config mode opens no special files",
         "ListenMessageQueue" | "MessageQueueMaxMessages" | "MessageQueueMessageSize" => {
             "config mode has no POSIX message queues"
         }
@@ -495,12 +512,13 @@ fn listen_kind(key: &str) -> Option<ListenKind> {
         "ListenSequentialPacket" => ListenKind::SeqPacket,
         "ListenFIFO" => ListenKind::Fifo,
         "ListenNetlink" => ListenKind::Netlink,
+        "ListenSpecial" => ListenKind::Special,
         _ => return None,
     })
 }
 
 /// The `Listen*=` directives config mode has no kind for; they share systemd's list.
-const OTHER_LISTENS: [&str; 3] = ["ListenSpecial", "ListenMessageQueue", "ListenUSBFunction"];
+const OTHER_LISTENS: [&str; 2] = ["ListenMessageQueue", "ListenUSBFunction"];
 
 /// The last value set for an option, where.
 struct Setting {
@@ -565,6 +583,10 @@ impl Gathered {
             let target = match kind {
                 ListenKind::Fifo => values::fifo_path(&value),
                 ListenKind::Netlink => values::netlink(&value),
+                ListenKind::Special => match values::fifo_path(&value) {
+                    Ok(Target::Fifo(p)) => Ok(Target::Special(p)),
+                    other => other,
+                },
                 ListenKind::SeqPacket => match values::socket_address(&value) {
                     Ok(Target::Ip(_)) => Err("seqpacket sockets are Unix sockets only".into()),
                     other => other,
@@ -1014,6 +1036,16 @@ mod tests {
                 ("kind", "\"netlink\"".into()),
                 ("pass-credentials", "true".into()),
                 ("receive-buffer", "134217728".into()),
+            ]
+        );
+        let (fds, w) = conv("ListenSpecial=/dev/rfkill\nWritable=yes\n");
+        assert_eq!(w, []);
+        assert_eq!(
+            keys(&fds[0]),
+            [
+                ("kind", "\"special\"".to_string()),
+                ("path", "\"/dev/rfkill\"".into()),
+                ("writable", "true".into()),
             ]
         );
         let (fds, w) = conv("ListenFIFO=/a\nListenFIFO=/b\nSymlinks=/c\n");

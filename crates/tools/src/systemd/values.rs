@@ -15,6 +15,8 @@ pub enum Target {
     Fifo(String),
     /// A netlink family, by config mode's (systemd's) name, and multicast groups.
     Netlink(&'static str, u32),
+    /// A special file (character device or regular file) at a path.
+    Special(String),
 }
 
 /// Reads a `ListenNetlink=` value as systemd does: `FAMILY [GROUP]`, the family by name

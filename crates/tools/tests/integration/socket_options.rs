@@ -176,3 +176,52 @@ fn symlinks_are_made_beside_and_removed_on_rollback() {
     assert_ne!(code, 0, "{err}");
     assert!(!d.path("new2").exists() && !d.path("new").exists(), "{err}");
 }
+
+#[test]
+fn special_files_are_opened_as_they_are_and_converge() {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let d = Daemon::start();
+    let file = d.path("state");
+    std::fs::write(&file, "x").unwrap();
+    let text = format!(
+        "[[fd]]\nkind = \"special\"\npath = \"/dev/null\"\nwritable = true\n\
+         [[fd]]\nkind = \"special\"\nid = \"state\"\npath = \"{}\"\n",
+        file.display()
+    );
+    let path = write_config(&d, "sp.toml", &text);
+    let out = run(&[&"-c", &path, &d.socket]);
+    let (code, err) = code_and_err(&out);
+    assert_eq!(code, 0, "{err}");
+    let fds = held(&d);
+    let mode = |id: &str| {
+        let fl = OFlag::from_bits_truncate(fcntl(fds[id].fd.as_fd(), FcntlArg::F_GETFL).unwrap());
+        (fl & OFlag::O_ACCMODE, fl.contains(OFlag::O_NONBLOCK))
+    };
+    assert_eq!(mode("special:/dev/null"), (OFlag::O_RDWR, true));
+    assert_eq!(mode("state"), (OFlag::O_RDONLY, true));
+    let plan = check(&d, &path);
+    assert!(plan.iter().all(|l| l.starts_with("=\t")), "{plan:?}");
+    let ro = write_config(
+        &d,
+        "sp2.toml",
+        &text.replace("writable = true", "writable = false"),
+    );
+    let plan = check(&d, &ro);
+    assert!(
+        plan[0].starts_with("~\t") && plan[0].contains("read-write → read"),
+        "{plan:?}"
+    );
+
+    // A directory is not a special file; nothing is held from the failed run.
+    let dir = write_config(
+        &d,
+        "sp3.toml",
+        "[[fd]]\nkind = \"special\"\npath = \"/tmp\"\n",
+    );
+    let (code, err) = code_and_err(&run(&[&"-c", &dir, &d.socket]));
+    assert_eq!(code, 111, "{err}");
+    assert!(
+        err.contains("/tmp is a directory, not a character device or regular file"),
+        "{err}"
+    );
+}

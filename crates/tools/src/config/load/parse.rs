@@ -184,6 +184,8 @@ raw_entry! {
     "nodelay" nodelay: bool,
     /// udp: SO_BROADCAST.
     "broadcast" broadcast: bool,
+    /// special: open it read-write.
+    "writable" writable: bool,
     /// unix with a path, fifo: symlinks to it.
     "symlinks" symlinks: Vec<String>,
     /// netlink: the family, by systemd's name.
@@ -367,7 +369,7 @@ mod tests {
             (
                 4,
                 8,
-                "fd[1] (sock): unknown variant `sock`, expected one of `unix`, `tcp`, `udp`, `fifo`, `file`, `pipe`, `netlink`".into()
+                "fd[1] (sock): unknown variant `sock`, expected one of `unix`, `tcp`, `udp`, `fifo`, `file`, `pipe`, `netlink`, `special`".into()
             )
         );
         assert_eq!(
@@ -407,6 +409,6 @@ mod tests {
         assert_eq!(top, ["fdholder", "defaults", "fd"]);
         assert!(entry.contains(&"directory-mode"));
         assert!(entry.contains(&"kind"));
-        assert_eq!(entry.len(), 37);
+        assert_eq!(entry.len(), 38);
     }
 }

@@ -31,6 +31,8 @@ pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
     match key {
         "kind" | "lifetime" | "expires" => true,
         "id" => kind != Pipe,
+        "path" if kind == Special => true,
+        "writable" => kind == Special,
         "path" | "mode" | "owner" | "group" | "directory-mode" => {
             matches!(kind, Unix | Fifo | File)
         }
@@ -627,6 +629,18 @@ fn entry(
         Kind::File => file_spec(&ctx)?,
         Kind::Pipe => pipe_spec(&ctx)?,
         Kind::Netlink => netlink_spec(&ctx)?,
+        Kind::Special => {
+            let path = ctx.required("path", |e| &e.path)?;
+            FdSpec::Special {
+                path: absolute_path(&path)?,
+                writable: ctx.flag("writable", |e| &e.writable).unwrap_or(false),
+                id: id(
+                    &ctx,
+                    default_id(Kind::Special, path.value),
+                    path.span.clone(),
+                )?,
+            }
+        }
     };
     Ok(Entry {
         index,
@@ -970,7 +984,7 @@ open = "append"
     fn every_key_applies_somewhere() {
         use Kind::*;
         for key in crate::config::load::parse::keys().1 {
-            let somewhere = [Unix, Tcp, Udp, Fifo, File, Pipe, Netlink]
+            let somewhere = [Unix, Tcp, Udp, Fifo, File, Pipe, Netlink, Special]
                 .into_iter()
                 .any(|k| applies(key, k, SocketType::Stream));
             assert!(somewhere, "{key}");

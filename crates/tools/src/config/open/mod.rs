@@ -40,6 +40,7 @@ mod pipe;
 mod rollback;
 mod socket;
 mod sockopts;
+mod special;
 mod symlinks;
 
 use std::collections::HashSet;
@@ -109,6 +110,7 @@ pub fn open_all(
                 ..
             } => one(op.file(e, path, *open, *create, perms)),
             FdSpec::Pipe { buffer_size, .. } => pipe::pipe(e, *buffer_size),
+            FdSpec::Special { path, writable, .. } => one(op.special(e, path, *writable)),
             FdSpec::Netlink {
                 protocol, groups, ..
             } => one(netlink::open(e, *protocol, *groups)

@@ -260,6 +260,10 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
     let mut v = Verdict::default();
     symlinks(&mut v, e);
     let (declared, actual) = (kind_name(&e.spec, item.end), kind_of(info));
+    if let FdSpec::Special { path, writable, .. } = &e.spec {
+        special(&mut v, held, info, path, *writable);
+        return v;
+    }
     if declared != actual {
         v.differ(Field::Kind, actual, declared);
     } else {
@@ -511,6 +515,28 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
             let shown = if dev.is_empty() { "none" } else { &dev };
             v.differ(Field::BindToDevice, shown, want);
         }
+    }
+}
+
+/// Compares a special entry with the held fd: a character device or regular file, at the
+/// path, opened as declared.
+fn special(v: &mut Verdict, held: &HeldFd, info: &FdInfo, path: &Path, writable: bool) {
+    let at = match &info.kind {
+        Kind::File(p, _) => p.clone(),
+        Kind::Other(link) if link.starts_with('/') => std::path::PathBuf::from(link),
+        _ => return v.differ(Field::Kind, kind_of(info), "special"),
+    };
+    if !same_path(v, &at, path, info.inode) {
+        return;
+    }
+    if let Ok(flags) = fcntl(held.fd.as_fd(), FcntlArg::F_GETFL) {
+        let rw = OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE == OFlag::O_RDWR;
+        same(
+            v,
+            Field::Open,
+            if rw { "read-write" } else { "read" },
+            if writable { "read-write" } else { "read" },
+        );
     }
 }
 
