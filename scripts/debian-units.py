@@ -319,13 +319,20 @@ def main():
     print()
     print("| refused because | units |")
     print("|---|---|")
-    for why, n in refused.most_common():
+    for why, n in refused.most_common() or [("(none)", 0)]:
         print(f"| {why} | {n} |")
     print()
-    print("| converted units with a warning about | units |")
+    design = collections.Counter(
+        about(w) for r in conv for w in set(r["warnings"]) if about(w) not in r["lost"])
+    print("| warnings about what s6 does otherwise (by design) | units |")
     print("|---|---|")
-    for d, n in lost.most_common():
-        print(f"| {d}= | {n} |")
+    for d, n in design.most_common(8):
+        print(f"| {d}{'' if d == 'other' else '='} | {n} |")
+    print()
+    print("| converted units that lose a socket setting, by directive | units |")
+    print("|---|---|")
+    for d, n in lost.most_common() or [("(none)", 0)]:
+        print(f"| {d}{'' if d == '(none)' else '='} | {n} |")
     print()
     bad = [r for r in conv if not r.get("converged")]
     if bad:
