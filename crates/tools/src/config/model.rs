@@ -231,6 +231,10 @@ pub struct SocketOptions {
     pub pass_packet_info: Option<bool>,
     /// SO_MARK.
     pub mark: Option<u32>,
+    /// IP_TOS (tcp, udp).
+    pub ip_tos: Option<i32>,
+    /// IP_TTL, or IPV6_UNICAST_HOPS on IPv6 (tcp, udp).
+    pub ip_ttl: Option<i32>,
     /// SO_TIMESTAMP or SO_TIMESTAMPNS.
     pub timestamping: Option<Timestamping>,
     /// SO_RCVBUF of a unix socket (a tcp or udp one has it in [`InetOptions`]).

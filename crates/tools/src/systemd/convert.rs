@@ -268,6 +268,32 @@ fn read_timestamping(v: &str) -> Result<Option<Value>, String> {
     };
     Ok(Some(name.into()))
 }
+/// As systemd's `ip_tos_from_string`: a name (low-delay, throughput, reliability,
+/// low-cost) or a number from 0 to 255.
+fn read_ip_tos(v: &str) -> Result<Option<Value>, String> {
+    let n = match v {
+        "low-delay" => 0x10,
+        "throughput" => 0x08,
+        "reliability" => 0x04,
+        "low-cost" => 0x02,
+        _ => match v.parse::<u8>() {
+            Ok(n) => n,
+            Err(_) => {
+                return Err(format!(
+                    "{v:?} is not low-delay, throughput, reliability, low-cost or 0 to 255"
+                ));
+            }
+        },
+    };
+    Ok(Some(i64::from(n).into()))
+}
+/// A TTL (hop limit): 1 to 255.
+fn read_ip_ttl(v: &str) -> Result<Option<Value>, String> {
+    match v.parse::<u8>() {
+        Ok(n) if n >= 1 => Ok(Some(i64::from(n).into())),
+        _ => Err(format!("{v:?} is not a TTL from 1 to 255")),
+    }
+}
 /// A list of absolute paths, as `Symlinks=` takes.
 fn read_paths(v: &str) -> Result<Option<Value>, String> {
     let paths: Vec<Value> = v.split_whitespace().map(Value::from).collect();
@@ -436,6 +462,20 @@ const OPTIONS: &[Spec] = &[
         read: read_int,
         applies: |l| carry_if(l.is_socket()),
         scope: "sockets",
+    },
+    Spec {
+        directive: "IPTOS",
+        key: "ip-tos",
+        read: read_ip_tos,
+        applies: |l| carry_if(l.is_ip()),
+        scope: "IP sockets",
+    },
+    Spec {
+        directive: "IPTTL",
+        key: "ip-ttl",
+        read: read_ip_ttl,
+        applies: |l| carry_if(l.is_ip()),
+        scope: "IP sockets",
     },
     Spec {
         directive: "Timestamping",
@@ -1120,6 +1160,10 @@ mod tests {
             assert_eq!(fds[0][k].to_string(), v, "{k}");
             assert_eq!(fds[1].get(k), None, "{k}");
         }
+        let (fds, w) = conv("ListenDatagram=127.0.0.1:9\nIPTOS=low-delay\nIPTTL=3\n");
+        assert_eq!(w, []);
+        assert_eq!(fds[0]["ip-tos"].as_integer(), Some(16));
+        assert_eq!(fds[0]["ip-ttl"].as_integer(), Some(3));
         for (v, want) in [("us", "us"), ("µs", "us"), ("yes", "us"), ("no", "off")] {
             let (fds, _) = conv(&format!("ListenStream=/u\nTimestamping={v}\n"));
             assert_eq!(fds[0]["timestamping"].as_str(), Some(want), "{v}");

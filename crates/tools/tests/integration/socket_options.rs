@@ -45,6 +45,13 @@ listen = "127.0.0.1:{port}"
 priority = 3
 timestamping = "us"
 pass-packet-info = true
+ip-tos = 16
+ip-ttl = 9
+
+[[fd]]
+kind = "udp"
+listen = "[::1]:{port}"
+ip-ttl = 7
 "#
     )
 }
@@ -74,9 +81,13 @@ fn every_socket_option_is_held_and_converges() {
     assert_eq!(getsockopt(&tcp, sockopt::Priority).unwrap(), 3);
     assert!(getsockopt(&tcp, sockopt::ReceiveTimestamp).unwrap());
     assert!(getsockopt(&tcp, sockopt::Ipv4PacketInfo).unwrap());
+    assert_eq!(getsockopt(&tcp, sockopt::Ipv4Tos).unwrap(), 16);
+    assert_eq!(getsockopt(&tcp, sockopt::Ipv4Ttl).unwrap(), 9);
+    let udp = fds[&format!("udp:[::1]:{port}")].fd.as_fd();
+    assert_eq!(getsockopt(&udp, sockopt::Ipv6Ttl).unwrap(), 7);
 
     let plan = check(&d, &path);
-    assert_eq!(plan.len(), 2);
+    assert_eq!(plan.len(), 3);
     assert!(plan.iter().all(|l| l.starts_with("=\t")), "{plan:?}");
 
     let changed = write_config(&d, "o2.toml", &config(&d, port, "off"));

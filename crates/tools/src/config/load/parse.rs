@@ -200,6 +200,10 @@ raw_entry! {
     "pass-packet-info" pass_packet_info: bool,
     /// unix, tcp, udp: SO_PRIORITY.
     "priority" priority: i64,
+    /// tcp, udp: IP_TOS.
+    "ip-tos" ip_tos: i64,
+    /// tcp, udp: IP_TTL or IPV6_UNICAST_HOPS.
+    "ip-ttl" ip_ttl: i64,
     /// unix, tcp, udp: SO_MARK.
     "mark" mark: i64,
     /// unix, tcp, udp: off | us | ns.
@@ -409,6 +413,6 @@ mod tests {
         assert_eq!(top, ["fdholder", "defaults", "fd"]);
         assert!(entry.contains(&"directory-mode"));
         assert!(entry.contains(&"kind"));
-        assert_eq!(entry.len(), 38);
+        assert_eq!(entry.len(), 40);
     }
 }

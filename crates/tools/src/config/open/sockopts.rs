@@ -33,6 +33,17 @@ pub(super) fn set(e: &Entry, fd: &OwnedFd, o: &SocketOptions) -> Result<(), Diag
             _ => set("NETLINK_PKTINFO", setsockopt(fd, NetlinkPktInfo, &v))?,
         }
     }
+    if let Some(v) = o.ip_tos {
+        set("IP_TOS", setsockopt(fd, sockopt::Ipv4Tos, &v))?;
+    }
+    if let Some(v) = o.ip_ttl {
+        match &e.spec {
+            FdSpec::Inet { address, .. } if address.is_ipv6() => {
+                set("IPV6_UNICAST_HOPS", setsockopt(fd, sockopt::Ipv6Ttl, &v))?
+            }
+            _ => set("IP_TTL", setsockopt(fd, sockopt::Ipv4Ttl, &v))?,
+        }
+    }
     if let Some(v) = o.priority {
         set("SO_PRIORITY", setsockopt(fd, sockopt::Priority, &v))?;
     }

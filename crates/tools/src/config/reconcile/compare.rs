@@ -91,6 +91,10 @@ pub enum Field {
     PassPacketInfo,
     /// `mark`.
     Mark,
+    /// `ip-tos`.
+    IpTos,
+    /// `ip-ttl`.
+    IpTtl,
     /// `timestamping`.
     Timestamping,
     /// `symlinks`.
@@ -130,6 +134,8 @@ impl Field {
             Field::Priority => "priority",
             Field::PassPacketInfo => "pass-packet-info",
             Field::Mark => "mark",
+            Field::IpTos => "ip-tos",
+            Field::IpTtl => "ip-ttl",
             Field::Timestamping => "timestamping",
             Field::Symlinks => "symlinks",
             Field::Expiry => "expiry",
@@ -625,6 +631,18 @@ fn socket_options(v: &mut Verdict, held: &HeldFd, spec: &FdSpec, o: &SocketOptio
     }
     if let (Some(want), Ok(m)) = (o.mark, getsockopt(&fd, sockopt::Mark)) {
         same(v, Field::Mark, m, want);
+    }
+    if let (Some(want), Ok(t)) = (o.ip_tos, getsockopt(&fd, sockopt::Ipv4Tos)) {
+        same(v, Field::IpTos, t, want);
+    }
+    if let Some(want) = o.ip_ttl {
+        let got = match spec {
+            FdSpec::Inet { address, .. } if address.is_ipv6() => getsockopt(&fd, sockopt::Ipv6Ttl),
+            _ => getsockopt(&fd, sockopt::Ipv4Ttl),
+        };
+        if let Ok(t) = got {
+            same(v, Field::IpTtl, t, want);
+        }
     }
     if let Some(want) = o.timestamping {
         let ns = getsockopt(&fd, sockopt::ReceiveTimestampns);
