@@ -532,7 +532,10 @@ fn not_carried(key: &str) -> Option<&'static str> {
             "it goes with Accept=yes, which is not carried over"
         }
         "SocketProtocol" => "config mode opens plain TCP and UDP sockets only",
-        "RemoveOnStop" => "the fd-holder never removes the files of the sockets it holds",
+        "RemoveOnStop" => {
+            "the fd-holder never removes the files of the sockets it holds: remove them in \
+             the service's finish script, or leave them for the next run to replace"
+        }
         "ExecStartPre" | "ExecStartPost" | "ExecStopPre" | "ExecStopPost" => {
             "config mode runs no commands: in s6, the service's run script (or s6-rc's up) does"
         }
