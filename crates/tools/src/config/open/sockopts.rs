@@ -3,7 +3,8 @@
 
 use std::os::fd::OwnedFd;
 
-use nix::sys::socket::{setsockopt, sockopt};
+use nix::errno::Errno;
+use nix::sys::socket::{getsockopt, setsockopt, sockopt};
 
 use super::at::fail;
 use crate::config::diag::Diag;
@@ -75,11 +76,44 @@ pub(super) fn set(e: &Entry, fd: &OwnedFd, o: &SocketOptions) -> Result<(), Diag
             )?;
         }
     }
-    if let Some(n) = o.receive_buffer {
+    buffers(e, fd, o.receive_buffer, o.send_buffer)
+}
+
+/// Sets SO_RCVBUF and SO_SNDBUF as systemd's `fd_set_rcvbuf` and `fd_set_sndbuf` do: past
+/// the kernel's `rmem_max`/`wmem_max` with the FORCE variants when the plain ones fell
+/// short (which needs CAP_NET_ADMIN; without it, the capped size stays, as in systemd).
+pub(super) fn buffers(
+    e: &Entry,
+    fd: &OwnedFd,
+    receive: Option<usize>,
+    send: Option<usize>,
+) -> Result<(), Diag> {
+    let set = |name: &str, r: nix::Result<()>| {
+        r.map_err(|errno| fail(e, format!("unable to set {name}"), errno))
+    };
+    // The kernel reports twice what is asked, for its bookkeeping.
+    let short = |got: nix::Result<usize>, n: usize| got.is_ok_and(|g| g / 2 < n);
+    let tolerate_eperm = |r: nix::Result<()>| match r {
+        Err(Errno::EPERM) => Ok(()),
+        r => r,
+    };
+    if let Some(n) = receive {
         set("SO_RCVBUF", setsockopt(fd, sockopt::RcvBuf, &n))?;
+        if short(getsockopt(fd, sockopt::RcvBuf), n) {
+            set(
+                "SO_RCVBUFFORCE",
+                tolerate_eperm(setsockopt(fd, sockopt::RcvBufForce, &n)),
+            )?;
+        }
     }
-    if let Some(n) = o.send_buffer {
+    if let Some(n) = send {
         set("SO_SNDBUF", setsockopt(fd, sockopt::SndBuf, &n))?;
+        if short(getsockopt(fd, sockopt::SndBuf), n) {
+            set(
+                "SO_SNDBUFFORCE",
+                tolerate_eperm(setsockopt(fd, sockopt::SndBufForce, &n)),
+            )?;
+        }
     }
     Ok(())
 }
