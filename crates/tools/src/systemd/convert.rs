@@ -646,7 +646,15 @@ impl Gathered {
                 })
             })
         } else if let Some(spec) = OPTIONS.iter().find(|s| s.directive == key) {
-            (spec.read)(&value).map(|v| {
+            (spec.read)(&value).map(|mut v| {
+                // A list (Symlinks=) grows with each line, as systemd's lists do.
+                if let (Some(Value::Array(new)), Some(old)) = (&mut v, self.settings.get(key)) {
+                    if let Some(Value::Array(before)) = &old.value {
+                        let mut all = before.clone();
+                        all.append(new);
+                        *new = all;
+                    }
+                }
                 self.settings.insert(
                     spec.directive,
                     Setting {
@@ -1091,6 +1099,8 @@ mod tests {
                 ("writable", "true".into()),
             ]
         );
+        let (fds, _) = conv("ListenFIFO=/a\nSymlinks=/b\nSymlinks=/c /d\n");
+        assert_eq!(fds[0]["symlinks"].to_string(), "[\"/b\", \"/c\", \"/d\"]");
         let (fds, w) = conv("ListenFIFO=/a\nListenFIFO=/b\nSymlinks=/c\n");
         assert_eq!(fds[0].get("symlinks"), None);
         assert!(w[0].1.contains("systemd refuses it with 2"), "{w:?}");
