@@ -181,6 +181,11 @@ fn relocate(toml: &str, root: &Path, tag: &str) -> (String, Vec<Expected>) {
             });
             continue;
         }
+        if let Some(links) = fd.get_mut("symlinks").and_then(|l| l.as_array_mut()) {
+            for l in links.iter_mut() {
+                *l = format!("{}{}", root.display(), l.as_str().unwrap()).into();
+            }
+        }
         let (derived, address) = if let Some(path) = fd.get("path").and_then(|p| p.as_str()) {
             let new = match path.strip_prefix('@') {
                 Some(name) => format!("@{tag}-{name}"),
@@ -252,6 +257,34 @@ fn each_example_applies_with_config_mode() {
         assert_eq!(code, 0, "{u}: {err}");
         let ids: Vec<&str> = want.iter().map(|w| w.id.as_str()).collect();
         assert_eq!(d.list(), ids, "{u}");
+
+        // A second run plans nothing: what the unit means is what is held.
+        let out = run_tool(
+            [
+                "--check".as_ref(),
+                "-c".as_ref(),
+                file.as_os_str(),
+                d.socket.as_os_str(),
+            ],
+            &[],
+            vec![],
+        );
+        let plan = String::from_utf8(out.stdout).unwrap();
+        assert!(plan.lines().all(|l| l.starts_with("=\t")), "{u}: {plan}");
+        if u == "meaning" {
+            use std::os::unix::fs::MetadataExt;
+            let sock = d.path("root/run/meaning/meaning.sock");
+            assert_eq!(
+                fs::read_link(d.path("root/run/meaning-link.sock")).unwrap(),
+                sock
+            );
+            let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+            let m = fs::symlink_metadata(&sock).unwrap();
+            assert_eq!(
+                (m.uid(), m.gid()),
+                (nobody.uid.as_raw(), nobody.gid.as_raw())
+            );
+        }
 
         // What the daemon holds is what the unit declared, as inspect reads the fds.
         let out = Command::new(INSPECT)
