@@ -180,6 +180,11 @@ fn symlinks_are_made_beside_and_removed_on_rollback() {
         plan[1].starts_with("~\t") && plan[1].contains("symlinks"),
         "{plan:?}"
     );
+    let (code, err) = code_and_err(&run(&[&"-c", &path, &d.socket]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_link(d.path("run/g")).unwrap(), d.path("run/f"));
+    let plan = check(&d, &path);
+    assert!(plan.iter().all(|l| l.starts_with("=\t")), "{plan:?}");
 
     // A run that fails after making a link removes it, and the directory it made.
     let text = format!(
