@@ -182,7 +182,10 @@ fn symlinks_are_made_beside_and_removed_on_rollback() {
     );
     let (code, err) = code_and_err(&run(&[&"-c", &path, &d.socket]));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(std::fs::read_link(d.path("run/g")).unwrap(), d.path("run/f"));
+    assert_eq!(
+        std::fs::read_link(d.path("run/g")).unwrap(),
+        d.path("run/f")
+    );
     let plan = check(&d, &path);
     assert!(plan.iter().all(|l| l.starts_with("=\t")), "{plan:?}");
 
@@ -223,6 +226,14 @@ fn special_files_are_opened_as_they_are_and_converge() {
     assert_eq!(mode("state"), (OFlag::O_RDONLY, true));
     let plan = check(&d, &path);
     assert!(plan.iter().all(|l| l.starts_with("=\t")), "{plan:?}");
+    // A lifetime change is seen too.
+    let short = write_config(
+        &d,
+        "sp1.toml",
+        &format!("[defaults]\nlifetime = \"1h\"\n{text}"),
+    );
+    let plan = check(&d, &short);
+    assert!(plan.iter().all(|l| l.starts_with("~\t")), "{plan:?}");
     let ro = write_config(
         &d,
         "sp2.toml",

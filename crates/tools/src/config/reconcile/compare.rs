@@ -267,10 +267,9 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
     symlinks(&mut v, e);
     let (declared, actual) = (kind_name(&e.spec, item.end), kind_of(info));
     if let FdSpec::Special { path, writable, .. } = &e.spec {
+        // A device is no kind the held fd's description names: compared on its own.
         special(&mut v, held, info, path, *writable);
-        return v;
-    }
-    if declared != actual {
+    } else if declared != actual {
         v.differ(Field::Kind, actual, declared);
     } else {
         match (&e.spec, &info.kind) {
