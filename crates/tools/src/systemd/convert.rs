@@ -776,8 +776,9 @@ pub fn convert_with(
         g.warnings.push(lost(
             *line,
             text,
-            "the fd-holder holds the listening socket; a service instance per connection \
-             is s6-ipcserver's or s6-tcpserver's job",
+            "the fd-holder holds the listening socket; for a service instance per \
+             connection, run s6-ipcserverd (Unix) or s6-tcpserverd (TCP) on it, retrieved \
+             with s6-fdholder-retrieve",
         ));
     }
     // Two lines that make the same default id would open the same socket twice.
