@@ -40,7 +40,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Warnings about what s6 does differently by design, not about the sockets themselves.
 BY_DESIGN = re.compile(
     r"^(Accept|MaxConnections|MaxConnectionsPerSource|Service|RemoveOnStop|Exec\w+|"
-    r"TriggerLimit\w+|PollLimit\w+|FlushPending|Timeout\w*|FileDescriptorName)=")
+    r"TriggerLimit\w+|PollLimit\w+|FlushPending|Timeout\w*|FileDescriptorName|RuntimeDirectory\w*)=")
 
 
 def sh(args, **kw):
@@ -138,7 +138,13 @@ class Relocator:
         if key == "path":
             if v.startswith("@"):
                 return "@" + self.tag + "-" + v[1:]
+            if self.kind == "special":
+                # A regular file of its own stands in for the device.
+                os.makedirs(os.path.dirname(self.root + v), exist_ok=True)
+                open(self.root + v, "a").close()
             return self.root + v
+        if key == "symlinks":
+            return [self.root + p for p in v]
         if key == "listen":
             host = v.rsplit(":", 1)[0]
             ip = "::1" if host.startswith("[") else "127.0.0.1"
@@ -313,19 +319,34 @@ def main():
     print()
     print("| refused because | units |")
     print("|---|---|")
-    for why, n in refused.most_common():
+    for why, n in refused.most_common() or [("(none)", 0)]:
         print(f"| {why} | {n} |")
     print()
-    print("| converted units with a warning about | units |")
+    design = collections.Counter(
+        about(w) for r in conv for w in set(r["warnings"]) if about(w) not in r["lost"])
+    print("| warnings about what s6 does otherwise (by design) | units |")
     print("|---|---|")
-    for d, n in lost.most_common():
-        print(f"| {d}= | {n} |")
+    for d, n in design.most_common(8):
+        print(f"| {d}{'' if d == 'other' else '='} | {n} |")
     print()
+    print("| converted units that lose a socket setting, by directive | units |")
+    print("|---|---|")
+    for d, n in lost.most_common() or [("(none)", 0)]:
+        print(f"| {d}{'' if d == '(none)' else '='} | {n} |")
+    print()
+    bad = [r for r in conv if not r.get("converged")]
+    if bad:
+        print("| converted, not applied or not converged | why |")
+        print("|---|---|")
+        for r in bad:
+            why = r.get("error", "").strip().splitlines()
+            why = re.sub(r"^.*?fatal: \S+: ", "", why[-1] if why else "?")
+            print(f"| {os.path.basename(r['path'])} | {why} |")
+        print()
     users = sum(1 for r in conv if r["user"])
     print(f"Files found: {len(files)}; not downloadable or dangling: {len(unavailable)}; "
           f"user-manager units among the converted: {users} (their specifiers are the "
           f"system manager's).")
-    bad = [r for r in conv if not r.get("converged")]
     for r in bad:
         print(f"\nNOT CONVERGED {r['package']} {r['path']}:\n{r.get('error', '')}",
               file=sys.stderr)

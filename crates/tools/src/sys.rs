@@ -377,3 +377,51 @@ pub fn posix_regex_matches(pattern: &CStr, s: &CStr) -> Option<bool> {
         Some(r == 0)
     }
 }
+
+/// SO_PASSSEC, which nix does not name: SCM_SECURITY with every message received. (nix's
+/// macro expands to the `unsafe` getsockopt and setsockopt calls, hence here.)
+mod passsec {
+    use nix::libc;
+    use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
+    sockopt_impl!(
+        /// SO_PASSSEC as a nix socket option, for `getsockopt` and `setsockopt`.
+        PassSec,
+        Both,
+        libc::SOL_SOCKET,
+        libc::SO_PASSSEC,
+        bool
+    );
+}
+pub use passsec::PassSec;
+
+/// SO_PROTOCOL, which nix does not name: a socket's protocol number (a netlink socket's
+/// family), read only.
+mod protocol {
+    use nix::libc;
+    use nix::{getsockopt_impl, sockopt_impl};
+    sockopt_impl!(
+        /// SO_PROTOCOL as a nix socket option, for `getsockopt`.
+        Protocol,
+        GetOnly,
+        libc::SOL_SOCKET,
+        libc::SO_PROTOCOL,
+        i32
+    );
+}
+pub use protocol::Protocol;
+
+/// NETLINK_PKTINFO, which nix does not name: a netlink socket's messages carry their
+/// destination group.
+mod netlink_pktinfo {
+    use nix::libc;
+    use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
+    sockopt_impl!(
+        /// NETLINK_PKTINFO as a nix socket option, for `getsockopt` and `setsockopt`.
+        NetlinkPktInfo,
+        Both,
+        libc::SOL_NETLINK,
+        libc::NETLINK_PKTINFO,
+        bool
+    );
+}
+pub use netlink_pktinfo::NetlinkPktInfo;

@@ -28,7 +28,33 @@ pub enum Kind {
     File,
     /// An anonymous pipe: two fds.
     Pipe,
+    /// A netlink socket, bound to multicast groups.
+    Netlink,
+    /// A character device or regular file that exists, opened as it is (systemd's
+    /// `ListenSpecial=`).
+    Special,
 }
+
+/// The netlink families config mode opens, by systemd's names (`ListenNetlink=`), with
+/// their protocol numbers.
+pub const NETLINK_FAMILIES: &[(&str, i32)] = &[
+    ("route", 0),
+    ("usersock", 2),
+    ("inet-diag", 4),
+    ("nflog", 5),
+    ("selinux", 7),
+    ("iscsi", 8),
+    ("audit", 9),
+    ("fib-lookup", 10),
+    ("netfilter", 12),
+    ("ip6-fw", 13),
+    ("dnrtmsg", 14),
+    ("kobject-uevent", 15),
+    ("generic", 16),
+    ("scsitransport", 18),
+    ("rdma", 20),
+    ("crypto", 21),
+];
 
 impl Kind {
     /// The kind's name, as in the file and in default ids.
@@ -40,6 +66,8 @@ impl Kind {
             Kind::Fifo => "fifo",
             Kind::File => "file",
             Kind::Pipe => "pipe",
+            Kind::Netlink => "netlink",
+            Kind::Special => "special",
         }
     }
 }
@@ -88,6 +116,10 @@ pub enum FdKind {
     Fifo,
     /// A regular file.
     File,
+    /// A netlink socket.
+    Netlink,
+    /// A special file (`ListenSpecial=`).
+    Special,
     /// A pipe's read end.
     PipeRead,
     /// A pipe's write end.
@@ -105,6 +137,8 @@ impl FdKind {
             FdKind::Udp => "udp",
             FdKind::Fifo => "fifo",
             FdKind::File => "file",
+            FdKind::Netlink => "netlink",
+            FdKind::Special => "special",
             FdKind::PipeRead => "pipe-read",
             FdKind::PipeWrite => "pipe-write",
         }
@@ -168,6 +202,10 @@ pub struct Entry {
     pub expiry: Expiry,
     /// Its `name`, for `LISTEN_FDNAMES`, if the file gives one.
     pub name: Option<String>,
+    /// Socket options of a unix, tcp or udp entry (default for the other kinds).
+    pub sockopts: SocketOptions,
+    /// Symbolic links to a unix socket's path or a FIFO, made beside it.
+    pub symlinks: Vec<PathBuf>,
 }
 
 /// When the daemon lets go of an fd.
@@ -237,6 +275,54 @@ pub struct InetOptions {
     pub broadcast: Option<bool>,
 }
 
+/// Socket options any socket entry (unix, tcp, udp) can set, after it is bound; `None`
+/// leaves the kernel's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// SO_PASSCRED: SCM_CREDENTIALS with every message received.
+    pub pass_credentials: Option<bool>,
+    /// SO_PASSSEC: SCM_SECURITY with every message received.
+    pub pass_security: Option<bool>,
+    /// SO_PRIORITY.
+    pub priority: Option<i32>,
+    /// IP_PKTINFO, IPV6_RECVPKTINFO or NETLINK_PKTINFO, by family (tcp, udp, netlink).
+    pub pass_packet_info: Option<bool>,
+    /// SO_MARK.
+    pub mark: Option<u32>,
+    /// IP_TOS (tcp, udp).
+    pub ip_tos: Option<i32>,
+    /// IP_TTL, or IPV6_UNICAST_HOPS on IPv6 (tcp, udp).
+    pub ip_ttl: Option<i32>,
+    /// SO_TIMESTAMP or SO_TIMESTAMPNS.
+    pub timestamping: Option<Timestamping>,
+    /// SO_RCVBUF of a unix socket (a tcp or udp one has it in [`InetOptions`]).
+    pub receive_buffer: Option<usize>,
+    /// SO_SNDBUF of a unix socket.
+    pub send_buffer: Option<usize>,
+}
+
+/// Which receive timestamps a socket's messages carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timestamping {
+    /// None.
+    Off,
+    /// SO_TIMESTAMP: microseconds.
+    Micro,
+    /// SO_TIMESTAMPNS: nanoseconds.
+    Nano,
+}
+
+impl Timestamping {
+    /// Its name in the config file and in plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Timestamping::Off => "off",
+            Timestamping::Micro => "us",
+            Timestamping::Nano => "ns",
+        }
+    }
+}
+
 /// What one entry opens, by kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FdSpec {
@@ -290,6 +376,26 @@ pub enum FdSpec {
         /// Mode, owner and group if this run creates it.
         perms: Perms,
     },
+    /// A raw netlink socket, bound (the kernel picks its port id).
+    Netlink {
+        /// The id.
+        id: String,
+        /// The family's name, as in [`NETLINK_FAMILIES`].
+        family: &'static str,
+        /// Its protocol number.
+        protocol: i32,
+        /// The multicast groups it joins, as a bit mask (`nl_groups`).
+        groups: u32,
+    },
+    /// A character device or regular file, opened read-only or read-write, non-blocking.
+    Special {
+        /// The id.
+        id: String,
+        /// Its path.
+        path: PathBuf,
+        /// Opened read-write rather than read-only.
+        writable: bool,
+    },
     /// An anonymous pipe: two fds.
     Pipe {
         /// The read end's id.
@@ -308,7 +414,9 @@ impl FdSpec {
             FdSpec::Unix { id, .. }
             | FdSpec::Inet { id, .. }
             | FdSpec::Fifo { id, .. }
-            | FdSpec::File { id, .. } => vec![id],
+            | FdSpec::File { id, .. }
+            | FdSpec::Netlink { id, .. }
+            | FdSpec::Special { id, .. } => vec![id],
             FdSpec::Pipe {
                 read_id, write_id, ..
             } => vec![read_id, write_id],

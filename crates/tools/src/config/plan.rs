@@ -101,6 +101,8 @@ pub fn kind_name(spec: &FdSpec, end: End) -> &'static str {
         },
         (FdSpec::Fifo { .. }, _) => FdKind::Fifo,
         (FdSpec::File { .. }, _) => FdKind::File,
+        (FdSpec::Netlink { .. }, _) => FdKind::Netlink,
+        (FdSpec::Special { .. }, _) => FdKind::Special,
         (FdSpec::Pipe { .. }, End::PipeWrite) => FdKind::PipeWrite,
         (FdSpec::Pipe { .. }, _) => FdKind::PipeRead,
     };
@@ -115,12 +117,14 @@ pub fn address(e: &Entry) -> String {
             ..
         }
         | FdSpec::Fifo { path: p, .. }
-        | FdSpec::File { path: p, .. } => p.display().to_string(),
+        | FdSpec::File { path: p, .. }
+        | FdSpec::Special { path: p, .. } => p.display().to_string(),
         FdSpec::Unix {
             address: UnixAddress::Abstract(name),
             ..
         } => format!("@{}", String::from_utf8_lossy(name)),
         FdSpec::Inet { address, .. } => address.to_string(),
+        FdSpec::Netlink { family, groups, .. } => format!("{family}:{groups}"),
         FdSpec::Pipe { .. } => "-".to_string(),
     }
 }

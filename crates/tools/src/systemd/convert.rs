@@ -73,6 +73,8 @@ enum ListenKind {
     Datagram,
     SeqPacket,
     Fifo,
+    Netlink,
+    Special,
 }
 
 /// One fd the unit declares.
@@ -103,17 +105,27 @@ impl Listen {
     fn is_unix(&self) -> bool {
         matches!(self.target, Target::Unix(_))
     }
+    fn is_netlink(&self) -> bool {
+        matches!(self.target, Target::Netlink(..))
+    }
     /// A Unix socket bound to a path, or a FIFO: something with a file's mode and owner.
     fn has_path(&self) -> bool {
         match &self.target {
             Target::Unix(p) => !p.starts_with('@'),
             Target::Fifo(_) => true,
-            Target::Ip(_) => false,
+            Target::Ip(_) | Target::Netlink(..) | Target::Special(_) => false,
         }
+    }
+    /// A socket, not a FIFO or special file.
+    fn is_socket(&self) -> bool {
+        !matches!(self.target, Target::Fifo(_) | Target::Special(_))
+    }
+    fn is_special(&self) -> bool {
+        matches!(self.target, Target::Special(_))
     }
     fn is_connection_socket(&self) -> bool {
         matches!(self.kind, ListenKind::Stream | ListenKind::SeqPacket)
-            && !matches!(self.target, Target::Fifo(_))
+            && !matches!(self.target, Target::Fifo(_) | Target::Special(_))
     }
 
     /// Config mode's `kind`.
@@ -121,6 +133,8 @@ impl Listen {
         match (&self.target, self.kind) {
             (Target::Unix(_), _) => Kind::Unix,
             (Target::Fifo(_), _) => Kind::Fifo,
+            (Target::Netlink(..), _) => Kind::Netlink,
+            (Target::Special(_), _) => Kind::Special,
             (Target::Ip(_), ListenKind::Datagram) => Kind::Udp,
             (Target::Ip(_), _) => Kind::Tcp,
         }
@@ -134,8 +148,9 @@ impl Listen {
     /// The id config mode derives when none is given.
     fn default_id(&self) -> String {
         match &self.target {
-            Target::Unix(p) | Target::Fifo(p) => default_id(self.kind(), p),
+            Target::Unix(p) | Target::Fifo(p) | Target::Special(p) => default_id(self.kind(), p),
             Target::Ip(a) => default_id(self.kind(), &a.to_string()),
+            Target::Netlink(f, g) => default_id(self.kind(), &format!("{f}:{g}")),
         }
     }
 
@@ -150,6 +165,8 @@ impl Listen {
             "unix" => "Unix socket",
             "fifo" => "FIFO",
             "udp" => "UDP socket",
+            "netlink" => "netlink socket",
+            "special" => "special file",
             _ => "TCP socket",
         }
     }
@@ -161,14 +178,23 @@ impl Listen {
             t.push(("id", id.as_str().into()));
         }
         match &self.target {
-            Target::Unix(p) | Target::Fifo(p) => t.push(("path", p.as_str().into())),
+            Target::Unix(p) | Target::Fifo(p) | Target::Special(p) => {
+                t.push(("path", p.as_str().into()))
+            }
             Target::Ip(a) => t.push(("listen", a.to_string().into())),
+            Target::Netlink(f, g) => {
+                t.push(("family", (*f).into()));
+                t.push(("groups", i64::from(*g).into()));
+            }
         }
         if self.is_unix() {
             let ty = match self.kind {
                 ListenKind::Datagram => "dgram",
                 ListenKind::SeqPacket => "seqpacket",
-                ListenKind::Stream | ListenKind::Fifo => "stream",
+                ListenKind::Stream
+                | ListenKind::Fifo
+                | ListenKind::Netlink
+                | ListenKind::Special => "stream",
             };
             t.push(("socket", ty.into()));
         }
@@ -219,6 +245,61 @@ fn read_name(v: &str) -> Result<Option<Value>, String> {
         Ok(n) => Ok(Some(n.into())),
         Err(_) if !v.contains(char::is_whitespace) => Ok(Some(v.into())),
         Err(_) => Err(format!("{v:?} is not a user or group name")),
+    }
+}
+fn read_int(v: &str) -> Result<Option<Value>, String> {
+    match v.parse::<i32>() {
+        Ok(n) if n >= 0 => Ok(Some(n.into())),
+        _ => Err(format!("{v:?} is not a number from 0 to {}", i32::MAX)),
+    }
+}
+/// As systemd's `socket_timestamping_from_string_harder`: off, us (usec, µs), ns (nsec), or
+/// a boolean (yes is us).
+fn read_timestamping(v: &str) -> Result<Option<Value>, String> {
+    let name = match v {
+        "off" => "off",
+        "us" | "usec" | "µs" => "us",
+        "ns" | "nsec" => "ns",
+        _ => match values::boolean(v) {
+            Ok(true) => "us",
+            Ok(false) => "off",
+            Err(_) => return Err(format!("{v:?} is not off, us, ns or a boolean")),
+        },
+    };
+    Ok(Some(name.into()))
+}
+/// As systemd's `ip_tos_from_string`: a name (low-delay, throughput, reliability,
+/// low-cost) or a number from 0 to 255.
+fn read_ip_tos(v: &str) -> Result<Option<Value>, String> {
+    let n = match v {
+        "low-delay" => 0x10,
+        "throughput" => 0x08,
+        "reliability" => 0x04,
+        "low-cost" => 0x02,
+        _ => match v.parse::<u8>() {
+            Ok(n) => n,
+            Err(_) => {
+                return Err(format!(
+                    "{v:?} is not low-delay, throughput, reliability, low-cost or 0 to 255"
+                ));
+            }
+        },
+    };
+    Ok(Some(i64::from(n).into()))
+}
+/// A TTL (hop limit): 1 to 255.
+fn read_ip_ttl(v: &str) -> Result<Option<Value>, String> {
+    match v.parse::<u8>() {
+        Ok(n) if n >= 1 => Ok(Some(i64::from(n).into())),
+        _ => Err(format!("{v:?} is not a TTL from 1 to 255")),
+    }
+}
+/// A list of absolute paths, as `Symlinks=` takes.
+fn read_paths(v: &str) -> Result<Option<Value>, String> {
+    let paths: Vec<Value> = v.split_whitespace().map(Value::from).collect();
+    match v.split_whitespace().find(|p| !p.starts_with('/')) {
+        Some(p) => Err(format!("{p:?} is not an absolute path")),
+        None => Ok(Some(Value::Array(paths))),
     }
 }
 fn read_word(v: &str) -> Result<Option<Value>, String> {
@@ -314,14 +395,14 @@ const OPTIONS: &[Spec] = &[
         directive: "ReceiveBuffer",
         key: "receive-buffer",
         read: read_size,
-        applies: |l| buffer_applies(l, "config mode sets receive-buffer on tcp and udp only"),
+        applies: |l| carry_if(l.is_socket()),
         scope: "sockets",
     },
     Spec {
         directive: "SendBuffer",
         key: "send-buffer",
         read: read_size,
-        applies: |l| buffer_applies(l, "config mode sets send-buffer on tcp and udp only"),
+        applies: |l| carry_if(l.is_socket()),
         scope: "sockets",
     },
     Spec {
@@ -346,6 +427,78 @@ const OPTIONS: &[Spec] = &[
         scope: "UDP sockets",
     },
     Spec {
+        directive: "PassCredentials",
+        key: "pass-credentials",
+        read: read_bool,
+        // On an IP socket Linux refuses it, and systemd goes on without.
+        applies: |l| carry_if(l.is_unix() || l.is_netlink()),
+        scope: "Unix and netlink sockets",
+    },
+    Spec {
+        directive: "PassSecurity",
+        key: "pass-security",
+        read: read_bool,
+        applies: |l| carry_if(l.is_unix() || l.is_netlink()),
+        scope: "Unix and netlink sockets",
+    },
+    Spec {
+        directive: "PassPacketInfo",
+        key: "pass-packet-info",
+        read: read_bool,
+        // systemd sets it on IP and netlink sockets only.
+        applies: |l| carry_if(l.is_ip() || l.is_netlink()),
+        scope: "IP and netlink sockets",
+    },
+    Spec {
+        directive: "Priority",
+        key: "priority",
+        read: read_int,
+        applies: |l| carry_if(l.is_socket()),
+        scope: "sockets",
+    },
+    Spec {
+        directive: "Mark",
+        key: "mark",
+        read: read_int,
+        applies: |l| carry_if(l.is_socket()),
+        scope: "sockets",
+    },
+    Spec {
+        directive: "IPTOS",
+        key: "ip-tos",
+        read: read_ip_tos,
+        applies: |l| carry_if(l.is_ip()),
+        scope: "IP sockets",
+    },
+    Spec {
+        directive: "IPTTL",
+        key: "ip-ttl",
+        read: read_ip_ttl,
+        applies: |l| carry_if(l.is_ip()),
+        scope: "IP sockets",
+    },
+    Spec {
+        directive: "Timestamping",
+        key: "timestamping",
+        read: read_timestamping,
+        applies: |l| carry_if(l.is_socket()),
+        scope: "sockets",
+    },
+    Spec {
+        directive: "Writable",
+        key: "writable",
+        read: read_bool,
+        applies: |l| carry_if(l.is_special()),
+        scope: "special files",
+    },
+    Spec {
+        directive: "Symlinks",
+        key: "symlinks",
+        read: read_paths,
+        applies: |l| carry_if(l.has_path()),
+        scope: "Unix sockets with a path, and FIFOs",
+    },
+    Spec {
         directive: "PipeSize",
         key: "buffer-size",
         read: read_size,
@@ -362,22 +515,10 @@ const OPTIONS: &[Spec] = &[
     },
 ];
 
-fn buffer_applies(l: &Listen, why: &'static str) -> Applies {
-    if l.is_ip() {
-        Applies::Carry
-    } else if l.is_unix() {
-        Applies::Lost(why)
-    } else {
-        Applies::Ignore
-    }
-}
-
 /// Why a known `[Socket]` directive is not carried over; `None` for those config mode
 /// has no equivalent of, said in general terms.
 fn not_carried(key: &str) -> Option<&'static str> {
     Some(match key {
-        "ListenNetlink" => "config mode has no netlink sockets",
-        "ListenSpecial" | "Writable" => "config mode opens no special files",
         "ListenMessageQueue" | "MessageQueueMaxMessages" | "MessageQueueMessageSize" => {
             "config mode has no POSIX message queues"
         }
@@ -391,10 +532,16 @@ fn not_carried(key: &str) -> Option<&'static str> {
             "it goes with Accept=yes, which is not carried over"
         }
         "SocketProtocol" => "config mode opens plain TCP and UDP sockets only",
-        "Symlinks" => "config mode creates no symlinks",
-        "RemoveOnStop" => "the fd-holder never removes the files of the sockets it holds",
+        "RemoveOnStop" => {
+            "the fd-holder never removes the files of the sockets it holds: remove them in \
+             the service's finish script, or leave them for the next run to replace"
+        }
         "ExecStartPre" | "ExecStartPost" | "ExecStopPre" | "ExecStopPost" => {
-            "config mode runs no commands"
+            "config mode runs no commands: in s6, the service's run script (or s6-rc's up) does"
+        }
+        "RuntimeDirectory" | "RuntimeDirectoryMode" | "RuntimeDirectoryPreserve" => {
+            "the directory is the service's: in s6, its run script (or s6-rc's up) makes it; \
+             config mode makes a socket's missing parent directories itself"
         }
         _ => return None,
     })
@@ -407,17 +554,14 @@ fn listen_kind(key: &str) -> Option<ListenKind> {
         "ListenDatagram" => ListenKind::Datagram,
         "ListenSequentialPacket" => ListenKind::SeqPacket,
         "ListenFIFO" => ListenKind::Fifo,
+        "ListenNetlink" => ListenKind::Netlink,
+        "ListenSpecial" => ListenKind::Special,
         _ => return None,
     })
 }
 
 /// The `Listen*=` directives config mode has no kind for; they share systemd's list.
-const OTHER_LISTENS: [&str; 4] = [
-    "ListenNetlink",
-    "ListenSpecial",
-    "ListenMessageQueue",
-    "ListenUSBFunction",
-];
+const OTHER_LISTENS: [&str; 2] = ["ListenMessageQueue", "ListenUSBFunction"];
 
 /// The last value set for an option, where.
 struct Setting {
@@ -481,6 +625,11 @@ impl Gathered {
         let result = if let Some(kind) = listen_kind(key) {
             let target = match kind {
                 ListenKind::Fifo => values::fifo_path(&value),
+                ListenKind::Netlink => values::netlink(&value),
+                ListenKind::Special => match values::fifo_path(&value) {
+                    Ok(Target::Fifo(p)) => Ok(Target::Special(p)),
+                    other => other,
+                },
                 ListenKind::SeqPacket => match values::socket_address(&value) {
                     Ok(Target::Ip(_)) => Err("seqpacket sockets are Unix sockets only".into()),
                     other => other,
@@ -497,7 +646,15 @@ impl Gathered {
                 })
             })
         } else if let Some(spec) = OPTIONS.iter().find(|s| s.directive == key) {
-            (spec.read)(&value).map(|v| {
+            (spec.read)(&value).map(|mut v| {
+                // A list (Symlinks=) grows with each line, as systemd's lists do.
+                if let (Some(Value::Array(new)), Some(old)) = (&mut v, self.settings.get(key)) {
+                    if let Some(Value::Array(before)) = &old.value {
+                        let mut all = before.clone();
+                        all.append(new);
+                        *new = all;
+                    }
+                }
                 self.settings.insert(
                     spec.directive,
                     Setting {
@@ -619,8 +776,9 @@ pub fn convert_with(
         g.warnings.push(lost(
             *line,
             text,
-            "the fd-holder holds the listening socket; a service instance per connection \
-             is s6-ipcserver's or s6-tcpserver's job",
+            "the fd-holder holds the listening socket; for a service instance per \
+             connection, run s6-ipcserverd (Unix) or s6-tcpserverd (TCP) on it, retrieved \
+             with s6-fdholder-retrieve",
         ));
     }
     // Two lines that make the same default id would open the same socket twice.
@@ -638,6 +796,17 @@ pub fn convert_with(
                 seen.insert(id, l.line);
                 listens.push(l);
             }
+        }
+    }
+    // systemd refuses a unit with Symlinks= and other than one path to link to.
+    let paths = listens.iter().filter(|l| l.has_path()).count();
+    if paths != 1 {
+        if let Some(s) = g.settings.remove("Symlinks") {
+            g.warnings.push(lost(
+                s.line,
+                &s.text,
+                format!("systemd refuses it with {paths} sockets or FIFOs in the file system"),
+            ));
         }
     }
     if let Some((line, name)) = &g.fd_name {
@@ -840,14 +1009,7 @@ mod tests {
             "ListenStream=/a\nListenNetlink=route\nListenStream=\nListenStream=/b\n\
              SocketMode=0600\nSocketMode=\nBacklog=5\nBacklog=7\n",
         );
-        assert_eq!(
-            w,
-            [(
-                3,
-                "ListenNetlink=route not carried over: config mode has no netlink sockets"
-                    .to_string()
-            )]
-        );
+        assert_eq!(w, []);
         assert_eq!(fds.len(), 1);
         assert_eq!(fds[0]["path"].as_str(), Some("/b"));
         // A reset is back to systemd's default, which is written out.
@@ -918,6 +1080,44 @@ mod tests {
     }
 
     #[test]
+    fn symlinks_and_netlink() {
+        let (fds, w) = conv(
+            "ListenStream=/run/a.sock\nListenNetlink=kobject-uevent 1\n\
+             Symlinks=/run/b.sock /dev/log\nPassCredentials=yes\nReceiveBuffer=128M\n",
+        );
+        assert_eq!(w, []);
+        assert_eq!(
+            fds[0]["symlinks"].to_string(),
+            "[\"/run/b.sock\", \"/dev/log\"]"
+        );
+        assert_eq!(
+            keys(&fds[1]),
+            [
+                ("family", "\"kobject-uevent\"".to_string()),
+                ("groups", "1".into()),
+                ("kind", "\"netlink\"".into()),
+                ("pass-credentials", "true".into()),
+                ("receive-buffer", "134217728".into()),
+            ]
+        );
+        let (fds, w) = conv("ListenSpecial=/dev/rfkill\nWritable=yes\n");
+        assert_eq!(w, []);
+        assert_eq!(
+            keys(&fds[0]),
+            [
+                ("kind", "\"special\"".to_string()),
+                ("path", "\"/dev/rfkill\"".into()),
+                ("writable", "true".into()),
+            ]
+        );
+        let (fds, _) = conv("ListenFIFO=/a\nSymlinks=/b\nSymlinks=/c /d\n");
+        assert_eq!(fds[0]["symlinks"].to_string(), "[\"/b\", \"/c\", \"/d\"]");
+        let (fds, w) = conv("ListenFIFO=/a\nListenFIFO=/b\nSymlinks=/c\n");
+        assert_eq!(fds[0].get("symlinks"), None);
+        assert!(w[0].1.contains("systemd refuses it with 2"), "{w:?}");
+    }
+
+    #[test]
     fn conditions_are_not_ordering() {
         let u = super::super::unit::parse(
             "[Unit]\nConditionPathExists=/x\nAfter=a.service\n[Socket]\nListenFIFO=/f\n",
@@ -957,28 +1157,44 @@ mod tests {
             "ListenStream=/u\nListenStream=127.0.0.1:1\nReceiveBuffer=1K\nNoDelay=yes\n\
              SocketMode=600\nBroadcast=yes\n",
         );
-        assert_eq!(fds[0].get("receive-buffer"), None);
+        assert_eq!(fds[0]["receive-buffer"].as_integer(), Some(1024));
         assert_eq!(fds[0]["mode"].as_str(), Some("0600"));
         assert_eq!(fds[1]["receive-buffer"].as_integer(), Some(1024));
         assert_eq!(fds[1]["nodelay"].as_bool(), Some(true));
         assert_eq!(fds[1].get("mode"), None);
         assert_eq!(
             w,
-            [
-                (
-                    4,
-                    "ReceiveBuffer=1K not carried over: unix:/u is a Unix socket; config mode \
-                     sets receive-buffer on tcp and udp only"
-                        .to_string()
-                ),
-                (
-                    7,
-                    "Broadcast=yes not carried over: systemd applies it to UDP sockets, and \
+            [(
+                7,
+                "Broadcast=yes not carried over: systemd applies it to UDP sockets, and \
                      none is carried over"
-                        .to_string()
-                ),
-            ]
+                    .to_string()
+            )]
         );
+        let (fds, w) = conv(
+            "ListenDatagram=/u\nListenFIFO=/f\nPassCredentials=yes\nPassSecurity=1\n\
+             Priority=6\nMark=7\nTimestamping=nsec\n",
+        );
+        assert_eq!(w, []);
+        let want = [
+            ("pass-credentials", "true"),
+            ("pass-security", "true"),
+            ("priority", "6"),
+            ("mark", "7"),
+            ("timestamping", "\"ns\""),
+        ];
+        for (k, v) in want {
+            assert_eq!(fds[0][k].to_string(), v, "{k}");
+            assert_eq!(fds[1].get(k), None, "{k}");
+        }
+        let (fds, w) = conv("ListenDatagram=127.0.0.1:9\nIPTOS=low-delay\nIPTTL=3\n");
+        assert_eq!(w, []);
+        assert_eq!(fds[0]["ip-tos"].as_integer(), Some(16));
+        assert_eq!(fds[0]["ip-ttl"].as_integer(), Some(3));
+        for (v, want) in [("us", "us"), ("µs", "us"), ("yes", "us"), ("no", "off")] {
+            let (fds, _) = conv(&format!("ListenStream=/u\nTimestamping={v}\n"));
+            assert_eq!(fds[0]["timestamping"].as_str(), Some(want), "{v}");
+        }
     }
 
     #[test]

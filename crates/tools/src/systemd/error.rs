@@ -27,7 +27,8 @@ impl fmt::Display for UnitError {
             UnitError::NotUtf8(p, line) => write!(f, "{}:{line}: not UTF-8 text", p.display()),
             UnitError::Nothing(p) => write!(
                 f,
-                "{}: no ListenStream, ListenDatagram, ListenSequentialPacket or ListenFIFO \
+                "{}: no ListenStream, ListenDatagram, ListenSequentialPacket, ListenFIFO, ListenNetlink or \
+                 ListenSpecial \
                  that can be carried over",
                 p.display()
             ),

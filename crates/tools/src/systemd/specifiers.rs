@@ -85,12 +85,14 @@ pub fn unescape(s: &str) -> String {
         match b[i] {
             b'-' => out.push(b'/'),
             b'\\' if b.len() >= i + 4 && b[i + 1] == b'x' => {
-                match u8::from_str_radix(&s[i + 2..i + 4], 16) {
-                    Ok(byte) => {
+                // Bytes, not a str slice: the two after `\x` need not be characters.
+                let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
                         out.push(byte);
                         i += 3;
                     }
-                    Err(_) => out.push(b'\\'),
+                    None => out.push(b'\\'),
                 }
             }
             c => out.push(c),
@@ -279,6 +281,9 @@ mod tests {
         );
         let u = s("/u/x@.socket", Some("a\\x2db"));
         assert_eq!(u.expand("%I").unwrap(), "a-b");
+        // A name not escaped as systemd escapes is read as it is, never split mid-character.
+        let u = s("/u/a\\xz\u{e9}\\xzz\\x.socket", None);
+        assert_eq!(u.expand("%P").unwrap(), "a\\xz\u{e9}\\xzz\\x");
         let u = s("/u/x@.socket", None);
         assert_eq!(u.expand("%t/x").unwrap(), "/run/x");
         let e = u.expand("%t/%i").unwrap_err().to_string();

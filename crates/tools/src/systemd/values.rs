@@ -13,6 +13,36 @@ pub enum Target {
     Ip(SocketAddr),
     /// A FIFO at a path.
     Fifo(String),
+    /// A netlink family, by config mode's (systemd's) name, and multicast groups.
+    Netlink(&'static str, u32),
+    /// A special file (character device or regular file) at a path.
+    Special(String),
+}
+
+/// Reads a `ListenNetlink=` value as systemd does: `FAMILY [GROUP]`, the family by name
+/// or number, the group (a bit mask) 0 when absent.
+pub fn netlink(v: &str) -> Result<Target, String> {
+    use crate::config::model::NETLINK_FAMILIES;
+    let mut words = v.split_whitespace();
+    let family = words.next().unwrap_or("");
+    let found = NETLINK_FAMILIES
+        .iter()
+        .find(|(n, p)| *n == family || family.parse::<i32>().is_ok_and(|f| f == *p));
+    let Some(&(name, _)) = found else {
+        return Err(format!(
+            "{family:?} is not a netlink family config mode opens"
+        ));
+    };
+    let groups = match words.next() {
+        None => 0,
+        Some(g) => g
+            .parse::<u32>()
+            .map_err(|_| format!("{g:?} is not a netlink group"))?,
+    };
+    match words.next() {
+        Some(extra) => Err(format!("{extra:?} after FAMILY GROUP")),
+        None => Ok(Target::Netlink(name, groups)),
+    }
 }
 
 /// Reads a `ListenStream=` or `ListenDatagram=` address: an absolute path, `@name`, a port
@@ -179,6 +209,15 @@ mod tests {
             assert!(socket_address(bad).is_err(), "{bad}");
         }
         assert!(fifo_path("x").is_err());
+        assert_eq!(
+            netlink("kobject-uevent 1"),
+            Ok(Target::Netlink("kobject-uevent", 1))
+        );
+        assert_eq!(netlink("route 1361"), Ok(Target::Netlink("route", 1361)));
+        assert_eq!(netlink("9"), Ok(Target::Netlink("audit", 0)));
+        for bad in ["", "xfrm 1", "route -1", "route 1 2"] {
+            assert!(netlink(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -25,5 +25,6 @@ mod prune;
 mod schemas;
 mod snapshot;
 mod snapshots;
+mod socket_options;
 mod systemd_import;
 mod systemd_meaning;

@@ -71,7 +71,7 @@ fn a_unit_with_nothing_to_carry_over_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("nl.socket"),
-        "[Socket]\nListenNetlink=route 0\n",
+        "[Socket]\nListenMessageQueue=/q\n",
     )
     .unwrap();
     let got = code_and_err(&convert_in(dir.path(), "nl.socket"));
@@ -79,10 +79,11 @@ fn a_unit_with_nothing_to_carry_over_is_an_error() {
         got,
         (
             100,
-            "s6-fdholder-inspect: warning: nl.socket:2: ListenNetlink=route 0 not carried \
-             over: config mode has no netlink sockets\n\
+            "s6-fdholder-inspect: warning: nl.socket:2: ListenMessageQueue=/q not carried \
+             over: config mode has no POSIX message queues\n\
              s6-fdholder-inspect: fatal: nl.socket: no ListenStream, ListenDatagram, \
-             ListenSequentialPacket or ListenFIFO that can be carried over\n"
+             ListenSequentialPacket, ListenFIFO, ListenNetlink or ListenSpecial that can be \
+             carried over\n"
                 .to_string()
         )
     );
@@ -152,6 +153,39 @@ fn relocate(toml: &str, root: &Path, tag: &str) -> (String, Vec<Expected>) {
     for fd in doc["fd"].as_array_mut().unwrap() {
         let fd = fd.as_table_mut().unwrap();
         let kind = fd["kind"].as_str().unwrap().to_string();
+        if kind == "special" {
+            // A device of this machine's stands in for the unit's.
+            fd.insert("path".into(), "/dev/null".into());
+            want.push(Expected {
+                id: "special:/dev/null".into(),
+                kind: "special",
+                family: None,
+                socket_type: None,
+                address: None,
+                path: None,
+                mode: None,
+            });
+            continue;
+        }
+        if kind == "netlink" {
+            // Nothing to move: a netlink socket has no path and no port.
+            let (f, g) = (fd["family"].as_str().unwrap(), &fd["groups"]);
+            want.push(Expected {
+                id: format!("netlink:{f}:{g}"),
+                kind: "socket",
+                family: Some("netlink"),
+                socket_type: None,
+                address: None,
+                path: None,
+                mode: None,
+            });
+            continue;
+        }
+        if let Some(links) = fd.get_mut("symlinks").and_then(|l| l.as_array_mut()) {
+            for l in links.iter_mut() {
+                *l = format!("{}{}", root.display(), l.as_str().unwrap()).into();
+            }
+        }
         let (derived, address) = if let Some(path) = fd.get("path").and_then(|p| p.as_str()) {
             let new = match path.strip_prefix('@') {
                 Some(name) => format!("@{tag}-{name}"),
@@ -224,6 +258,34 @@ fn each_example_applies_with_config_mode() {
         let ids: Vec<&str> = want.iter().map(|w| w.id.as_str()).collect();
         assert_eq!(d.list(), ids, "{u}");
 
+        // A second run plans nothing: what the unit means is what is held.
+        let out = run_tool(
+            [
+                "--check".as_ref(),
+                "-c".as_ref(),
+                file.as_os_str(),
+                d.socket.as_os_str(),
+            ],
+            &[],
+            vec![],
+        );
+        let plan = String::from_utf8(out.stdout).unwrap();
+        assert!(plan.lines().all(|l| l.starts_with("=\t")), "{u}: {plan}");
+        if u == "meaning" {
+            use std::os::unix::fs::MetadataExt;
+            let sock = d.path("root/run/meaning/meaning.sock");
+            assert_eq!(
+                fs::read_link(d.path("root/run/meaning-link.sock")).unwrap(),
+                sock
+            );
+            let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+            let m = fs::symlink_metadata(&sock).unwrap();
+            assert_eq!(
+                (m.uid(), m.gid()),
+                (nobody.uid.as_raw(), nobody.gid.as_raw())
+            );
+        }
+
         // What the daemon holds is what the unit declared, as inspect reads the fds.
         let out = Command::new(INSPECT)
             .args(["--json".as_ref(), d.socket.as_os_str()])
@@ -232,6 +294,14 @@ fn each_example_applies_with_config_mode() {
         assert!(out.status.success(), "{out:?}");
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         for (row, w) in doc["fds"].as_array().unwrap().iter().zip(&want) {
+            if w.kind == "special" {
+                assert_eq!(row["path"].as_str(), Some("/dev/null"), "{u}");
+                continue;
+            }
+            if w.family == Some("netlink") {
+                assert_eq!(row["family"].as_str(), Some("netlink"), "{u}");
+                continue;
+            }
             let listening = w.socket_type.as_deref().map(|t| t != "dgram");
             assert_eq!(
                 (

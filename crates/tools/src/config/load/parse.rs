@@ -187,6 +187,30 @@ raw_entry! {
     "nodelay" nodelay: bool,
     /// udp: SO_BROADCAST.
     "broadcast" broadcast: bool,
+    /// special: open it read-write.
+    "writable" writable: bool,
+    /// unix with a path, fifo: symlinks to it.
+    "symlinks" symlinks: Vec<String>,
+    /// netlink: the family, by systemd's name.
+    "family" family: String,
+    /// netlink: the multicast groups, a bit mask.
+    "groups" groups: i64,
+    /// unix: SO_PASSCRED.
+    "pass-credentials" pass_credentials: bool,
+    /// unix: SO_PASSSEC.
+    "pass-security" pass_security: bool,
+    /// tcp, udp, netlink: IP_PKTINFO, IPV6_RECVPKTINFO, NETLINK_PKTINFO.
+    "pass-packet-info" pass_packet_info: bool,
+    /// unix, tcp, udp: SO_PRIORITY.
+    "priority" priority: i64,
+    /// tcp, udp: IP_TOS.
+    "ip-tos" ip_tos: i64,
+    /// tcp, udp: IP_TTL or IPV6_UNICAST_HOPS.
+    "ip-ttl" ip_ttl: i64,
+    /// unix, tcp, udp: SO_MARK.
+    "mark" mark: i64,
+    /// unix, tcp, udp: off | us | ns.
+    "timestamping" timestamping: String,
     /// file: read | write | append | read-write.
     "open" open: OpenMode,
     /// file: create it if absent.
@@ -352,7 +376,7 @@ mod tests {
             (
                 4,
                 8,
-                "fd[1] (sock): unknown variant `sock`, expected one of `unix`, `tcp`, `udp`, `fifo`, `file`, `pipe`".into()
+                "fd[1] (sock): unknown variant `sock`, expected one of `unix`, `tcp`, `udp`, `fifo`, `file`, `pipe`, `netlink`, `special`".into()
             )
         );
         assert_eq!(
@@ -392,6 +416,6 @@ mod tests {
         assert_eq!(top, ["fdholder", "defaults", "fd"]);
         assert!(entry.contains(&"directory-mode"));
         assert!(entry.contains(&"kind"));
-        assert_eq!(entry.len(), 29);
+        assert_eq!(entry.len(), 41);
     }
 }

@@ -19,8 +19,9 @@ use toml::Spanned;
 use crate::config::diag::{Diag, Place, entry_label};
 use crate::config::load::parse::{InstantText, NameOrId, OctalText, RawConfig, RawEntry};
 use crate::config::model::{
-    Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind, OpenMode,
-    Perms, SocketType, Transport, UNIX_PATH_MAX, UnixAddress, default_id,
+    Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind,
+    NETLINK_FAMILIES, OpenMode, Perms, SocketOptions, SocketType, Timestamping, Transport,
+    UNIX_PATH_MAX, UnixAddress, default_id,
 };
 use fdholder::error::strerror;
 use fdholder::proto::check_id;
@@ -31,11 +32,23 @@ pub fn applies(key: &str, kind: Kind, socket: SocketType) -> bool {
     match key {
         "kind" | "lifetime" | "expires" => true,
         "id" | "name" => kind != Pipe,
+        "path" if kind == Special => true,
+        "writable" => kind == Special,
         "path" | "mode" | "owner" | "group" | "directory-mode" => {
             matches!(kind, Unix | Fifo | File)
         }
-        "listen" | "reuse-address" | "reuse-port" | "ipv6-only" | "freebind" | "bind-to-device"
-        | "receive-buffer" | "send-buffer" => matches!(kind, Tcp | Udp),
+        "listen" | "reuse-address" | "reuse-port" | "ipv6-only" | "freebind" | "bind-to-device" => {
+            matches!(kind, Tcp | Udp)
+        }
+        "receive-buffer" | "send-buffer" | "priority" | "mark" | "timestamping" => {
+            matches!(kind, Unix | Tcp | Udp | Netlink)
+        }
+        // Linux refuses them on IP sockets (EOPNOTSUPP).
+        "pass-credentials" | "pass-security" => matches!(kind, Unix | Netlink),
+        "family" | "groups" => kind == Netlink,
+        "pass-packet-info" => matches!(kind, Tcp | Udp | Netlink),
+        "ip-tos" | "ip-ttl" => matches!(kind, Tcp | Udp),
+        "symlinks" => matches!(kind, Unix | Fifo),
         "socket" => kind == Unix,
         "backlog" => kind == Tcp || (kind == Unix && socket != SocketType::Dgram),
         "keepalive" | "nodelay" => kind == Tcp,
@@ -494,6 +507,35 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
     })
 }
 
+fn netlink_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
+    let family = ctx.required("family", |e| &e.family)?;
+    let Some(&(name, protocol)) = NETLINK_FAMILIES
+        .iter()
+        .find(|(n, _)| *n == family.value.as_str())
+    else {
+        let names: Vec<&str> = NETLINK_FAMILIES.iter().map(|(n, _)| *n).collect();
+        return Err(family.err(format!(
+            "`family` must be one of {}, not {:?}",
+            names.join(", "),
+            family.value
+        )));
+    };
+    let groups = match ctx.get("groups", |e| &e.groups) {
+        Some(f) => in_range(&f, "groups", 0, u32::MAX.into())? as u32,
+        None => 0,
+    };
+    Ok(FdSpec::Netlink {
+        id: id(
+            ctx,
+            default_id(Kind::Netlink, &format!("{name}:{groups}")),
+            family.span.clone(),
+        )?,
+        family: name,
+        protocol,
+        groups,
+    })
+}
+
 fn fifo_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     let path = ctx.required("path", |e| &e.path)?;
     Ok(FdSpec::Fifo {
@@ -623,6 +665,19 @@ fn entry(
         Kind::Fifo => fifo_spec(&ctx)?,
         Kind::File => file_spec(&ctx)?,
         Kind::Pipe => pipe_spec(&ctx)?,
+        Kind::Netlink => netlink_spec(&ctx)?,
+        Kind::Special => {
+            let path = ctx.required("path", |e| &e.path)?;
+            FdSpec::Special {
+                path: absolute_path(&path)?,
+                writable: ctx.flag("writable", |e| &e.writable).unwrap_or(false),
+                id: id(
+                    &ctx,
+                    default_id(Kind::Special, path.value),
+                    path.span.clone(),
+                )?,
+            }
+        }
     };
     let name = ctx
         .get("name", |e| &e.name)
@@ -635,10 +690,88 @@ fn entry(
     Ok(Entry {
         index,
         name,
+        sockopts: sockopts(&ctx)?,
+        symlinks: symlinks(&ctx, &spec)?,
         expiry: expiry(&ctx, now)?,
         span: ctx.span,
         place: ctx.place,
         spec,
+    })
+}
+
+/// The symlinks of a unix socket with a path or a FIFO: absolute paths, not the path
+/// itself.
+fn symlinks(ctx: &Ctx<'_>, spec: &FdSpec) -> Result<Vec<PathBuf>, Diag> {
+    let Some(f) = ctx.get("symlinks", |e| &e.symlinks) else {
+        return Ok(Vec::new());
+    };
+    let target = match spec {
+        FdSpec::Unix {
+            address: UnixAddress::Path(p),
+            ..
+        }
+        | FdSpec::Fifo { path: p, .. } => p,
+        _ => return Err(f.err("`symlinks` needs a path, not an abstract socket name")),
+    };
+    let mut out = Vec::with_capacity(f.value.len());
+    for s in f.value {
+        let one = Found {
+            value: s,
+            span: f.span.clone(),
+            place: f.place.clone(),
+        };
+        let p = absolute_path(&one)?;
+        if &p == target || out.contains(&p) {
+            return Err(f.err(format!(
+                "`symlinks` has {} twice, or as the path itself",
+                p.display()
+            )));
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// The socket options every socket kind takes; the buffers here for a unix socket only
+/// (a tcp or udp socket has them in its [`InetOptions`]).
+fn sockopts(ctx: &Ctx<'_>) -> Result<SocketOptions, Diag> {
+    if !matches!(ctx.kind, Kind::Unix | Kind::Tcp | Kind::Udp | Kind::Netlink) {
+        return Ok(SocketOptions::default());
+    }
+    let int = |key, field: fn(&RawEntry) -> &Option<Spanned<i64>>, lo, hi| {
+        ctx.get(key, field)
+            .map(|f| in_range(&f, key, lo, hi))
+            .transpose()
+    };
+    let timestamping = match ctx.get("timestamping", |e| &e.timestamping) {
+        None => None,
+        Some(f) => Some(match f.value.as_str() {
+            "off" => Timestamping::Off,
+            "us" => Timestamping::Micro,
+            "ns" => Timestamping::Nano,
+            other => {
+                return Err(f.err(format!(
+                    "`timestamping` must be \"off\", \"us\" or \"ns\", not {other:?}"
+                )));
+            }
+        }),
+    };
+    // A tcp or udp socket has its buffers in its InetOptions.
+    let unix = matches!(ctx.kind, Kind::Unix | Kind::Netlink);
+    let buffer = |key, field| {
+        int(key, field, 1, i32::MAX.into()).map(|n| n.filter(|_| unix).map(|n| n as usize))
+    };
+    Ok(SocketOptions {
+        pass_credentials: ctx.flag("pass-credentials", |e| &e.pass_credentials),
+        pass_security: ctx.flag("pass-security", |e| &e.pass_security),
+        pass_packet_info: ctx.flag("pass-packet-info", |e| &e.pass_packet_info),
+        priority: int("priority", |e| &e.priority, 0, i32::MAX.into())?.map(|n| n as i32),
+        mark: int("mark", |e| &e.mark, 0, u32::MAX.into())?.map(|n| n as u32),
+        ip_tos: int("ip-tos", |e| &e.ip_tos, 0, 255)?.map(|n| n as i32),
+        ip_ttl: int("ip-ttl", |e| &e.ip_ttl, 1, 255)?.map(|n| n as i32),
+        timestamping,
+        receive_buffer: buffer("receive-buffer", |e| &e.receive_buffer)?,
+        send_buffer: buffer("send-buffer", |e| &e.send_buffer)?,
     })
 }
 
@@ -899,7 +1032,7 @@ open = "append"
     fn every_key_applies_somewhere() {
         use Kind::*;
         for key in crate::config::load::parse::keys().1 {
-            let somewhere = [Unix, Tcp, Udp, Fifo, File, Pipe]
+            let somewhere = [Unix, Tcp, Udp, Fifo, File, Pipe, Netlink, Special]
                 .into_iter()
                 .any(|k| applies(key, k, SocketType::Stream));
             assert!(somewhere, "{key}");

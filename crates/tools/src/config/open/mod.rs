@@ -34,10 +34,14 @@
 mod at;
 mod dirs;
 mod file;
+mod netlink;
 mod opener;
 mod pipe;
 mod rollback;
 mod socket;
+mod sockopts;
+mod special;
+mod symlinks;
 
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
@@ -85,14 +89,18 @@ pub fn open_all(
                 backlog,
                 perms,
                 ..
-            } => one(op.unix(e, address, *socket, *backlog, perms)),
+            } => one(op
+                .unix(e, address, *socket, *backlog, perms)
+                .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
             FdSpec::Inet {
                 transport,
                 address,
                 backlog,
                 options,
                 ..
-            } => one(op.inet(e, *transport, *address, *backlog, options)),
+            } => one(op
+                .inet(e, *transport, *address, *backlog, options)
+                .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
             FdSpec::Fifo { path, perms, .. } => one(op.fifo(e, path, perms)),
             FdSpec::File {
                 path,
@@ -102,7 +110,24 @@ pub fn open_all(
                 ..
             } => one(op.file(e, path, *open, *create, perms)),
             FdSpec::Pipe { buffer_size, .. } => pipe::pipe(e, *buffer_size),
+            FdSpec::Special { path, writable, .. } => one(op.special(e, path, *writable)),
+            FdSpec::Netlink {
+                protocol, groups, ..
+            } => one(netlink::open(e, *protocol, *groups)
+                .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
         };
+        let r = r.and_then(|fds| {
+            let (target, dm) = match &e.spec {
+                FdSpec::Unix {
+                    address: crate::config::model::UnixAddress::Path(p),
+                    perms,
+                    ..
+                }
+                | FdSpec::Fifo { path: p, perms, .. } => (p, perms.directory_mode),
+                _ => return Ok(fds),
+            };
+            op.symlinks(e, target, &e.symlinks, Some(dm)).map(|()| fds)
+        });
         let stopped = r.and_then(|new| {
             for fd in new {
                 fds.push(fd);

@@ -341,12 +341,7 @@ pub(super) fn set_options(e: &Entry, fd: &OwnedFd, o: &InetOptions) -> Result<()
             setsockopt(fd, sockopt::BindToDevice, &dev.into()),
         )?;
     }
-    if let Some(n) = o.receive_buffer {
-        set("SO_RCVBUF", setsockopt(fd, sockopt::RcvBuf, &n))?;
-    }
-    if let Some(n) = o.send_buffer {
-        set("SO_SNDBUF", setsockopt(fd, sockopt::SndBuf, &n))?;
-    }
+    super::sockopts::buffers(e, fd, o.receive_buffer, o.send_buffer)?;
     if let Some(v) = o.keepalive {
         set("SO_KEEPALIVE", setsockopt(fd, sockopt::KeepAlive, &v))?;
     }

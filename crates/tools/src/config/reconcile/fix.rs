@@ -40,6 +40,17 @@ pub fn in_place(what: Field) -> bool {
         | Field::ReusePort
         | Field::Ipv6Only
         | Field::Expiry
-        | Field::Pipe => false,
+        | Field::Pipe
+        // Settable after bind too, but not yet by the fixing code: a new fd, which is
+        // right if slower.
+        | Field::PassCredentials
+        | Field::PassSecurity
+        | Field::Priority
+        | Field::PassPacketInfo
+        | Field::Mark
+        | Field::IpTos
+        | Field::IpTtl
+        | Field::Timestamping
+        | Field::Symlinks => false,
     }
 }

@@ -1,0 +1,75 @@
+//! `symlinks`: symbolic links to a unix socket's path or a FIFO, made beside it once it
+//! is created (systemd's `Symlinks=`), through the fd of each link's directory, and
+//! recorded so that a rollback removes those this run made. A link that already points at
+//! the path is left as it is; anything else at a link's name is an error, as in systemd.
+
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::readlinkat;
+use nix::unistd::symlinkat;
+
+use super::at::*;
+use super::opener::Opener;
+use crate::config::diag::Diag;
+use crate::config::model::{DEFAULT_DIRECTORY_MODE, Entry};
+
+impl Opener<'_> {
+    /// Makes every link of `links` point at `target`.
+    pub(super) fn symlinks(
+        &mut self,
+        e: &Entry,
+        target: &Path,
+        links: &[PathBuf],
+        directory_mode: Option<u32>,
+    ) -> Result<(), Diag> {
+        for link in links {
+            let shown = link.display();
+            let (parent, name) = split(link);
+            let dir = self.open_dir(
+                e,
+                parent,
+                Some(directory_mode.unwrap_or(DEFAULT_DIRECTORY_MODE)),
+            )?;
+            match symlinkat(target, &*dir, name) {
+                Ok(()) => {
+                    // What this run made, by identity, so that a rollback removes only it.
+                    let st = stat_in(&dir, name)
+                        .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+                    self.record(&dir, name, link, false, file_id(&st));
+                }
+                Err(Errno::EEXIST) => match readlinkat(&*dir, name) {
+                    Ok(t) if Path::new(&t) == target => {}
+                    Ok(t) => {
+                        return Err(refuse(
+                            e,
+                            format!(
+                                "the symlink {shown} points at {}, not {}",
+                                Path::new(&t).display(),
+                                target.display()
+                            ),
+                        ));
+                    }
+                    Err(Errno::EINVAL) => {
+                        return Err(refuse(e, format!("{shown} exists and is not a symlink")));
+                    }
+                    Err(errno) => {
+                        return Err(fail(
+                            e,
+                            format!("unable to read the symlink {shown}"),
+                            errno,
+                        ));
+                    }
+                },
+                Err(errno) => {
+                    return Err(fail(
+                        e,
+                        format!("unable to create the symlink {shown}"),
+                        errno,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
