@@ -590,13 +590,17 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
         o.broadcast,
         getsockopt(&fd, sockopt::Broadcast),
     );
+    // A buffer forced past the kernel's limit (SO_RCVBUFFORCE, as systemd forces one for
+    // root) is reported as twice what was asked, unclamped: that is as declared too.
     if let (Some(n), Ok(held)) = (o.receive_buffer, getsockopt(&fd, sockopt::RcvBuf))
         && let Some(want) = kernel_buffer(n, "rmem_max")
+        && Some(held) != n.checked_mul(2)
     {
         same(v, Field::ReceiveBuffer, held, want);
     }
     if let (Some(n), Ok(held)) = (o.send_buffer, getsockopt(&fd, sockopt::SndBuf))
         && let Some(want) = kernel_buffer(n, "wmem_max")
+        && Some(held) != n.checked_mul(2)
     {
         same(v, Field::SendBuffer, held, want);
     }
