@@ -4,10 +4,13 @@
 //!
 //! Three layers, each testable alone: [`mod@unit`] reads the file syntax, [`values`] reads
 //! directive values as systemd does, [`convert`] maps directives to config-mode keys.
-//! Drop-in directories (`UNIT.socket.d/*.conf`) are not read.
+//! Drop-in directories (`UNIT.socket.d/*.conf`) are not read. The service the socket
+//! activates, when its unit is beside it, is read too ([`service`]): what
+//! `s6-fdholder-activate` does of it is said in warnings.
 
 pub mod convert;
 pub mod error;
+pub mod service;
 pub mod specifiers;
 pub mod unit;
 pub mod values;
@@ -41,7 +44,8 @@ pub fn convert_file(
     let name = path
         .file_name()
         .map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy());
-    let done = convert::convert_with(&unit::parse(&text), &name, &spec).map_err(|e| {
+    let parsed = unit::parse(&text);
+    let done = convert::convert_with(&parsed, &name, &spec).map_err(|e| {
         Fatal::Unit(match e {
             convert::ConvertError::Specifier(line, why) => {
                 UnitError::Specifier(path.to_path_buf(), line, why)
@@ -49,11 +53,23 @@ pub fn convert_file(
             convert::ConvertError::Toml(e) => UnitError::Toml(e.to_string()),
         })
     })?;
-    let warnings = done
+    let mut warnings: Vec<String> = done
         .warnings
         .iter()
         .map(|w| format!("{}:{}: {}", path.display(), w.line, w.message))
         .collect();
+    // The service beside the socket unit, if it is there and readable as text.
+    if let Some(service) = service::service_name(&parsed, &name) {
+        let service_path = path.with_file_name(&service);
+        if let Some(text) = std::fs::read(&service_path)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        {
+            for (line, note) in service::notes(&unit::parse(&text), &service) {
+                warnings.push(format!("{}:{line}: {note}", service_path.display()));
+            }
+        }
+    }
     Ok((done.toml, warnings))
 }
 

@@ -57,7 +57,8 @@ fn each_example_converts_to_its_shipped_toml_and_warnings() {
         assert_eq!(err, want_err, "{u}.stderr is not what the tool prints");
         for line in err.lines() {
             assert!(
-                line.starts_with(&format!("s6-fdholder-inspect: warning: {u}.socket:")),
+                line.starts_with(&format!("s6-fdholder-inspect: warning: {u}.socket:"))
+                    || line.starts_with(&format!("s6-fdholder-inspect: warning: {u}.service:")),
                 "{line}"
             );
         }
