@@ -9,6 +9,12 @@ if ! command -v s6-fdholderd >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s6 >/dev/null
 fi
+# strace: the hardening tests trace the tool's path operations and time a signal with it.
+if ! command -v strace >/dev/null 2>&1; then
+    echo "test.sh: installing strace" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null
+fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
