@@ -425,7 +425,7 @@ fn a_directory_above_the_config_writable_by_others_is_refused_as_root() {
 
 #[test]
 fn a_deadline_equal_to_one_held_is_kept_apart() {
-    // The daemon's deadline tree needs distinct keys (docs/PROTOCOL.md): a new fd whose
+    // The daemon's deadline tree needs distinct keys (a defect of s6-fdholderd): a new fd whose
     // `expires` is exactly the limit of an fd it holds is moved away from it.
     let d = Daemon::start();
     let at = std::time::UNIX_EPOCH + Duration::from_secs(32_503_680_000); // 3000-01-01
