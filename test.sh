@@ -3,13 +3,15 @@
 # runs formatting, lint, the docs build, every test once, and the fuzz smoke.
 set -euo pipefail
 cd "$(dirname "$0")"
-# What the tests run against: s6 (the daemon, s6-svscan), and the real consumers of
+# What the tests run against: s6 (the daemon, s6-svscan), strace, and the real consumers of
 # s6-fdholder-activate's tests: dbus-daemon and dbus-send, and python3-systemd for Debian's
 # python3.
 missing=()
 command -v s6-fdholderd >/dev/null 2>&1 || missing+=(s6)
 command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)
 command -v dbus-send >/dev/null 2>&1 || missing+=(dbus-bin)
+# strace: the hardening tests trace the tool's path operations and time a signal with it.
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 /usr/bin/python3 -c 'import systemd.daemon' >/dev/null 2>&1 || missing+=(python3-systemd)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "test.sh: installing Debian's ${missing[*]}" >&2

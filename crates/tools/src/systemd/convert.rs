@@ -62,7 +62,9 @@ pub struct Warning {
 fn lost(line: usize, what: &str, why: impl std::fmt::Display) -> Warning {
     Warning {
         line,
-        message: format!("{what} not carried over: {why}"),
+        // Escaped: a unit line may hold a lone CR or other control characters, and the
+        // warning is one line on stderr.
+        message: comment(&format!("{what} not carried over: {why}")),
     }
 }
 

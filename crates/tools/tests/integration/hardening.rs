@@ -324,9 +324,9 @@ fn traced_err(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, Vec<String>, usize,
     let text = fs::read_to_string(&log).unwrap();
     let (mut bad, mut seen) = (Vec::new(), 0);
     for line in text.lines() {
-        // `PID name(args) = result`, strace padding the pid with spaces to a width.
+        // `PID name(args) = result`
         let call = line
-            .split_once(' ')
+            .split_once(char::is_whitespace)
             .map_or(line, |(_, rest)| rest.trim_start());
         let Some((name, args)) = call.split_once('(') else {
             continue;
@@ -390,4 +390,204 @@ fn every_path_operation_goes_through_a_directory_fd() {
     assert_eq!((code, &bad), (111, &vec![]));
     assert_eq!(tree(base.path()), before, "rolled back");
     assert_eq!(fs::symlink_metadata(&one).unwrap().mode() & 0o777, 0o660);
+}
+
+#[test]
+fn a_directory_above_the_config_writable_by_others_is_refused_as_root() {
+    let d = Daemon::start();
+    let top = tempfile::tempdir().unwrap();
+    let mid = top.path().join("mid");
+    fs::create_dir_all(mid.join("private")).unwrap();
+    let config = config_in(
+        &mid.join("private"),
+        "[[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"w\"\n",
+    );
+    fs::set_permissions(&mid, fs::Permissions::from_mode(0o757)).unwrap();
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_fatal(
+        &got,
+        100,
+        &format!(
+            "refusing {}: its directory {} is writable by anyone (mode 0757); ",
+            config.display(),
+            mid.display()
+        ),
+        "--allow-insecure-config takes it anyway",
+    );
+    assert!(d.list().is_empty());
+    fs::set_permissions(&mid, fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(
+        code_and_err(&run(&[&"-c", &config, &d.socket])),
+        (0, String::new())
+    );
+    assert_eq!(d.list(), ["r", "w"]);
+}
+
+#[test]
+fn a_deadline_equal_to_one_held_is_kept_apart() {
+    // The daemon's deadline tree needs distinct keys (a defect of s6-fdholderd): a new fd whose
+    // `expires` is exactly the limit of an fd it holds is moved away from it.
+    let d = Daemon::start();
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(32_503_680_000); // 3000-01-01
+    let limit = Tain::from_system_time(at);
+    let (r, _w) = nix::unistd::pipe().unwrap();
+    let mut c = Client::connect(&d.socket, Deadline::NEVER).unwrap();
+    c.store(&r, b"held", limit).unwrap();
+    drop(c);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(
+        dir.path(),
+        "[[fd]]\nkind = \"pipe\"\nread-id = \"new-r\"\nwrite-id = \"new-w\"\n\
+         expires = \"3000-01-01T00:00:00Z\"\n",
+    );
+    assert_eq!(
+        code_and_err(&run(&[&"-c", &config, &d.socket])),
+        (0, String::new())
+    );
+    let mut c = Client::connect(&d.socket, Deadline::NEVER).unwrap();
+    let dump = c.getdump().unwrap();
+    let mut limits: Vec<Tain> = dump.iter().map(|h| h.limit).collect();
+    assert_eq!(dump.len(), 3);
+    assert!(dump.iter().any(|h| h.id == b"held" && h.limit == limit));
+    limits.sort();
+    limits.dedup();
+    assert_eq!(limits.len(), 3, "distinct deadlines: {limits:?}");
+}
+
+#[test]
+fn a_signal_between_the_last_open_and_the_setdump() {
+    // The last call of the opening is the umask put back; strace delivers SIGTERM as that
+    // call is made, after the last look at the signals between fds and before the setdump.
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("run/f.fifo");
+    let config = config_in(
+        dir.path(),
+        &format!(
+            "[[fd]]\nkind = \"fifo\"\npath = \"{}\"\nmode = \"0600\"\n",
+            fifo.display()
+        ),
+    );
+    let strace = |extra: &[&str]| {
+        let log = dir.path().join("trace");
+        let out = Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=umask", "-o"])
+            .arg(&log)
+            .args(extra)
+            .arg(BIN)
+            .args(["-c".as_ref(), config.as_os_str(), d.socket.as_os_str()])
+            .env_clear()
+            .output()
+            .expect("strace (test.sh installs it)");
+        let calls = fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("umask("))
+            .count();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            calls,
+        )
+    };
+    // A first run counts the umask calls; it is then undone by hand.
+    let (code, err, calls) = strace(&[]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(calls >= 2, "{calls} umask calls");
+    Client::connect(&d.socket, Deadline::NEVER)
+        .unwrap()
+        .delete(format!("fifo:{}", fifo.display()).as_bytes())
+        .unwrap();
+    fs::remove_dir_all(dir.path().join("run")).unwrap();
+    let inject = format!("inject=umask:signal=SIGTERM:when={calls}");
+    let (code, err, _) = strace(&["-e", &inject]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            111,
+            "s6-fdholder-setdump: fatal: interrupted by SIGTERM before the setdump; \
+             everything this run opened and created is undone\n"
+        )
+    );
+    assert!(d.list().is_empty());
+    assert!(!dir.path().join("run").exists(), "nothing left on disk");
+}
+
+#[test]
+fn converging_while_another_client_stores_and_deletes() {
+    // The daemon queues a getdump's fds without duplicating them: when another client
+    // deletes an id before the queue is flushed, the daemon's sendmsg fails and it drops
+    // the connection (and, its fd number reused meanwhile, now and then another client's).
+    // A run that meets it must stop cleanly (exit 111, nothing done); the others, and a
+    // last run once the other client has stopped, converge.
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("s/one.sock");
+    let text = |mode: &str| {
+        format!(
+            "{}mode = \"{mode}\"\n[[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"w\"\n",
+            unix_entry(&sock)
+        )
+    };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let socket = d.socket.clone();
+    let other = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let (r, _w) = nix::unistd::pipe().unwrap();
+            let (mut n, mut ok) = (0, 0);
+            // Bounded: at most 2000 store and delete pairs.
+            while n < 2000 && !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = format!("other:{}", n % 7);
+                n += 1;
+                let Ok(mut c) = Client::connect(&socket, Deadline::NEVER) else {
+                    continue;
+                };
+                let limit = Tain::now() + Duration::from_secs(3600);
+                if c.store(&r, id.as_bytes(), limit).is_ok() && c.delete(id.as_bytes()).is_ok() {
+                    ok += 1;
+                }
+            }
+            ok
+        })
+    };
+    let mut dropped = 0;
+    for i in 0..10 {
+        // Every other run changes the socket's mode: the held socket is replaced.
+        let mode = if i % 2 == 0 { "0600" } else { "0640" };
+        let config = config_in(dir.path(), &text(mode));
+        let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+        if got.0 == 111 && got.1.contains("(the daemon closed the connection") {
+            dropped += 1;
+            continue;
+        }
+        assert_eq!(got, (0, String::new()), "run {i}");
+    }
+    assert!(dropped < 10, "every run was dropped");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let pairs = other.join().unwrap();
+    assert!(pairs > 0);
+    let config = config_in(dir.path(), &text("0600"));
+    assert_eq!(
+        code_and_err(&run(&[&"-c", &config, &d.socket])),
+        (0, String::new())
+    );
+    // What the daemon holds is what is on disk: the socket held is the one at the path.
+    let held: Vec<String> = d
+        .list()
+        .into_iter()
+        .filter(|id| !id.starts_with("other:"))
+        .collect();
+    let mut want = vec![format!("unix:{}", sock.display()), "r".into(), "w".into()];
+    want.sort();
+    assert_eq!(held, want);
+    let mut c = Client::connect(&d.socket, Deadline::NEVER).unwrap();
+    let dump = c.getdump().unwrap();
+    let s = dump.iter().find(|h| h.id.starts_with(b"unix:")).unwrap();
+    let info = fdtools::fdinfo::describe(std::os::fd::AsFd::as_fd(&s.fd)).unwrap();
+    let diag = fdtools::fdinfo::unix_diag(info.inode.1).unwrap();
+    let st = fs::symlink_metadata(&sock).unwrap();
+    assert_eq!(diag.file, Some((st.dev(), st.ino() as u32)));
+    assert_eq!(tree(&dir.path().join("s")), vec![sock.clone()]);
+    assert_eq!(st.mode() & 0o777, 0o600);
 }

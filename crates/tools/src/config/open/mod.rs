@@ -6,8 +6,10 @@
 //! to a path's directory), `socket`, `file` (FIFOs and files) and `pipe`.
 //!
 //! Everything this run creates on disk (sockets, FIFOs, files, parent directories) is
-//! recorded as it is created, so that a failure, here or later in the setdump, can close
-//! every fd and remove exactly what this run made, and nothing else.
+//! recorded as it is created, with its device and inode, so that a failure, here or later
+//! in the setdump, can close every fd and remove exactly what this run made, and nothing
+//! else: a name is looked at through its directory fd before it is removed, and one that
+//! is no longer the run's file (someone replaced it) is left alone, with a warning.
 //!
 //! Permissions are set by the umask at creation: with `mode` M the umask is `~M`, so a
 //! socket, FIFO, file or directory is born with exactly M and is never more open than
@@ -26,10 +28,14 @@
 //! `/var/run` is: one planted by another user, in `/tmp` say, is refused.
 //!
 //! A unix socket path is bound first and looked at only if bind says it is in use, so the
-//! common case costs socket, bind, listen and close. A socket file the caller names as
-//! replaceable (the daemon's own socket, being replaced) is renamed aside rather than
-//! unlinked, so that a failure can put it back: the rollback renames it back, a finished
-//! run removes it.
+//! common case costs socket, bind, listen and close. bind(2) takes no directory fd: it is
+//! given the whole path (which becomes the socket's address) only where no other user can
+//! change what that path resolves to, and `/proc/self/fd/N/name` elsewhere. A socket file
+//! in the way is stale only if no socket in the system is bound to it (sock_diag), whether
+//! or not one listens. A socket file the caller names as replaceable (the daemon's own
+//! socket, being replaced) is renamed aside (`renameat2`, `RENAME_NOREPLACE`, to a random
+//! hidden name) rather than unlinked, so that a failure can put it back: the rollback
+//! renames it back, a finished run removes it, each only if it is still the file moved.
 
 mod at;
 mod dirs;
