@@ -284,11 +284,13 @@ fn unix_diag_request(ino: u32) -> Vec<u8> {
     req
 }
 
-fn ne_u16(b: &[u8], at: usize) -> Option<u16> {
+/// The native-endian u16 at `at` in a netlink reply, if the reply is that long.
+pub(crate) fn ne_u16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn ne_u32(b: &[u8], at: usize) -> Option<u32> {
+/// The native-endian u32 at `at` in a netlink reply, if the reply is that long.
+pub(crate) fn ne_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 

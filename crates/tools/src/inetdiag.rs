@@ -6,6 +6,7 @@
 //! The kernel looks a socket up by its addresses only, not by inode, so the request is a
 //! dump of the family's listening TCP sockets, and the socket is found in it by inode.
 
+use crate::fdinfo::{ne_u16, ne_u32};
 use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
@@ -46,14 +47,6 @@ fn request(family: AddressFamily) -> Vec<u8> {
     req.extend([0u8; 40]); // the socket id: any
     req.extend([0xff; 8]); // INET_DIAG_NOCOOKIE
     req
-}
-
-fn ne_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn ne_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// The backlog of the listening TCP socket of `family` whose inode is `inode`; `None` if

@@ -103,6 +103,17 @@ pub(super) fn ours(e: &Entry, st: &FileStat, path: &Path) -> Result<(), Diag> {
     ))
 }
 
+/// A file of `e` that could not be opened: why, saying so when it is a symlink, which is
+/// never followed.
+pub(super) fn open_failure(e: &Entry, shown: &dyn std::fmt::Display, errno: Errno) -> Diag {
+    let why = if errno == Errno::ELOOP {
+        " (a symlink is not followed)"
+    } else {
+        ""
+    };
+    fail(e, format!("unable to open {shown}{why}"), errno)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

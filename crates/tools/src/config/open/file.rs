@@ -99,14 +99,7 @@ impl Opener<'_> {
         if matches!(r, Err(Errno::EEXIST)) {
             r = openat(&*dir, name, flags, Mode::empty());
         }
-        let fd = r.map_err(|errno| {
-            let why = if errno == Errno::ELOOP {
-                " (a symlink is not followed)"
-            } else {
-                ""
-            };
-            fail(e, format!("unable to open {shown}{why}"), errno)
-        })?;
+        let fd = r.map_err(|errno| open_failure(e, &shown, errno))?;
         let st = fstat(&fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
         let t = file_type(st.st_mode);
         if t != SFlag::S_IFREG {

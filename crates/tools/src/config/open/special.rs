@@ -6,7 +6,6 @@
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{Mode, SFlag, fstat};
 
@@ -33,14 +32,8 @@ impl Opener<'_> {
         };
         let flags =
             access | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
-        let fd = openat(&*dir, name, flags, Mode::empty()).map_err(|errno| {
-            let why = if errno == Errno::ELOOP {
-                " (a symlink is not followed)"
-            } else {
-                ""
-            };
-            fail(e, format!("unable to open {shown}{why}"), errno)
-        })?;
+        let fd = openat(&*dir, name, flags, Mode::empty())
+            .map_err(|errno| open_failure(e, &shown, errno))?;
         let st = fstat(&fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
         match file_type(st.st_mode) {
             SFlag::S_IFCHR | SFlag::S_IFREG => Ok(fd),
