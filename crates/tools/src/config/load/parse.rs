@@ -328,11 +328,15 @@ pub fn parse_str(text: &str) -> Result<RawConfig, Diag> {
     };
     // Even a file that does not parse has a partial tree: its entries can still be named.
     let (doc, errors) = DeTable::parse_recoverable(text);
-    let places = places(text, doc.get_ref());
     if let Some(e) = errors.into_iter().next() {
-        return Err(to_diag(e, &places));
+        return Err(to_diag(e, &places(text, doc.get_ref())));
     }
-    RawConfig::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| to_diag(e, &places))
+    // The places (a label per entry) are worked out only for an error: the deserializer
+    // consumes the tree, so the text is parsed again then, which costs nothing on success.
+    RawConfig::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| {
+        let (doc, _) = DeTable::parse_recoverable(text);
+        to_diag(e, &places(text, doc.get_ref()))
+    })
 }
 
 #[cfg(test)]

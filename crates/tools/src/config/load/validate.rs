@@ -802,13 +802,35 @@ pub fn validate(raw: &RawConfig, now: SystemTime) -> Result<Config, Diag> {
     let defaults = raw.defaults.as_ref().map_or(&empty, Spanned::get_ref);
     check_defaults(defaults)?;
     let mut entries = Vec::with_capacity(raw.fd.len());
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut unix_paths: HashMap<UnixAddress, usize> = HashMap::new();
+    let mut invalid = None;
     for (index, r) in raw.fd.iter().enumerate() {
-        let e = entry(index, r, defaults, now)?;
+        match entry(index, r, defaults, now) {
+            Ok(e) => entries.push(e),
+            Err(d) => {
+                invalid = Some(d);
+                break;
+            }
+        }
+    }
+    // Every entry before the first invalid one is checked for duplicates, in file order: the
+    // error reported is the one a check of each entry in turn would meet first.
+    check_unique(raw, &entries)?;
+    match invalid {
+        Some(d) => Err(d),
+        None => Ok(Config { fdholder, entries }),
+    }
+}
+
+/// Checks that no two entries share an id or a unix address; the first repeat in file
+/// order is the error. One hash map each, sized once and borrowing from the entries: no
+/// id or path is copied.
+fn check_unique(raw: &RawConfig, entries: &[Entry]) -> Result<(), Diag> {
+    let mut ids: HashMap<&str, usize> = HashMap::with_capacity(entries.len() + 1);
+    let mut unix_paths: HashMap<&UnixAddress, usize> = HashMap::with_capacity(entries.len());
+    for (index, (e, r)) in entries.iter().zip(&raw.fd).enumerate() {
         let spans = id_spans(r.get_ref(), r.span());
         for (id, span) in e.spec.ids().into_iter().zip(spans) {
-            if let Some(other) = ids.insert(id.to_string(), index) {
+            if let Some(other) = ids.insert(id, index) {
                 return Err(Diag::new(
                     span,
                     &e.place,
@@ -817,7 +839,7 @@ pub fn validate(raw: &RawConfig, now: SystemTime) -> Result<Config, Diag> {
             }
         }
         if let FdSpec::Unix { address, .. } = &e.spec
-            && let Some(other) = unix_paths.insert(address.clone(), index)
+            && let Some(other) = unix_paths.insert(address, index)
         {
             let span = r.get_ref().path.as_ref().map_or(r.span(), Spanned::span);
             return Err(Diag::new(
@@ -826,9 +848,8 @@ pub fn validate(raw: &RawConfig, now: SystemTime) -> Result<Config, Diag> {
                 format!("fd[{other}] already binds this address"),
             ));
         }
-        entries.push(e);
     }
-    Ok(Config { fdholder, entries })
+    Ok(())
 }
 
 #[cfg(test)]
