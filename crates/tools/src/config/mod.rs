@@ -251,12 +251,9 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
     let now = SystemTime::now();
     let strict = !opts.allow_insecure_config && nix::unistd::geteuid().is_root();
     let text = load::trust::read(&opts.file, strict)?;
-    let raw = load::parse::parse_str(&text);
     let name = opts.file.display().to_string();
     let locate = |d: diag::Diag| d.locate(&name, &text);
-    let config = raw
-        .and_then(|raw| load::validate::validate(&raw, now))
-        .map_err(|d| Fatal::Config(locate(d)))?;
+    let config = load::load(&text, now).map_err(|d| Fatal::Config(locate(d)))?;
     let plan = plan::plan(&config, now);
     let socket = match apply::daemon_socket(
         opts.socket.as_deref(),

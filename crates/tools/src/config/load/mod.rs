@@ -2,7 +2,7 @@
 //! [`Config`], or the first error, located at
 //! `file:line:col`. [`trust`] reads the file (refusing, as root, one that others could have
 //! written), [`parse`] makes raw structs with spans, [`validate`] makes the
-//! [`crate::config::model`] types.
+//! [`crate::config::model`] types. [`load`] does all three in one pass over the entries.
 
 pub mod parse;
 pub mod scope;
@@ -12,8 +12,14 @@ pub mod validate;
 use std::path::Path;
 use std::time::SystemTime;
 
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
+
+use crate::config::diag::Diag;
 use crate::config::model::Config;
 use crate::fatal::Fatal;
+use parse::{RawConfig, RawEntry};
 
 /// Reads and validates `file` as config mode does (trust checks unless `allow_insecure`),
 /// for the tools that only read a config file (s6-fdholder-activate).
@@ -21,7 +27,88 @@ pub fn read_config(file: &Path, allow_insecure: bool) -> Result<Config, Fatal> {
     let strict = !allow_insecure && nix::unistd::geteuid().is_root();
     let text = trust::read(file, strict)?;
     let name = file.display().to_string();
-    parse::parse_str(&text)
-        .and_then(|raw| validate::validate(&raw, SystemTime::now()))
-        .map_err(|d| Fatal::Config(d.locate(&name, &text)))
+    load(&text, SystemTime::now()).map_err(|d| Fatal::Config(d.locate(&name, &text)))
+}
+
+/// Parses and validates config text in one pass: each `[[fd]]` table of toml's spanned
+/// tree is deserialised and validated in turn, and its raw struct dropped at once, where
+/// [`parse::parse_str`] then [`validate::validate`] keep every raw entry (~900 bytes each,
+/// the most memory of a large run) until the last is validated. Ids and addresses are
+/// checked for repeats once, with one hash set each.
+///
+/// Only the way to success is fused. On any error the text goes through `parse_str` and
+/// `validate`, which find and word the first error exactly as they always have: an error
+/// costs a second parse, and the two paths cannot disagree on what they report.
+pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
+    let slow = || parse::parse_str(text).and_then(|raw| validate::validate(&raw, now));
+    let (mut doc, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        return slow();
+    }
+    let fds = match doc.get_mut().remove("fd").map(Spanned::into_inner) {
+        None => DeArray::new(),
+        Some(DeValue::Array(fds)) => fds,
+        Some(_) => return slow(),
+    };
+    let Ok(raw) = RawConfig::deserialize(toml::de::Deserializer::from(doc)) else {
+        return slow();
+    };
+    let Ok(fdholder) = validate::top(&raw) else {
+        return slow();
+    };
+    let empty = RawEntry::default();
+    let defaults = raw.defaults.as_ref().map_or(&empty, Spanned::get_ref);
+    let mut entries = Vec::with_capacity(fds.len());
+    for (index, v) in fds.into_iter().enumerate() {
+        let Ok(r) = Spanned::<RawEntry>::deserialize(ValueDeserializer::from(v)) else {
+            return slow();
+        };
+        match validate::entry(index, &r, defaults, now) {
+            Ok(e) => entries.push(e),
+            Err(_) => return slow(),
+        }
+    }
+    if !validate::all_unique(&entries) {
+        return slow();
+    }
+    Ok(Config { fdholder, entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused pass gives what the two stages give, on success and on every error.
+    #[test]
+    fn load_is_parse_then_validate() {
+        let now = SystemTime::now();
+        let texts = [
+            "",
+            "fdholder = \"/run/s\"\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/run/a.sock\"\n",
+            "[defaults]\nlifetime = \"1h\"\n[[fd]]\nkind = \"unix\"\npath = \"/run/a\"\nmode = \"0600\"\n\n[[fd]]\nkind = \"tcp\"\nlisten = \"127.0.0.1:80\"\nbacklog = 5\n[[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"w\"\n",
+            "[[fd]]\nkind = \"file\"\npath = \"/tmp/x\"\nopen = \"append\"\nexpires = 2100-01-01T00:00:00Z\n[defaults]\nlifetime = \"infinite\"\n",
+            "fd = [{ kind = \"unix\", path = \"/a\" }, { kind = \"unix\", path = \"/b\" }]\n",
+            // Errors: syntax, an unknown key, a bad value, a repeated id, a repeated path,
+            // `fd` not an array, `[defaults]` with an entry-only key.
+            "[[fd]\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\ncolour = 1\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"a\"\n",
+            "[[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"r\"\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\n[[fd]]\nkind = \"unix\"\npath = \"/a\"\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\n[[fd]]\nkind = \"unix\"\npath = \"/b\"\nid = \"unix:/a\"\n",
+            "fd = 3\n",
+            "[defaults]\npath = \"/a\"\n",
+            "fdholder = \"s\"\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\n[[fd]]\nkind = \"unix\"\n",
+        ];
+        let mut valid = 0;
+        for text in texts {
+            let two = parse::parse_str(text).and_then(|raw| validate::validate(&raw, now));
+            let one = load(text, now);
+            valid += usize::from(one.is_ok());
+            assert_eq!(format!("{one:?}"), format!("{two:?}"), "{text}");
+        }
+        assert_eq!(valid, 6, "the first six texts are valid");
+    }
 }

@@ -7,7 +7,7 @@
 //! fills in a key an entry leaves out, for the kinds the key applies to; it is ignored for
 //! the others. Users and groups are looked up here, so `--check` proves them too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -625,7 +625,7 @@ fn check_defaults(defaults: &RawEntry) -> Result<(), Diag> {
 }
 
 /// Validates one entry.
-fn entry(
+pub(super) fn entry(
     index: usize,
     raw: &Spanned<RawEntry>,
     defaults: &RawEntry,
@@ -788,19 +788,9 @@ fn id_spans(raw: &RawEntry, table: Range<usize>) -> [Range<usize>; 2] {
 
 /// Validates a whole file against the clock at `now`; the first error found is returned.
 pub fn validate(raw: &RawConfig, now: SystemTime) -> Result<Config, Diag> {
-    let fdholder = match &raw.fdholder {
-        Some(s) if !s.get_ref().starts_with('/') => {
-            return Err(Diag::new(
-                s.span(),
-                &Place::Top,
-                format!("`fdholder` must be an absolute path, not {:?}", s.get_ref()),
-            ));
-        }
-        s => s.as_ref().map(|s| PathBuf::from(s.get_ref())),
-    };
+    let fdholder = top(raw)?;
     let empty = RawEntry::default();
     let defaults = raw.defaults.as_ref().map_or(&empty, Spanned::get_ref);
-    check_defaults(defaults)?;
     let mut entries = Vec::with_capacity(raw.fd.len());
     let mut invalid = None;
     for (index, r) in raw.fd.iter().enumerate() {
@@ -819,6 +809,38 @@ pub fn validate(raw: &RawConfig, now: SystemTime) -> Result<Config, Diag> {
         Some(d) => Err(d),
         None => Ok(Config { fdholder, entries }),
     }
+}
+
+/// Checks the top level and `[defaults]`: the daemon's socket, if the file names one.
+pub(super) fn top(raw: &RawConfig) -> Result<Option<PathBuf>, Diag> {
+    let fdholder = match &raw.fdholder {
+        Some(s) if !s.get_ref().starts_with('/') => {
+            return Err(Diag::new(
+                s.span(),
+                &Place::Top,
+                format!("`fdholder` must be an absolute path, not {:?}", s.get_ref()),
+            ));
+        }
+        s => s.as_ref().map(|s| PathBuf::from(s.get_ref())),
+    };
+    if let Some(defaults) = &raw.defaults {
+        check_defaults(defaults.get_ref())?;
+    }
+    Ok(fdholder)
+}
+
+/// Whether no two entries share an id or a unix address: [`super::load`]'s check, which
+/// leaves the message of a repeat to [`validate`].
+pub(super) fn all_unique(entries: &[Entry]) -> bool {
+    let mut ids: HashSet<&str> = HashSet::with_capacity(entries.len() + 1);
+    let mut unix_paths: HashSet<&UnixAddress> = HashSet::with_capacity(entries.len());
+    entries.iter().all(|e| {
+        e.spec.ids().into_iter().all(|id| ids.insert(id))
+            && match &e.spec {
+                FdSpec::Unix { address, .. } => unix_paths.insert(address),
+                _ => true,
+            }
+    })
 }
 
 /// Checks that no two entries share an id or a unix address; the first repeat in file
