@@ -11,11 +11,8 @@ use crate::fatal::Fatal;
 use crate::sys::{inherited_fds, with_environ};
 
 /// Checks that every fd is open here and makes the dump, with "no limit" as the C tool
-/// writes it (`now` + 2^61 s).
-pub fn entries<Id: AsRef<[u8]>>(
-    fds: &[EnvFd<Id>],
-    now: Tain,
-) -> Result<Vec<DumpEntry<'_>>, EnvError> {
+/// writes it (`now` + 2^61 s). Takes the fds by value so that the dump reuses their vector.
+pub fn entries<'a>(fds: Vec<EnvFd<&'a [u8]>>, now: Tain) -> Result<Vec<DumpEntry<'a>>, EnvError> {
     let no_limit = Tain::no_limit_from(now);
     let raws: Vec<i32> = fds.iter().map(|e| e.fd).collect();
     // SAFETY: env mode never closes an inherited fd, and the process ends after the dump.
@@ -23,11 +20,11 @@ pub fn entries<Id: AsRef<[u8]>>(
         EnvError::Invalid(Var::Fd(VarKind::Fd, i as u32), Invalid::NotOpen(raws[i]))
     })?;
     Ok(fds
-        .iter()
+        .into_iter()
         .zip(open)
         .map(|(e, fd)| DumpEntry {
             fd,
-            id: e.id.as_ref(),
+            id: e.id,
             limit: e.limit.unwrap_or(no_limit),
         })
         .collect())
@@ -48,7 +45,7 @@ pub fn run(opts: &EnvOptions) -> Result<(), Fatal> {
     with_environ(|vars| {
         let fds = envdump::parse_in_place(vars)?;
         let deadline = Deadline::from_millis(opts.timeout_ms);
-        let dump = entries(&fds, Tain::now())?;
+        let dump = entries(fds, Tain::now())?;
         let mut client = Client::connect(&opts.socket, deadline)
             .map_err(|e| Fatal::Connect(opts.socket.clone(), e))?;
         Client::setdump(&mut client, &dump)?;

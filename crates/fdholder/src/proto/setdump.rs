@@ -24,12 +24,23 @@ pub fn encode_setdump_start(total: u32) -> [u8; 5] {
 
 /// Packs one data message into `buf` (cleared first): `entries` with their `limits`.
 pub fn encode_setdump_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits: &[Tain]) {
+    encode_batch(buf, entries, limits.iter().copied());
+}
+
+/// [`encode_setdump_batch`] with the limits from an iterator.
+fn encode_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits: impl Iterator<Item = Tain>) {
     buf.clear();
     buf.push(b'.');
     for (e, limit) in entries.iter().zip(limits) {
         buf.extend_from_slice(&limit.pack());
         put_id(buf, e.id);
     }
+}
+
+/// The i-th entry's limit moved i ns later: what [`distinct_limits_beside`] gives when no
+/// two of these meet and nothing is held, as for every dump of s6-fdholder-getdump.
+fn moved(entries: &[DumpEntry<'_>], i: usize) -> Tain {
+    entries[i].limit.add_nanos(i as u64)
 }
 
 /// The entries' limits, made pairwise distinct: the i-th is moved i ns later, then on
@@ -131,15 +142,24 @@ impl Client {
                 ..fail(error, 0)
             });
         }
-        let limits = distinct_limits_beside(entries, held);
+        // The usual dump needs no vector of limits: they are worked out batch by batch.
+        let plain =
+            held.is_empty() && (1..total).all(|i| moved(entries, i - 1) < moved(entries, i));
+        let limits = if plain {
+            Vec::new()
+        } else {
+            distinct_limits_beside(entries, held)
+        };
         let mut buf = Vec::new();
         let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(MAX_SEND_FDS);
         let mut committed = 0;
-        for (batch, lims) in entries
-            .chunks(MAX_SEND_FDS)
-            .zip(limits.chunks(MAX_SEND_FDS))
-        {
-            encode_setdump_batch(&mut buf, batch, lims);
+        for batch in entries.chunks(MAX_SEND_FDS) {
+            let range = committed..committed + batch.len();
+            if plain {
+                encode_batch(&mut buf, batch, range.map(|i| moved(entries, i)));
+            } else {
+                encode_setdump_batch(&mut buf, batch, &limits[range]);
+            }
             fds.clear();
             fds.extend(batch.iter().map(|e| e.fd));
             let last = committed + batch.len() == total;
