@@ -1,5 +1,5 @@
 //! Fuzz body for config mode's front end: arbitrary text through parse, validate and plan,
-//! as `--check` runs them. Nothing may panic; an error must render as the one line the
+//! as `--check` runs them (the one-pass `load`, checked against parse then validate). Nothing may panic; an error must render as the one line the
 //! tool prints, `f.toml:LINE:COL: ...`, pointing inside the file; a plan must have one item
 //! per fd, distinct ids, valid limits, and print as one tab-separated line of five fields
 //! per item (so that `--check`'s output can be read back, whatever the ids and paths hold).
@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::time::{Duration, UNIX_EPOCH};
 
 use fdtools::config::diag::Diag;
+use fdtools::config::load::load;
 use fdtools::config::load::parse::parse_str;
 use fdtools::config::load::validate::validate;
 use fdtools::config::model::FdSpec;
@@ -43,7 +44,12 @@ pub fn run(data: &[u8]) {
     };
     // A fixed clock, so that a finding replays: 2026-01-01T00:00:00Z.
     let now = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-    let config = match parse_str(text).and_then(|raw| validate(&raw, now)) {
+    let two = parse_str(text).and_then(|raw| validate(&raw, now));
+    // Every run reads the file with the one-pass `load`: it must give the same config, or
+    // the same error, as the two stages.
+    let one = load(text, now);
+    assert_eq!(format!("{one:?}"), format!("{two:?}"), "{text:?}");
+    let config = match one {
         Ok(c) => c,
         Err(d) => return check_message(d, text),
     };

@@ -1,6 +1,7 @@
 //! Fuzz body for env mode's parser: an arbitrary set of variables given to
 //! `fdholder::envdump::parse`, whose answer must equal a plain reference that looks each
-//! variable up by name the way the C tool's getenv does (first occurrence wins).
+//! variable up by name the way the C tool's getenv does (first occurrence wins); and
+//! `parse_in_place`, which env mode uses, must give the same answer.
 //!
 //! Input layout: one variable per line, `NAME=VALUE` split at the first `=`. To steer the
 //! fuzzer toward names that matter, a name starting with byte 1, 2, 3 or 4 has it replaced
@@ -94,6 +95,19 @@ pub fn run(data: &[u8]) {
     let vars = vars(data);
     let got = fdholder::envdump::parse(vars.clone());
     assert_eq!(got, reference(&vars), "{vars:?}");
+    // Env mode reads its environment with parse_in_place: the same answer, ids borrowed.
+    let in_place =
+        fdholder::envdump::parse_in_place(vars.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())))
+            .map(|fds| {
+                fds.into_iter()
+                    .map(|e| fdholder::envdump::EnvFd {
+                        fd: e.fd,
+                        id: e.id.to_vec(),
+                        limit: e.limit,
+                    })
+                    .collect::<Vec<_>>()
+            });
+    assert_eq!(in_place, got, "{vars:?}");
     if let Err(e) = got {
         // Every error names a variable and can be printed.
         assert!(!e.to_string().is_empty());
