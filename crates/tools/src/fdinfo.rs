@@ -5,6 +5,10 @@
 //! options, the access mode, the `/proc/self/fd` link, and for a Unix socket what the
 //! kernel's sock_diag interface tells of it) and never touches the path it names.
 
+use crate::sockdiag::{
+    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_ERROR, NLMSG_HDR, SOCK_DIAG_BY_FAMILY, dump, errno_of, ne_u16,
+    ne_u32, request_header, send,
+};
 use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -14,8 +18,7 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::socket::{
-    self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, SockaddrLike,
-    SockaddrStorage, sockopt,
+    self, AddressFamily, MsgFlags, SockType, SockaddrLike, SockaddrStorage, sockopt,
 };
 use nix::sys::stat::{SFlag, fstat, makedev};
 
@@ -249,12 +252,6 @@ pub struct UnixDiag {
     pub file: Option<(u64, u32)>,
 }
 
-/// sock_diag's message type for a request by family (`SOCK_DIAG_BY_FAMILY`).
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
-/// Netlink's error message type (`NLMSG_ERROR`).
-const NLMSG_ERROR: u16 = 2;
-/// `NLM_F_REQUEST`.
-const NLM_F_REQUEST: u16 = 1;
 /// `UDIAG_SHOW_VFS | UDIAG_SHOW_RQLEN`: the socket file, and the queue lengths.
 const UDIAG_SHOW: u32 = 0x02 | 0x10;
 /// The attribute types of the reply: `UNIX_DIAG_VFS`, `UNIX_DIAG_RQLEN`.
@@ -262,19 +259,13 @@ const UNIX_DIAG_VFS: u16 = 1;
 const UNIX_DIAG_RQLEN: u16 = 4;
 /// A socket's state when it listens (`TCP_LISTEN`, which Unix sockets use too).
 const STATE_LISTEN: u8 = 10;
-/// `struct nlmsghdr` and `struct unix_diag_msg` sizes.
-const NLMSG_HDR: usize = 16;
+/// `struct unix_diag_msg`'s size.
 const UNIX_DIAG_MSG: usize = 16;
 
 /// The request for the Unix socket whose own inode is `ino`: a `struct nlmsghdr` and a
 /// `struct unix_diag_req` (no cookie), in native byte order as netlink wants.
-fn unix_diag_request(ino: u32) -> Vec<u8> {
-    let mut req = Vec::with_capacity(NLMSG_HDR + 24);
-    req.extend(((NLMSG_HDR + 24) as u32).to_ne_bytes());
-    req.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    req.extend(NLM_F_REQUEST.to_ne_bytes());
-    req.extend(1u32.to_ne_bytes()); // sequence number
-    req.extend(0u32.to_ne_bytes()); // the kernel's port id
+fn unix_diag_request(ino: u32, flags: u16) -> Vec<u8> {
+    let mut req = request_header(24, flags);
     req.push(nix::libc::AF_UNIX as u8);
     req.extend([0, 0, 0]); // protocol and padding
     req.extend(u32::MAX.to_ne_bytes()); // every state
@@ -284,26 +275,13 @@ fn unix_diag_request(ino: u32) -> Vec<u8> {
     req
 }
 
-/// The native-endian u16 at `at` in a netlink reply, if the reply is that long.
-pub(crate) fn ne_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-/// The native-endian u32 at `at` in a netlink reply, if the reply is that long.
-pub(crate) fn ne_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
 /// Reads sock_diag's reply about the socket of inode `ino`.
 fn parse_unix_diag(reply: &[u8], ino: u32) -> Result<UnixDiag, Errno> {
     let bad = Errno::EPROTO;
     let len = ne_u32(reply, 0).ok_or(bad)? as usize;
     let body = reply.get(NLMSG_HDR..len).ok_or(bad)?;
     match ne_u16(reply, 4).ok_or(bad)? {
-        NLMSG_ERROR => {
-            let e = i32::from_ne_bytes(body.get(..4).ok_or(bad)?.try_into().map_err(|_| bad)?);
-            return Err(Errno::from_raw(-e));
-        }
+        NLMSG_ERROR => return Err(errno_of(body)?),
         SOCK_DIAG_BY_FAMILY => {}
         _ => return Err(bad),
     }
@@ -337,29 +315,12 @@ fn parse_unix_diag(reply: &[u8], ino: u32) -> Result<UnixDiag, Errno> {
 /// is `socket_inode`: its socket file and its backlog.
 pub fn unix_diag(socket_inode: u64) -> Result<UnixDiag, Errno> {
     let ino = u32::try_from(socket_inode).map_err(|_| Errno::EOVERFLOW)?;
-    let nl = socket::socket(
-        AddressFamily::Netlink,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkSockDiag,
-    )?;
-    let kernel = NetlinkAddr::new(0, 0);
-    socket::sendto(
-        nl.as_raw_fd(),
-        &unix_diag_request(ino),
-        &kernel,
-        MsgFlags::empty(),
-    )?;
+    let nl = send(&unix_diag_request(ino, NLM_F_REQUEST))?;
     // The kernel queues its answer before sendto returns.
     let mut buf = [0u8; 1024];
     let n = socket::recv(nl.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT)?;
     parse_unix_diag(&buf[..n], ino)
 }
-
-/// `NLM_F_DUMP`: every socket of the family, not one.
-const NLM_F_DUMP: u16 = 0x300;
-/// The end of a netlink dump (`NLMSG_DONE`).
-const NLMSG_DONE: u16 = 3;
 
 /// The socket file `(device, low 32 bits of the inode)` of one `unix_diag_msg` of a dump.
 fn dump_entry_file(body: &[u8]) -> Option<(u64, u32)> {
@@ -383,50 +344,13 @@ fn dump_entry_file(body: &[u8]) -> Option<(u64, u32)> {
 /// and inode `ino`, listening or not: sock_diag lists every bound socket with its file,
 /// where a connect tells only whether one listens and has room in its backlog.
 pub fn unix_file_bound(dev: u64, ino: u64) -> Result<bool, Errno> {
-    let nl = socket::socket(
-        AddressFamily::Netlink,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkSockDiag,
-    )?;
-    let mut req = unix_diag_request(0);
-    req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    let mut req = unix_diag_request(0, NLM_F_REQUEST | NLM_F_DUMP);
+    // Every socket of the dump with its socket file (UDIAG_SHOW_VFS).
     req[NLMSG_HDR + 12..NLMSG_HDR + 16].copy_from_slice(&0x02u32.to_ne_bytes());
-    socket::sendto(
-        nl.as_raw_fd(),
-        &req,
-        &NetlinkAddr::new(0, 0),
-        MsgFlags::empty(),
-    )?;
-    let bad = Errno::EPROTO;
     let want = (dev, ino as u32);
     let mut found = false;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = socket::recv(nl.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-        let mut at = 0;
-        while at + NLMSG_HDR <= n {
-            let len = ne_u32(&buf, at).ok_or(bad)? as usize;
-            let body = buf.get(at + NLMSG_HDR..at + len).ok_or(bad)?;
-            match ne_u16(&buf, at + 4).ok_or(bad)? {
-                NLMSG_DONE => return Ok(found),
-                NLMSG_ERROR => {
-                    let e =
-                        i32::from_ne_bytes(body.get(..4).ok_or(bad)?.try_into().map_err(|_| bad)?);
-                    return Err(Errno::from_raw(-e));
-                }
-                SOCK_DIAG_BY_FAMILY => found |= dump_entry_file(body) == Some(want),
-                _ => return Err(bad),
-            }
-            if len < NLMSG_HDR {
-                return Err(bad);
-            }
-            at += len.next_multiple_of(4);
-        }
-        if n == 0 {
-            return Err(bad);
-        }
-    }
+    dump(&req, |body| found |= dump_entry_file(body) == Some(want))?;
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -460,7 +384,7 @@ mod tests {
         let s = nix::sys::socket::socket(
             AddressFamily::Unix,
             SockType::Stream,
-            SockFlag::SOCK_CLOEXEC,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
             None,
         )
         .unwrap();

@@ -4,8 +4,8 @@
 //! [`fatal::Fatal`]'s exit code.
 //!
 //! Layers, each importing only those below it:
-//! 1. [`names`], [`text`], [`sys`], [`expiry`], [`fdinfo`], [`inetdiag`], [`fdname`]:
-//!    vocabulary and the system calls std lacks.
+//! 1. [`names`], [`text`], [`sys`], [`expiry`], [`sockdiag`], [`fdinfo`], [`inetdiag`],
+//!    [`fdname`]: vocabulary and the system calls std lacks.
 //! 2. [`config::diag`] and [`systemd::error`] (located messages, a unit that cannot be
 //!    converted), then [`fatal`]: every way a tool can end, and its exit code.
 //! 3. The modes: [`env_mode`], [`config`], [`inspect`], [`systemd`]; then [`notify`] and
@@ -24,6 +24,7 @@ pub mod inetdiag;
 pub mod inspect;
 pub mod names;
 pub mod notify;
+pub mod sockdiag;
 pub mod sys;
 pub mod systemd;
 pub mod text;
