@@ -98,15 +98,7 @@ pub fn run(data: &[u8]) {
     // Env mode reads its environment with parse_in_place: the same answer, ids borrowed.
     let in_place =
         fdholder::envdump::parse_in_place(vars.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())))
-            .map(|fds| {
-                fds.into_iter()
-                    .map(|e| fdholder::envdump::EnvFd {
-                        fd: e.fd,
-                        id: e.id.to_vec(),
-                        limit: e.limit,
-                    })
-                    .collect::<Vec<_>>()
-            });
+            .map(|fds| fds.iter().map(EnvFd::to_owned).collect::<Vec<_>>());
     assert_eq!(in_place, got, "{vars:?}");
     if let Err(e) = got {
         // Every error names a variable and can be printed.

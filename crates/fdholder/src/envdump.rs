@@ -143,51 +143,38 @@ fn classify(name: &[u8]) -> Option<Option<(VarKind, u32)>> {
     name_index(digits).map(|i| Some((kind, i)))
 }
 
-/// Reads the dump the environment describes, in one pass over `vars`.
+/// Reads the dump the environment describes, owning the ids: [`parse_in_place`] over
+/// `vars`, collected first so that they can be read twice.
 ///
 /// Where a name appears twice the first wins, as with getenv. The first error, in the C
 /// tool's order (`S6_FD#`, then for each i: `S6_FD_i`, `S6_FDID_i`, `S6_FDLIMIT_i`), is
-/// the one reported. Names and values may be borrowed (nothing is copied but the ids).
+/// the one reported.
 pub fn parse<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Vec<EnvFd>, EnvError>
 where
     K: AsRef<OsStr>,
     V: AsRef<OsStr>,
 {
-    let mut count: Option<V> = None;
-    let mut found: Vec<(VarKind, u32, V)> = Vec::new();
-    for (name, value) in vars {
-        match classify(name.as_ref().as_bytes()) {
-            Some(None) => {
-                count.get_or_insert(value);
-            }
-            Some(Some((kind, i))) => found.push((kind, i, value)),
-            None => {}
-        }
-    }
-    let count = count.ok_or(EnvError::NotSet(Var::Count))?;
-    let n = scan_count(count.as_ref())?;
-    // Slots past the number of variables found cannot all be filled: the first gap, and so
-    // the first error, lies within them. This bounds memory whatever S6_FD# says.
-    let mut slots = new_slots(n.min(found.len() + 1));
-    for (kind, i, value) in found {
-        if let Some(slot) = slots.get_mut(i as usize) {
-            slot[kind as usize].get_or_insert(value);
-        }
-    }
-    Ok(check(slots, n)?
-        .into_iter()
-        .map(|e| EnvFd {
-            fd: e.fd,
-            id: e.id.as_ref().as_bytes().to_vec(),
-            limit: e.limit,
-        })
-        .collect())
+    let vars: Vec<(K, V)> = vars.into_iter().collect();
+    let fds = parse_in_place(vars.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+    Ok(fds.iter().map(EnvFd::to_owned).collect())
 }
 
-/// [`parse`] without copying anything: the ids are borrowed from the values, as env mode
-/// reads them from the process's environment in place. Two passes over `vars` (which must
-/// be cheap to clone, such as an iterator over `environ`) instead of a list of the
-/// variables found: the first finds `S6_FD#`, the second fills one slot per fd.
+impl EnvFd<&[u8]> {
+    /// The same fd with its id copied out of the environment.
+    pub fn to_owned(&self) -> EnvFd {
+        EnvFd {
+            fd: self.fd,
+            id: self.id.to_vec(),
+            limit: self.limit,
+        }
+    }
+}
+
+/// Reads the dump the environment describes without copying anything: the ids are borrowed
+/// from the values, as env mode reads them from the process's environment in place. Two
+/// passes over `vars` (which must be cheap to clone, such as an iterator over `environ`)
+/// instead of a list of the variables found: the first finds `S6_FD#`, the second fills one
+/// slot per fd. Errors as [`parse`] says.
 pub fn parse_in_place<'a, I>(vars: I) -> Result<Vec<EnvFd<&'a [u8]>>, EnvError>
 where
     I: IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
@@ -208,7 +195,9 @@ where
     }
     let count = count.ok_or(EnvError::NotSet(Var::Count))?;
     let n = scan_count(count)?;
-    // As in `parse`: every per-fd variable has the prefix, so this bound is no smaller.
+    // Slots past the number of variables found cannot all be filled: the first gap, and so
+    // the first error, lies within them. This bounds memory whatever S6_FD# says. (Every
+    // per-fd variable has the prefix.)
     let mut slots = new_slots(n.min(prefixed + 1));
     for (name, value) in vars {
         if let Some(Some((kind, i))) = classify(name.as_bytes()) {
@@ -302,16 +291,8 @@ mod tests {
     /// `super::parse`, checked against `parse_in_place` on the same variables: every test
     /// below runs both readers and they must agree, errors included.
     fn parse(v: Vec<(OsString, OsString)>) -> Result<Vec<EnvFd>, EnvError> {
-        let in_place =
-            parse_in_place(v.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))).map(|fds| {
-                fds.into_iter()
-                    .map(|e| EnvFd {
-                        fd: e.fd,
-                        id: e.id.to_vec(),
-                        limit: e.limit,
-                    })
-                    .collect::<Vec<_>>()
-            });
+        let in_place = parse_in_place(v.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())))
+            .map(|fds| fds.iter().map(EnvFd::to_owned).collect::<Vec<_>>());
         let owned = super::parse(v);
         assert_eq!(in_place, owned);
         owned
