@@ -22,14 +22,15 @@ const FAKE_PATIENCE: Duration = Duration::from_secs(20);
 
 /// A fake daemon at a socket in a temporary directory, serving one connection with `script`
 /// in a thread.
-struct Fake<T> {
+pub(crate) struct Fake<T> {
     _dir: TempDir,
-    socket: PathBuf,
+    /// The fake daemon's socket.
+    pub(crate) socket: PathBuf,
     thread: JoinHandle<T>,
 }
 
 impl<T: Send + 'static> Fake<T> {
-    fn serve(script: impl FnOnce(&mut Connection) -> T + Send + 'static) -> Fake<T> {
+    pub(crate) fn serve(script: impl FnOnce(&mut Connection) -> T + Send + 'static) -> Fake<T> {
         let dir = tempfile::Builder::new()
             .prefix("fdh-fake")
             .tempdir()
@@ -53,7 +54,7 @@ impl<T: Send + 'static> Fake<T> {
     }
 
     /// What the script returned, once the client is gone.
-    fn join(self) -> T {
+    pub(crate) fn join(self) -> T {
         self.thread.join().expect("the fake daemon's script failed")
     }
 }
@@ -90,7 +91,7 @@ fn read_batch(conn: &mut Connection) -> Vec<Vec<u8>> {
 }
 
 /// Waits for the client to close its end.
-fn until_closed(conn: &mut Connection) {
+pub(crate) fn until_closed(conn: &mut Connection) {
     while conn.receive().is_ok() {}
 }
 

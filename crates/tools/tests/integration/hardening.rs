@@ -9,7 +9,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use fdholder::error::ProtocolError;
@@ -18,41 +17,7 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket
 
 use crate::common::{BIN, Daemon, assert_fatal, code_and_err, ids, setdump_ids};
 use crate::config_mode::{run, tree};
-
-/// A fake daemon serving one connection with `script` in a thread.
-struct Fake<T> {
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-    thread: JoinHandle<T>,
-}
-
-fn fake<T: Send + 'static>(script: impl FnOnce(&mut Connection) -> T + Send + 'static) -> Fake<T> {
-    let dir = tempfile::Builder::new()
-        .prefix("fdh-fake")
-        .tempdir()
-        .unwrap();
-    let socket = dir.path().join("s");
-    let listener = UnixListener::bind(&socket).unwrap();
-    let thread = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream.set_nonblocking(true).unwrap();
-        let deadline = Deadline::after(Duration::from_secs(20));
-        script(&mut Connection::from_socket(
-            OwnedFd::from(stream),
-            deadline,
-        ))
-    });
-    Fake {
-        _dir: dir,
-        socket,
-        thread,
-    }
-}
-
-/// Waits for the client to close the connection.
-fn until_closed(conn: &mut Connection) {
-    while conn.receive().is_ok() {}
-}
+use crate::fake_server::{Fake, until_closed};
 
 /// Answers a getdump (`?`) with an empty dump.
 fn empty_dump(conn: &mut Connection) {
@@ -80,7 +45,7 @@ fn rollback_leaves_a_socket_swapped_in_alone() {
     let swapped = a.clone();
     // The late failure: the daemon refuses the setdump, after every fd is open. Before it
     // answers, another process takes a.sock: unlink, bind, listen.
-    let f = fake(move |conn| {
+    let f = Fake::serve(move |conn| {
         empty_dump(conn);
         assert_eq!(conn.receive().unwrap().payload.first(), Some(&b'!'));
         fs::remove_file(&swapped).unwrap();
@@ -91,7 +56,7 @@ fn rollback_leaves_a_socket_swapped_in_alone() {
         (theirs, ino)
     });
     let (code, err) = code_and_err(&run(&[&"-c", &config, &f.socket]));
-    let (theirs, ino) = f.thread.join().unwrap();
+    let (theirs, ino) = f.join();
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(&format!(
@@ -184,13 +149,13 @@ const UNKNOWN: u8 = 200;
 
 #[test]
 fn an_unknown_errno_byte_to_setdump_is_exit_111() {
-    let f = fake(|conn| {
+    let f = Fake::serve(|conn| {
         assert_eq!(conn.receive().unwrap().payload.first(), Some(&b'!'));
         conn.send(&[UNKNOWN], &[]).unwrap();
         until_closed(conn);
     });
     let got = code_and_err(&setdump_ids(&f.socket, &ids("fake", 2)));
-    f.thread.join().unwrap();
+    f.join();
     assert_eq!(got.0, 111, "{}", got.1);
     assert!(got.1.contains("200"), "{}", got.1);
 }
@@ -200,13 +165,13 @@ fn an_unknown_errno_byte_to_getdump_is_exit_111_nothing_opened() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("never.sock");
     let config = config_in(dir.path(), &unix_entry(&sock));
-    let f = fake(|conn| {
+    let f = Fake::serve(|conn| {
         assert_eq!(conn.receive().unwrap().payload, b"?");
         conn.send(&[UNKNOWN], &[]).unwrap();
         until_closed(conn);
     });
     let got = code_and_err(&run(&[&"-c", &config, &f.socket]));
-    f.thread.join().unwrap();
+    f.join();
     assert_eq!(got.0, 111, "{}", got.1);
     assert!(got.1.contains("200"), "{}", got.1);
     assert!(!sock.exists());
@@ -218,7 +183,7 @@ fn an_unknown_errno_byte_to_a_pruning_setdump_is_exit_111() {
     // the setdump itself (sent with a limit long past), which the fake answers with 200.
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path(), "");
-    let f = fake(|conn| {
+    let f = Fake::serve(|conn| {
         assert_eq!(conn.receive().unwrap().payload, b"?");
         let mut header = vec![0u8];
         header.extend(1u32.to_be_bytes());
@@ -235,7 +200,7 @@ fn an_unknown_errno_byte_to_a_pruning_setdump_is_exit_111() {
         until_closed(conn);
     });
     let got = code_and_err(&run(&[&"--prune", &"-c", &config, &f.socket]));
-    f.thread.join().unwrap();
+    f.join();
     assert_eq!(got.0, 111, "{}", got.1);
     assert!(got.1.contains("200"), "{}", got.1);
     assert!(!got.1.contains("deleted"), "{}", got.1);
@@ -244,7 +209,7 @@ fn an_unknown_errno_byte_to_a_pruning_setdump_is_exit_111() {
 #[test]
 fn an_unknown_errno_byte_to_store_or_delete_is_a_protocol_error() {
     for op in [b'S', b'D'] {
-        let f = fake(|conn| {
+        let f = Fake::serve(|conn| {
             conn.receive().unwrap();
             conn.send(&[UNKNOWN], &[]).unwrap();
             until_closed(conn);
@@ -257,7 +222,7 @@ fn an_unknown_errno_byte_to_store_or_delete_is_a_protocol_error() {
             c.delete(b"x")
         };
         drop(c);
-        f.thread.join().unwrap();
+        f.join();
         match r {
             Err(Error::Protocol(ProtocolError::UnknownErrno(_, UNKNOWN))) => {}
             other => panic!("{}: {other:?}", op as char),
