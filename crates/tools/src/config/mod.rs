@@ -175,7 +175,7 @@ fn carry_out(
     let opened = open::open_all(
         &sel.config,
         &sel.plan,
-        &report.replaceable(),
+        &report.replaceable(&sel.items),
         &mut opened_one,
     )
     .map_err(|f| {

@@ -356,14 +356,13 @@ impl Report {
             .map(|r| (&r.raw_id[..], r.held))
     }
 
-    /// The socket files (device, inode) the entries to open may replace: those of the
-    /// sockets the daemon holds under their own ids.
-    pub fn replaceable(&self) -> HashSet<(u64, u64)> {
-        let to_open = self.items_to_open();
-        self.own_files
+    /// The socket files (device, inode) that the items `opening` (those to open, as
+    /// [`Report::items_to_open`] gave them) may replace: those of the sockets the daemon
+    /// holds under their own ids.
+    pub fn replaceable(&self, opening: &[ItemIdx]) -> HashSet<(u64, u64)> {
+        opening
             .iter()
-            .filter(|(item, _)| to_open.contains(item))
-            .map(|(_, f)| *f)
+            .filter_map(|item| self.own_files.get(item).copied())
             .collect()
     }
 
