@@ -249,11 +249,9 @@ fn warn_refused_ids(socket: &std::path::Path, plan: &Plan) {
 /// Runs config mode.
 pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
     let now = SystemTime::now();
-    let strict = !opts.allow_insecure_config && nix::unistd::geteuid().is_root();
-    let text = load::trust::read(&opts.file, strict)?;
+    let (text, config) = load::read(&opts.file, opts.allow_insecure_config, now)?;
     let name = opts.file.display().to_string();
     let locate = |d: diag::Diag| d.locate(&name, &text);
-    let config = load::load(&text, now).map_err(|d| Fatal::Config(locate(d)))?;
     let plan = plan::plan(&config, now);
     let socket = match apply::daemon_socket(
         opts.socket.as_deref(),

@@ -21,13 +21,20 @@ use crate::config::model::Config;
 use crate::fatal::Fatal;
 use parse::{RawConfig, RawEntry};
 
-/// Reads and validates `file` as config mode does (trust checks unless `allow_insecure`),
-/// for the tools that only read a config file (s6-fdholder-activate).
-pub fn read_config(file: &Path, allow_insecure: bool) -> Result<Config, Fatal> {
+/// Reads `file` (trust checks as root, unless `allow_insecure`) and validates it with `now`
+/// as the run's clock: its text, for messages about it later, and the config.
+pub fn read(file: &Path, allow_insecure: bool, now: SystemTime) -> Result<(String, Config), Fatal> {
     let strict = !allow_insecure && nix::unistd::geteuid().is_root();
     let text = trust::read(file, strict)?;
-    let name = file.display().to_string();
-    load(&text, SystemTime::now()).map_err(|d| Fatal::Config(d.locate(&name, &text)))
+    let config = load(&text, now)
+        .map_err(|d| Fatal::Config(d.locate(&file.display().to_string(), &text)))?;
+    Ok((text, config))
+}
+
+/// Reads and validates `file` as config mode does, for the tools that only read a config
+/// file (s6-fdholder-activate).
+pub fn read_config(file: &Path, allow_insecure: bool) -> Result<Config, Fatal> {
+    read(file, allow_insecure, SystemTime::now()).map(|(_, config)| config)
 }
 
 /// Parses and validates config text in one pass: each `[[fd]]` table of toml's spanned
