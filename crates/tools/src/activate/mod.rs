@@ -151,11 +151,32 @@ fn retrieve_all(
             stored.push((s, fd));
         }
     }
+    // The store's fds count too: nothing is deleted for a run that cannot start.
+    check_keep(opts, fds.len() + stored.len())?;
     if opts.delete {
         drop(fds);
         fds = retrieve(&mut client, true)?;
     }
     Ok((fds, stored))
+}
+
+/// The first fd number above `n` passed fds, once every `-k` fd is known to lie above them
+/// (else the usage error that says so).
+fn check_keep(opts: &ActivateOptions, n: usize) -> Result<RawFd, Fatal> {
+    let end = RawFd::try_from(n + 3).map_err(|_| Fatal::Pass(Errno::EMFILE))?;
+    match opts.keep.iter().find(|&&k| k < end) {
+        None => Ok(end),
+        Some(k) => {
+            let usage = match opts.source {
+                Source::Given(_) => crate::names::USAGE_ACTIVATE,
+                Source::Config { .. } => crate::names::USAGE_ACTIVATE_CONFIG,
+            };
+            Err(Fatal::Usage(format!(
+                "{usage} (-k {k}: the {n} passed fds take 3 to {}; a kept fd must be above them)",
+                end - 1
+            )))
+        }
+    }
 }
 
 /// Starts the sd_notify listener for `-3` and `-s`, in a child that lives as long as this
@@ -262,18 +283,8 @@ pub fn environment(
 /// Runs the tool: returns only on failure, having executed nothing.
 pub fn run(opts: &ActivateOptions) -> Result<Infallible, Fatal> {
     let (wanted, socket) = resolve(opts)?;
-    let end = RawFd::try_from(wanted.len() + 3).map_err(|_| Fatal::Pass(Errno::EMFILE))?;
-    if let Some(k) = opts.keep.iter().find(|&&k| k < end) {
-        let usage = match opts.source {
-            Source::Given(_) => crate::names::USAGE_ACTIVATE,
-            Source::Config { .. } => crate::names::USAGE_ACTIVATE_CONFIG,
-        };
-        return Err(Fatal::Usage(format!(
-            "{usage} (-k {k}: the {} passed fds take 3 to {}; a kept fd must be above them)",
-            wanted.len(),
-            end - 1
-        )));
-    }
+    // Before connecting, for the ids given; retrieve_all checks again with the store's.
+    check_keep(opts, wanted.len())?;
     let (mut fds, stored) = retrieve_all(&socket, &wanted, opts)?;
     // The store's fds come after the explicit ones, under their names, as systemd does.
     let mut wanted = wanted;
@@ -281,15 +292,7 @@ pub fn run(opts: &ActivateOptions) -> Result<Infallible, Fatal> {
         id: s.id.clone().into_bytes(),
         name: s.name.clone(),
     }));
-    let end = RawFd::try_from(wanted.len() + 3).map_err(|_| Fatal::Pass(Errno::EMFILE))?;
-    if let Some(k) = opts.keep.iter().find(|&&k| k < end) {
-        return Err(Fatal::Usage(format!(
-            "{} (-k {k}: the {} passed fds take 3 to {}; a kept fd must be above them)",
-            crate::names::USAGE_ACTIVATE,
-            wanted.len(),
-            end - 1
-        )));
-    }
+    let end = check_keep(opts, wanted.len())?;
     let notify = start_listener(opts, &socket, &stored)?;
     fds.extend(stored.into_iter().map(|(_, fd)| fd));
     for fd in &fds {
