@@ -179,9 +179,13 @@ pub unsafe fn args_from_c(argc: c_int, argv: *const *const c_char) -> Vec<OsStri
 
 /// Takes ownership of an fd that the kernel has just installed in this process through
 /// `SCM_RIGHTS`, so that it is closed exactly once, even on error paths.
-pub fn adopt_received_fd(raw: RawFd) -> OwnedFd {
-    // SAFETY: `recvmsg` installed `raw` in our fd table for us and nothing else knows of it:
-    // we are its only owner.
+///
+/// # Safety
+/// `raw` must be a number `recvmsg` has just returned in an `SCM_RIGHTS` message, not yet
+/// owned by anything else.
+pub unsafe fn adopt_received_fd(raw: RawFd) -> OwnedFd {
+    // SAFETY: `recvmsg` installed `raw` in our fd table for us and nothing else knows of it
+    // (the caller's promise): we are its only owner.
     unsafe { OwnedFd::from_raw_fd(raw) }
 }
 

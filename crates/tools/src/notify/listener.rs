@@ -208,7 +208,8 @@ impl Listener {
             for c in cmsgs {
                 match c {
                     ControlMessageOwned::ScmRights(raw) => {
-                        fds.extend(raw.into_iter().map(adopt_received_fd))
+                        // SAFETY: recvmsg has just installed these, and nothing else has them.
+                        fds.extend(raw.into_iter().map(|fd| unsafe { adopt_received_fd(fd) }))
                     }
                     ControlMessageOwned::ScmCredentials(c) => sender = Some(c.pid()),
                     _ => {}
