@@ -358,27 +358,41 @@ pub unsafe fn close_all_but(keep: &[RawFd]) {
     }
 }
 
-/// Whether the POSIX extended regular expression `pattern` matches somewhere in `s`, as
-/// the C library's `regcomp(REG_EXTENDED | REG_NOSUB)` and `regexec` decide: how
-/// s6-fdholderd matches ids against `S6_FDHOLDER_*_REGEX`, so the same library gives the
-/// same answer. `None`: the pattern does not compile (the daemon then refuses the client).
-pub fn posix_regex_matches(pattern: &CStr, s: &CStr) -> Option<bool> {
-    let mut re = std::mem::MaybeUninit::<libc::regex_t>::uninit();
-    // SAFETY: regcomp initialises `re` when it returns 0, and only then is it used (by
-    // regexec, with no match array since REG_NOSUB) and freed, once; both strings are
-    // NUL-terminated and outlive the calls.
-    unsafe {
-        if libc::regcomp(
-            re.as_mut_ptr(),
-            pattern.as_ptr(),
-            libc::REG_EXTENDED | libc::REG_NOSUB,
-        ) != 0
-        {
-            return None;
+/// A POSIX extended regular expression, compiled once by the C library's
+/// `regcomp(REG_EXTENDED | REG_NOSUB)`: how s6-fdholderd matches ids against
+/// `S6_FDHOLDER_*_REGEX`, so the same library gives the same answers.
+pub struct PosixRegex(Box<libc::regex_t>);
+
+impl PosixRegex {
+    /// Compiles `pattern`; `None` when it does not compile (the daemon then refuses the
+    /// client).
+    pub fn new(pattern: &CStr) -> Option<PosixRegex> {
+        let mut re = Box::new(std::mem::MaybeUninit::<libc::regex_t>::uninit());
+        // SAFETY: regcomp initialises `re` when it returns 0; only then is it taken as a
+        // regex_t, and freed once, by Drop. The pattern is NUL-terminated and outlives the
+        // call. The regex_t stays in its box, never moved once compiled.
+        unsafe {
+            let flags = libc::REG_EXTENDED | libc::REG_NOSUB;
+            if libc::regcomp(re.as_mut_ptr(), pattern.as_ptr(), flags) != 0 {
+                return None;
+            }
+            Some(PosixRegex(Box::from_raw(
+                Box::into_raw(re).cast::<libc::regex_t>(),
+            )))
         }
-        let r = libc::regexec(re.as_ptr(), s.as_ptr(), 0, std::ptr::null_mut(), 0);
-        libc::regfree(re.as_mut_ptr());
-        Some(r == 0)
+    }
+
+    /// Whether it matches somewhere in `s`.
+    pub fn matches(&self, s: &CStr) -> bool {
+        // SAFETY: a compiled regex_t, no match array (REG_NOSUB), `s` NUL-terminated.
+        unsafe { libc::regexec(&*self.0, s.as_ptr(), 0, std::ptr::null_mut(), 0) == 0 }
+    }
+}
+
+impl Drop for PosixRegex {
+    fn drop(&mut self) {
+        // SAFETY: compiled by regcomp in `new`, freed here once.
+        unsafe { libc::regfree(&mut *self.0) }
     }
 }
 

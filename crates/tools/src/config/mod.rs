@@ -230,8 +230,9 @@ fn warn_refused_ids(socket: &std::path::Path, plan: &Plan) {
     let Some(r) = rules::read(socket) else {
         return;
     };
+    let matcher = r.matcher();
     for item in &plan.items {
-        let refused = rules::refused(&r, &item.id);
+        let refused = rules::refused(&matcher, &item.id);
         if !refused.is_empty() {
             warn(
                 PROG,

@@ -22,7 +22,7 @@ use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, UnixAddr, connect, getsockopt, socket, sockopt,
 };
 
-use crate::sys::posix_regex_matches;
+use crate::sys::PosixRegex;
 
 /// What the daemon's rules say of this client's ids: the two regexes, as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,20 +132,42 @@ pub fn read(socket: &Path) -> Option<Regexes> {
     regexes_in(&dir, uid.as_raw(), gid.as_raw())
 }
 
-/// Whether `re` (unset: the daemon's `.^`) matches `id`; `None` when it does not compile.
-fn allows(re: Option<&str>, id: &str) -> Option<bool> {
-    let re = CString::new(re.unwrap_or(".^")).ok()?;
-    let id = CString::new(id).ok()?;
-    posix_regex_matches(&re, &id)
+/// The two regexes compiled once, for many ids; `None` for one that does not compile.
+pub struct Matcher {
+    store: Option<PosixRegex>,
+    retrieve: Option<PosixRegex>,
+}
+
+impl Regexes {
+    /// Compiles the regexes (unset: the daemon's `.^`), once for every id of a file.
+    pub fn matcher(&self) -> Matcher {
+        let compile = |re: Option<&str>| {
+            CString::new(re.unwrap_or(".^"))
+                .ok()
+                .and_then(|re| PosixRegex::new(&re))
+        };
+        Matcher {
+            store: compile(self.store.as_deref()),
+            retrieve: compile(self.retrieve.as_deref()),
+        }
+    }
+}
+
+/// Whether `re` matches `id`; `None` when it did not compile.
+fn allows(re: Option<&PosixRegex>, id: &CString) -> Option<bool> {
+    re.map(|re| re.matches(id))
 }
 
 /// What the client could not do later with `id`: `delete`, `retrieve`, both or none.
-pub fn refused(r: &Regexes, id: &str) -> Vec<&'static str> {
+pub fn refused(m: &Matcher, id: &str) -> Vec<&'static str> {
     let mut v = Vec::new();
-    if allows(r.store.as_deref(), id) == Some(false) {
+    let Ok(id) = CString::new(id) else {
+        return v;
+    };
+    if allows(m.store.as_ref(), &id) == Some(false) {
         v.push("delete");
     }
-    if allows(r.retrieve.as_deref(), id) == Some(false) {
+    if allows(m.retrieve.as_ref(), &id) == Some(false) {
         v.push("retrieve");
     }
     v
@@ -174,13 +196,13 @@ mod tests {
             store: Some("^pipe:".into()),
             retrieve: None,
         };
-        assert_eq!(refused(&r, "pipe:x"), ["retrieve"]);
-        assert_eq!(refused(&r, "unix:/x"), ["delete", "retrieve"]);
+        assert_eq!(refused(&r.matcher(), "pipe:x"), ["retrieve"]);
+        assert_eq!(refused(&r.matcher(), "unix:/x"), ["delete", "retrieve"]);
         let all = Regexes {
             store: Some(".*".into()),
             retrieve: Some("s6rc-".into()),
             ..r
         };
-        assert!(refused(&all, "pipe:s6rc-w-x").is_empty());
+        assert!(refused(&all.matcher(), "pipe:s6rc-w-x").is_empty());
     }
 }
