@@ -215,11 +215,16 @@ pub fn fork_then(child: impl FnOnce()) -> Result<nix::unistd::Pid, nix::errno::E
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Parent { child } => Ok(child),
         nix::unistd::ForkResult::Child => {
-            child();
+            // A panic must not unwind out of here into the parent's frames, which own fds
+            // the child may have closed: it ends the child, with status 1.
+            let status = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
             // Without running the parent's exit handlers or flushing its buffered output
             // a second time.
             // SAFETY: _exit(2) ends the process at once; nothing runs after it.
-            unsafe { libc::_exit(0) }
+            unsafe { libc::_exit(status) }
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches};
 use fdholder::envdump::scan_u32;
-use fdholder::proto::check_id;
+use fdholder::proto::{MAX_ID_LEN, check_id};
 
 use super::{Parsed, clap_parse, timeout_arg, timeout_ms, usage_error};
 use crate::activate::{ActivateOptions, DEFAULT_STORE_MAX, Source, StoreOptions, Wanted};
@@ -202,6 +202,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<ActivateCommand
         .get_one::<OsString>("notif")
         .map(|n| fd_number("-3", n))
         .transpose()?;
+    if let Some(n) = notif {
+        // As s6's notification-fd: 0 to 2 are the service's own stdio, which the tool
+        // would close.
+        if n < 3 {
+            return Err(usage(&format!("-3 {n}: the notification fd is 3 or more")));
+        }
+        if keep.contains(&n) {
+            return Err(usage(&format!(
+                "-3 {n} and -k {n}: the notification fd is the listener's, not prog's"
+            )));
+        }
+    }
     let store = match m.get_one::<String>("store") {
         None => None,
         Some(prefix) => {
@@ -214,6 +226,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<ActivateCommand
             };
             check_id(prefix.as_bytes())
                 .map_err(|e| usage(&format!("-s: invalid prefix {prefix:?}: {e}")))?;
+            // Ending in ':', which no name holds, one store's ids are never another's.
+            if !prefix.ends_with(':') {
+                return Err(usage(&format!("-s {prefix:?}: a prefix ends with ':'")));
+            }
+            // Room for the shortest id of the store, NAME:SEQ with one character each.
+            if prefix.len() + 3 > MAX_ID_LEN {
+                return Err(usage(&format!(
+                    "-s: a prefix of {} bytes leaves no room for an id of at most {MAX_ID_LEN}",
+                    prefix.len()
+                )));
+            }
             Some(StoreOptions {
                 prefix: prefix.clone(),
                 max,
@@ -352,6 +375,10 @@ mod tests {
             })
         );
         assert_eq!(o.source, Source::Given(vec![]), "no id needed with a store");
+        let long = format!("{}:", "p".repeat(252));
+        let e = p(&["-s", &long, "/s", "--", "p"]).unwrap_err();
+        assert!(e.contains("leaves no room"), "{e}");
+        assert!(p(&["-s", &long[1..], "/s", "--", "p"]).is_ok());
         let o = p(&["-s", "p:", "/s", "a", "--", "p"]).unwrap();
         assert_eq!(o.store.map(|s| s.max), Some(DEFAULT_STORE_MAX));
         for (args, why) in [
@@ -365,6 +392,12 @@ mod tests {
                 "-m takes a number",
             ),
             (&["-3", "4", "/s", "--", "p"][..], "no id given"),
+            (&["-3", "2", "/s", "a", "--", "p"][..], "3 or more"),
+            (
+                &["-3", "4", "-k", "4", "/s", "a", "--", "p"][..],
+                "-3 4 and -k 4",
+            ),
+            (&["-s", "web", "/s", "--", "p"][..], "ends with ':'"),
         ] {
             let e = p(args).unwrap_err();
             assert!(

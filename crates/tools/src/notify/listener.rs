@@ -132,15 +132,16 @@ impl Listener {
                     return;
                 }
             };
-            for i in hung.into_iter().rev() {
-                self.forget(i);
+            for id in hung {
+                self.forget(&id);
             }
         }
     }
 
-    /// Waits for a datagram or the service's end, reads the datagram, and returns the
-    /// stored fds that hung up (`None` once the service has ended).
-    fn wait(&mut self) -> Result<Option<Vec<usize>>, Errno> {
+    /// Waits for a datagram or the service's end, reads the datagram, and returns the ids
+    /// of the stored fds that hung up (`None` once the service has ended). By id, not by
+    /// place in the store: the datagram read meanwhile may have removed some.
+    fn wait(&mut self) -> Result<Option<Vec<String>>, Errno> {
         let watched: Vec<(usize, RawFd)> = self.store.as_ref().map_or(Vec::new(), |s| {
             s.held
                 .iter()
@@ -167,11 +168,11 @@ impl Listener {
             }
             let rev = |p: &PollFd<'_>| p.revents().unwrap_or(PollFlags::empty());
             let gone = PollFlags::POLLHUP | PollFlags::POLLERR;
-            let hung: Vec<usize> = watched
+            let hung: Vec<String> = watched
                 .iter()
                 .zip(&fds[2..])
                 .filter(|(_, p)| rev(p).intersects(gone))
-                .map(|(&(i, _), _)| i)
+                .map(|(&(i, _), _)| held[i].id.id.clone())
                 .collect();
             (!rev(&fds[0]).is_empty(), !rev(&fds[1]).is_empty(), hung)
         };
@@ -296,7 +297,14 @@ impl Listener {
             );
             return;
         }
-        let seq = store.held.iter().map(|h| h.id.seq).max().unwrap_or(0) + 1;
+        let last = store.held.iter().map(|h| h.id.seq).max().unwrap_or(0);
+        let Some(seq) = last.checked_add(1) else {
+            warn(
+                PROG,
+                format_args!("{}: no sequence number left after {last}", store.prefix),
+            );
+            return;
+        };
         let Some(sid) = store_id(&store.prefix, name, seq) else {
             warn(PROG, format_args!("{}{name}: too long an id", store.prefix));
             return;
@@ -318,20 +326,26 @@ impl Listener {
         let Some(store) = self.store.as_ref() else {
             return;
         };
-        let named: Vec<usize> = (0..store.held.len())
-            .filter(|&i| store.held[i].id.name == name)
+        let named: Vec<String> = store
+            .held
+            .iter()
+            .filter(|h| h.id.name == name)
+            .map(|h| h.id.id.clone())
             .collect();
-        for i in named.into_iter().rev() {
-            self.forget(i);
+        for id in named {
+            self.forget(&id);
         }
     }
 
-    /// Deletes the `i`-th stored fd from the daemon and from the store.
-    fn forget(&mut self, i: usize) {
+    /// Deletes the stored fd `id` from the daemon and from the store, if it is still there.
+    fn forget(&mut self, id: &str) {
         let Some(store) = self.store.as_mut() else {
             return;
         };
-        let held = store.held.remove(i);
+        let Some(at) = store.held.iter().position(|h| h.id.id == id) else {
+            return;
+        };
+        let held = store.held.remove(at);
         let deleted = Client::connect(&store.daemon, Deadline::after(DAEMON_PATIENCE))
             .and_then(|mut c| c.delete(held.id.id.as_bytes()));
         match deleted {
