@@ -11,6 +11,7 @@
 //! `S6_FDHOLDER_SETDUMP`: the daemon's setdump checks no `S6_FDHOLDER_STORE_REGEX`, which
 //! its delete does (s6-rc's fdholder allows only `^pipe:s6rc-`).
 
+use std::borrow::Cow;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -72,48 +73,57 @@ pub fn ask(
     }
 }
 
-/// The entries a run opens, as a config and a plan of their own.
+/// The entries a run opens, as a config and a plan of their own: the run's own when it
+/// opens every entry (the usual first run), so that nothing is copied then.
 #[derive(Debug)]
-pub struct Selection {
+pub struct Selection<'a> {
     /// The entries with an fd to open, in file order.
-    pub config: Config,
+    pub config: Cow<'a, Config>,
     /// Their items.
-    pub plan: Plan,
+    pub plan: Cow<'a, Plan>,
     /// For each of those items, its index in the whole plan.
     pub items: Vec<ItemIdx>,
 }
 
 /// The entries of `config` that `report` says to open.
-pub fn select(config: &Config, plan: &Plan, report: &Report) -> Selection {
-    let mut sel = Selection {
-        config: Config {
-            fdholder: config.fdholder.clone(),
-            entries: Vec::new(),
-        },
-        plan: Plan {
-            items: Vec::new(),
-            now: plan.now,
-        },
-        items: Vec::new(),
-    };
+pub fn select<'a>(config: &'a Config, plan: &'a Plan, report: &Report) -> Selection<'a> {
+    let to_open = report.items_to_open(plan.items.len());
+    if to_open.iter().all(|&open| open) {
+        return Selection {
+            config: Cow::Borrowed(config),
+            plan: Cow::Borrowed(plan),
+            items: (0..plan.items.len()).map(ItemIdx).collect(),
+        };
+    }
+    let mut entries = Vec::new();
+    let mut items = Vec::new();
+    let mut indices = Vec::new();
     let mut last = None;
-    let to_open = report.items_to_open();
     for (i, item) in plan.items.iter().enumerate() {
-        let i = ItemIdx(i);
-        if !to_open.contains(&i) {
+        if !to_open[i] {
             continue;
         }
         if last != Some(item.entry) {
-            sel.config.entries.push(config.entries[item.entry].clone());
+            entries.push(config.entries[item.entry].clone());
             last = Some(item.entry);
         }
-        sel.plan.items.push(Item {
-            entry: EntryIdx(sel.config.entries.len() - 1),
+        items.push(Item {
+            entry: EntryIdx(entries.len() - 1),
             ..item.clone()
         });
-        sel.items.push(i);
+        indices.push(ItemIdx(i));
     }
-    sel
+    Selection {
+        config: Cow::Owned(Config {
+            fdholder: config.fdholder.clone(),
+            entries,
+        }),
+        plan: Cow::Owned(Plan {
+            items,
+            now: plan.now,
+        }),
+        items: indices,
+    }
 }
 
 /// Sends the opened fds, then the held ones whose limit alone changed, each under its
@@ -128,7 +138,7 @@ pub fn apply(
     client: &mut Client,
     config: &Config,
     plan: &Plan,
-    sel: &Selection,
+    sel: &Selection<'_>,
     opened: &Opened,
     report: &Report,
     dump: &[HeldFd],

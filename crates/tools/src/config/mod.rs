@@ -123,10 +123,10 @@ fn print(text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
     let _ = text(&mut out).and_then(|()| out.flush());
 }
 
-/// Prints the report as JSON.
-fn print_json(report: &Report) -> Result<(), Fatal> {
-    let json =
-        render::to_json(report).map_err(|e| Fatal::Write(fdholder::error::io_errno(&e.into())))?;
+/// Prints the report of `config` and `plan` as JSON.
+fn print_json(report: &mut Report, config: &Config, plan: &Plan) -> Result<(), Fatal> {
+    let json = render::to_json(report, config, plan)
+        .map_err(|e| Fatal::Write(fdholder::error::io_errno(&e.into())))?;
     print(|out| out.write_all(json.as_bytes()));
     Ok(())
 }
@@ -161,9 +161,11 @@ fn carry_out(
     let interrupt = Interrupt::block().ok();
     let stop = || interrupt.as_ref().and_then(Interrupt::pending);
     let mut opened_one = |item: &plan::Item| {
-        let e = &sel.config.entries[item.entry];
-        let what = format!("{} {}", kind_name(&e.spec, item.end), address(e));
-        info(opts, format_args!("opened {} ({what})", item.id));
+        if opts.verbose {
+            let e = &sel.config.entries[item.entry];
+            let what = format!("{} {}", kind_name(&e.spec, item.end), address(e));
+            info(opts, format_args!("opened {} ({what})", item.id));
+        }
         match interrupt.as_ref().and_then(Interrupt::now_and_then) {
             Some(signal) => Err(format!(
                 "interrupted by {signal} after opening this entry; everything this run \
@@ -265,7 +267,7 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
             let mut report = Report::new(&config, &plan, None, None);
             report.decide(&plan, opts.replace_all, opts.prune);
             if opts.json {
-                print_json(&report)?;
+                print_json(&mut report, &config, &plan)?;
             } else {
                 print(|out| render::write_plan(out, &config, &plan));
             }
@@ -293,7 +295,7 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
     if opts.check {
         warn_refused_ids(&socket, &plan);
         if opts.json {
-            print_json(&report)?;
+            print_json(&mut report, &config, &plan)?;
         } else {
             print(|out| render::write_states(out, &report, &config, &plan));
         }
@@ -307,7 +309,7 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
     report.applied();
     info(opts, render::summary(&report));
     if opts.json {
-        print_json(&report)?;
+        print_json(&mut report, &config, &plan)?;
     }
     Ok(outcome(opts, &report))
 }

@@ -118,7 +118,7 @@ pub fn address(e: &Entry) -> String {
         }
         | FdSpec::Fifo { path: p, .. }
         | FdSpec::File { path: p, .. }
-        | FdSpec::Special { path: p, .. } => p.display().to_string(),
+        | FdSpec::Special { path: p, .. } => p.to_string_lossy().into_owned(),
         FdSpec::Unix {
             address: UnixAddress::Abstract(name),
             ..

@@ -50,10 +50,10 @@ pub fn write_states(
             (Some(item), ..) => plan_line(config, plan, &plan.items[item]),
             (None, Some(kind), Some(address), Some(limit)) => format!(
                 "{}\t{kind}\t{address}\t{}\t{limit}",
-                show_id(&row.raw_id),
+                show_id(row.raw_id()),
                 expiry::show(limit, plan.now)
             ),
-            _ => show_id(&row.raw_id),
+            _ => show_id(row.raw_id()),
         };
         write!(out, "{sign}\t{line}")?;
         if let Some(fix) = row.fix() {
@@ -68,8 +68,14 @@ pub fn write_states(
     Ok(())
 }
 
-/// The JSON document, pretty-printed, with a final newline.
-pub fn to_json(report: &Report) -> Result<String, serde_json::Error> {
+/// The JSON document of the report of `config` and `plan`, pretty-printed, with a final
+/// newline.
+pub fn to_json(
+    report: &mut Report,
+    config: &Config,
+    plan: &Plan,
+) -> Result<String, serde_json::Error> {
+    report.fill_addresses(config, plan);
     serde_json::to_string_pretty(report).map(|mut s| {
         s.push('\n');
         s

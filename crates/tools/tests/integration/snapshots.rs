@@ -39,7 +39,10 @@ fn outputs(text: &str, now: SystemTime) -> (String, String) {
     write_plan(&mut out, &config, &p).unwrap();
     let mut report = Report::new(&config, &p, None, None);
     report.decide(&p, false, false);
-    (String::from_utf8(out).unwrap(), to_json(&report).unwrap())
+    (
+        String::from_utf8(out).unwrap(),
+        to_json(&mut report, &config, &p).unwrap(),
+    )
 }
 
 /// Compares `got` with the snapshot at `path`, or rewrites it under `BLESS=1`. Returns a

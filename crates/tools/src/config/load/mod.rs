@@ -5,6 +5,7 @@
 //! [`crate::config::model`] types. [`load`] does all three in one pass over the entries.
 
 pub mod parse;
+pub mod plain;
 pub mod scope;
 pub mod trust;
 pub mod validate;
@@ -48,6 +49,38 @@ pub fn read_config(file: &Path, allow_insecure: bool) -> Result<Config, Fatal> {
 /// costs a second parse, and the two paths cannot disagree on what they report.
 pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     let slow = || parse::parse_str(text).and_then(|raw| validate::validate(&raw, now));
+    // The plain subset of TOML most files are written in, read with no tree.
+    let mut entries = Vec::new();
+    let mut invalid = false;
+    let read = plain::read(
+        text,
+        |index, r, defaults| match validate::entry(index, &r, defaults, now) {
+            Ok(e) => {
+                entries.push(e);
+                Some(())
+            }
+            Err(_) => {
+                invalid = true;
+                None
+            }
+        },
+        |defaults| defaults,
+    );
+    match read {
+        _ if invalid => return slow(),
+        plain::Read::Done(fdholder, defaults) => {
+            let raw = RawConfig {
+                fdholder,
+                defaults,
+                fd: Vec::new(),
+            };
+            return match validate::top(&raw) {
+                Ok(fdholder) if validate::all_unique(&entries) => Ok(Config { fdholder, entries }),
+                _ => slow(),
+            };
+        }
+        plain::Read::Unplain => {}
+    }
     let (mut doc, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         return slow();
@@ -65,7 +98,8 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     };
     let empty = RawEntry::default();
     let defaults = raw.defaults.as_ref().map_or(&empty, Spanned::get_ref);
-    let mut entries = Vec::with_capacity(fds.len());
+    entries.clear();
+    entries.reserve(fds.len());
     for (index, v) in fds.into_iter().enumerate() {
         let Ok(r) = Spanned::<RawEntry>::deserialize(ValueDeserializer::from(v)) else {
             return slow();

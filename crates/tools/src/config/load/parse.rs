@@ -15,6 +15,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::plain::{FromPlain, Plain};
 use crate::config::diag::{Diag, Place, entry_label};
 use crate::config::model::{Kind, OpenMode, SocketType};
 
@@ -126,15 +127,39 @@ macro_rules! raw_entry {
         }
 
         impl RawEntry {
-            /// The keys written in this table, with the spans of their values, in key order.
-            pub fn present(&self) -> Vec<(&'static str, Range<usize>)> {
-                let mut keys = Vec::new();
+            /// The first key, in key order, written in this table and for which `pred`
+            /// holds, with the span of its value.
+            pub fn find_key(
+                &self,
+                pred: impl Fn(&'static str) -> bool,
+            ) -> Option<(&'static str, Range<usize>)> {
                 $(
-                    if let Some(v) = &self.$field {
-                        keys.push(($key, v.span()));
+                    if let Some(v) = &self.$field
+                        && pred($key)
+                    {
+                        return Some(($key, v.span()));
                     }
                 )*
-                keys
+                None
+            }
+
+            /// Sets `key` to `value`, written at `span`, as toml would; `None` for a key
+            /// this table does not take, one it already has, or a value of another type.
+            pub(super) fn set_plain(
+                &mut self,
+                key: &str,
+                span: Range<usize>,
+                value: Plain<'_>,
+            ) -> Option<()> {
+                match key {
+                    $(
+                        $key if self.$field.is_none() => {
+                            self.$field = Some(Spanned::new(span, FromPlain::from_plain(value)?));
+                        }
+                    )*
+                    _ => return None,
+                }
+                Some(())
             }
         }
     };

@@ -7,7 +7,7 @@
 //! fills in a key an entry leaves out, for the kinds the key applies to; it is ignored for
 //! the others. Users and groups are looked up here, so `--check` proves them too.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -66,12 +66,12 @@ const ENTRY_ONLY: [&str; 6] = ["kind", "id", "path", "listen", "read-id", "write
 struct Found<'a, T> {
     value: &'a T,
     span: Range<usize>,
-    place: Place,
+    place: &'a Place,
 }
 
 impl<T> Found<'_, T> {
     fn err(&self, what: impl Into<String>) -> Diag {
-        Diag::new(self.span.clone(), &self.place, what)
+        Diag::new(self.span.clone(), self.place, what)
     }
 }
 
@@ -91,32 +91,38 @@ impl<'a> Ctx<'a> {
     }
 
     /// The value of `key`: the entry's, or else the default's if the key applies here.
-    fn get<T>(
-        &self,
+    fn get<'s, T: 'a>(
+        &'s self,
         key: &str,
         field: impl Fn(&'a RawEntry) -> &'a Option<Spanned<T>>,
-    ) -> Option<Found<'a, T>> {
+    ) -> Option<Found<'s, T>>
+    where
+        'a: 's,
+    {
         if let Some(v) = field(self.entry) {
             return Some(Found {
                 value: v.get_ref(),
                 span: v.span(),
-                place: self.place.clone(),
+                place: &self.place,
             });
         }
         let v = field(self.defaults).as_ref()?;
         applies(key, self.kind, self.socket).then(|| Found {
             value: v.get_ref(),
             span: v.span(),
-            place: Place::Defaults,
+            place: &Place::Defaults,
         })
     }
 
     /// A key the kind requires.
-    fn required<T>(
-        &self,
+    fn required<'s, T: 'a>(
+        &'s self,
         key: &str,
         field: impl Fn(&'a RawEntry) -> &'a Option<Spanned<T>>,
-    ) -> Result<Found<'a, T>, Diag> {
+    ) -> Result<Found<'s, T>, Diag>
+    where
+        'a: 's,
+    {
         self.get(key, field).ok_or_else(|| {
             self.err(format!(
                 "missing key `{key}` (a {} needs it)",
@@ -246,7 +252,7 @@ fn parse_instant(s: &str) -> Result<SystemTime, String> {
 
 /// `found`, unless it comes from the defaults and the entry has its own.
 fn own_or_default<T>(found: Option<Found<'_, T>>, own: bool) -> Option<Found<'_, T>> {
-    found.filter(|f| !own || f.place != Place::Defaults)
+    found.filter(|f| !own || *f.place != Place::Defaults)
 }
 
 /// The entry's lifetime: `lifetime` xor `expires`, the entry's own winning over defaults.
@@ -380,12 +386,7 @@ fn pipe_id(f: &Found<'_, String>, key: &str) -> Result<String, Diag> {
 /// defaults for them are ignored there.
 fn not_without(ctx: &Ctx<'_>, what: &str) -> Result<(), Diag> {
     let perm_keys = ["mode", "owner", "group", "directory-mode"];
-    match ctx
-        .entry
-        .present()
-        .into_iter()
-        .find(|(k, _)| perm_keys.contains(k))
-    {
+    match ctx.entry.find_key(|k| perm_keys.contains(&k)) {
         Some((key, span)) => Err(Diag::new(
             span,
             &ctx.place,
@@ -453,11 +454,11 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
         return Err(listen.err("`listen` needs a port other than 0"));
     }
     let ipv6_only = match ctx.get("ipv6-only", |e| &e.ipv6_only) {
-        Some(f) if address.is_ipv4() && f.place != Place::Defaults => {
+        Some(f) if address.is_ipv4() && *f.place != Place::Defaults => {
             return Err(f.err("`ipv6-only` applies to an IPv6 address only"));
         }
         // The kernel refuses to bind an IPV6_V6ONLY socket to an IPv4-mapped address.
-        Some(f) if *f.value && is_v4_mapped(&address) && f.place != Place::Defaults => {
+        Some(f) if *f.value && is_v4_mapped(&address) && *f.place != Place::Defaults => {
             return Err(f.err("`ipv6-only` cannot be true on an IPv4-mapped address"));
         }
         Some(f) if address.is_ipv6() && !(*f.value && is_v4_mapped(&address)) => Some(*f.value),
@@ -591,30 +592,24 @@ fn pipe_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
 
 /// Checks that `table` has no key that means nothing for its kind.
 fn check_keys(ctx: &Ctx<'_>) -> Result<(), Diag> {
-    for (key, span) in ctx.entry.present() {
-        if !applies(key, ctx.kind, ctx.socket) {
-            let what = if key == "backlog" && ctx.kind == Kind::Unix {
-                "a dgram unix socket".to_string()
-            } else {
-                format!("kind {}", ctx.kind.name())
-            };
-            return Err(Diag::new(
-                span,
-                &ctx.place,
-                format!("`{key}` does not apply to {what}"),
-            ));
-        }
-    }
-    Ok(())
+    let Some((key, span)) = ctx.entry.find_key(|k| !applies(k, ctx.kind, ctx.socket)) else {
+        return Ok(());
+    };
+    let what = if key == "backlog" && ctx.kind == Kind::Unix {
+        "a dgram unix socket".to_string()
+    } else {
+        format!("kind {}", ctx.kind.name())
+    };
+    Err(Diag::new(
+        span,
+        &ctx.place,
+        format!("`{key}` does not apply to {what}"),
+    ))
 }
 
 /// Checks the `[defaults]` table: no key that names one fd.
 fn check_defaults(defaults: &RawEntry) -> Result<(), Diag> {
-    match defaults
-        .present()
-        .into_iter()
-        .find(|(k, _)| ENTRY_ONLY.contains(k))
-    {
+    match defaults.find_key(|k| ENTRY_ONLY.contains(&k)) {
         Some((key, span)) => Err(Diag::new(
             span,
             &Place::Defaults,
@@ -718,7 +713,7 @@ fn symlinks(ctx: &Ctx<'_>, spec: &FdSpec) -> Result<Vec<PathBuf>, Diag> {
         let one = Found {
             value: s,
             span: f.span.clone(),
-            place: f.place.clone(),
+            place: f.place,
         };
         let p = absolute_path(&one)?;
         if &p == target || out.contains(&p) {
@@ -833,11 +828,11 @@ pub(super) fn top(raw: &RawConfig) -> Result<Option<PathBuf>, Diag> {
 /// leaves the message of a repeat to [`validate`].
 pub(super) fn all_unique(entries: &[Entry]) -> bool {
     let mut ids: HashSet<&str> = HashSet::with_capacity(entries.len() + 1);
-    let mut unix_paths: HashSet<&UnixAddress> = HashSet::with_capacity(entries.len());
+    let mut unix_paths = HashSet::with_capacity(entries.len());
     entries.iter().all(|e| {
-        e.spec.ids().into_iter().all(|id| ids.insert(id))
+        e.spec.ids().all(|id| ids.insert(id))
             && match &e.spec {
-                FdSpec::Unix { address, .. } => unix_paths.insert(address),
+                FdSpec::Unix { address, .. } => unix_paths.insert(address.key()),
                 _ => true,
             }
     })
@@ -848,10 +843,10 @@ pub(super) fn all_unique(entries: &[Entry]) -> bool {
 /// id or path is copied.
 fn check_unique(raw: &RawConfig, entries: &[Entry]) -> Result<(), Diag> {
     let mut ids: HashMap<&str, usize> = HashMap::with_capacity(entries.len() + 1);
-    let mut unix_paths: HashMap<&UnixAddress, usize> = HashMap::with_capacity(entries.len());
+    let mut unix_paths = HashMap::with_capacity(entries.len());
     for (index, (e, r)) in entries.iter().zip(&raw.fd).enumerate() {
         let spans = id_spans(r.get_ref(), r.span());
-        for (id, span) in e.spec.ids().into_iter().zip(spans) {
+        for (id, span) in e.spec.ids().zip(spans) {
             if let Some(other) = ids.insert(id, index) {
                 return Err(Diag::new(
                     span,
@@ -861,7 +856,7 @@ fn check_unique(raw: &RawConfig, entries: &[Entry]) -> Result<(), Diag> {
             }
         }
         if let FdSpec::Unix { address, .. } = &e.spec
-            && let Some(other) = unix_paths.insert(address, index)
+            && let Some(other) = unix_paths.insert(address.key(), index)
         {
             let span = r.get_ref().path.as_ref().map_or(r.span(), Spanned::span);
             return Err(Diag::new(
@@ -948,7 +943,7 @@ open = "append"
             Expiry::At(humantime::parse_rfc3339("2998-12-31T23:00:00Z").unwrap())
         );
         assert_eq!(c.entries[3].expiry, Expiry::Never);
-        assert_eq!(c.entries[3].spec.ids(), ["pipe:r", "pipe:w"]);
+        assert!(c.entries[3].spec.ids().eq(["pipe:r", "pipe:w"]));
         assert!(
             matches!(specs[4], FdSpec::File { id, open: OpenMode::Append, create: false, .. } if id == "file:/tmp/f")
         );

@@ -79,6 +79,21 @@ pub(super) fn trusted_owner(uid: u32) -> bool {
 /// The directory and the last component of a path that validation made absolute and not
 /// ending in `/`.
 pub(super) fn split(path: &Path) -> (&Path, &OsStr) {
+    use std::os::unix::ffi::OsStrExt;
+    // The common case by its bytes (`Path::parent` parses components): `/dir/name`, with
+    // no `.`, `..` or empty component at the end.
+    let b = path.as_os_str().as_bytes();
+    if let Some(slash) = b.iter().rposition(|&c| c == b'/')
+        && slash > 0
+        && b[slash - 1] != b'/'
+        && !b[..slash].ends_with(b"/.")
+        && !matches!(&b[slash + 1..], b"" | b"." | b"..")
+    {
+        return (
+            Path::new(OsStr::from_bytes(&b[..slash])),
+            OsStr::from_bytes(&b[slash + 1..]),
+        );
+    }
     (
         path.parent().unwrap_or(Path::new("/")),
         path.file_name().unwrap_or(path.as_os_str()),
@@ -120,6 +135,35 @@ mod tests {
     use nix::fcntl::{OFlag, open};
     use nix::sys::stat::Mode;
     use std::ffi::OsStr;
+
+    /// The split by bytes is what `Path::parent` and `Path::file_name` say.
+    #[test]
+    fn split_is_parent_and_file_name() {
+        let paths = [
+            "/a/b",
+            "/a",
+            "/",
+            "/a/b/c.sock",
+            "/a//b",
+            "/a/./b",
+            "/a/b/.",
+            "/a/b/..",
+            "/./b",
+            "/a/../b",
+            "//b",
+            "/a/.b",
+            "/a/b.",
+            "/.a/b",
+        ];
+        for p in paths {
+            let p = Path::new(p);
+            let want = (
+                p.parent().unwrap_or(Path::new("/")),
+                p.file_name().unwrap_or(p.as_os_str()),
+            );
+            assert_eq!(split(p), want, "{p:?}");
+        }
+    }
 
     #[test]
     fn a_file_replaced_since_it_was_looked_at_is_not_unlinked() {

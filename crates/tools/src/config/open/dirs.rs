@@ -25,9 +25,31 @@ impl Opener<'_> {
         dir: &Path,
         create: Option<u32>,
     ) -> Result<Dir, Diag> {
-        if let Some(d) = self.dirs.get(dir) {
+        // Most entries are in the directory of the one before: a comparison, not a lookup.
+        if let Some((last, d, _)) = &self.last_dir
+            && last.as_os_str() == dir.as_os_str()
+        {
             return Ok(d.clone());
         }
+        let d = match self.dirs.get(dir) {
+            Some(d) => d.clone(),
+            None => self.walk(e, dir, create)?,
+        };
+        let exposed = self.exposed.contains(dir);
+        self.last_dir = Some((dir.to_path_buf(), d.clone(), exposed));
+        Ok(d)
+    }
+
+    /// Whether the directory `dir`, opened by [`Opener::open_dir`], is [`exposed`].
+    pub(super) fn dir_exposed(&self, dir: &Path) -> bool {
+        match &self.last_dir {
+            Some((last, _, exposed)) if last.as_os_str() == dir.as_os_str() => *exposed,
+            _ => self.exposed.contains(dir),
+        }
+    }
+
+    /// [`Opener::open_dir`] for a directory not opened yet.
+    fn walk(&mut self, e: &Entry, dir: &Path, create: Option<u32>) -> Result<Dir, Diag> {
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let root = Path::new("/");
         let mut cur = match self.dirs.get(root) {

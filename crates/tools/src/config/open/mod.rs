@@ -49,7 +49,7 @@ mod sockopts;
 mod special;
 mod symlinks;
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::os::fd::OwnedFd;
 
 use self::at::*;
@@ -87,7 +87,8 @@ pub fn open_all(
     let mut result = Ok(());
     for e in &config.entries {
         op.item = ItemIdx(fds.len());
-        let one = |fd: Result<OwnedFd, Diag>| fd.map(|fd| vec![fd]);
+        // An entry's fds: one, or a pipe's two (`None`, then, is the second).
+        let one = |fd: Result<OwnedFd, Diag>| fd.map(|fd| [Some(fd), None]);
         let r = match &e.spec {
             FdSpec::Unix {
                 address,
@@ -115,7 +116,9 @@ pub fn open_all(
                 perms,
                 ..
             } => one(op.file(e, path, *open, *create, perms)),
-            FdSpec::Pipe { buffer_size, .. } => pipe::pipe(e, *buffer_size),
+            FdSpec::Pipe { buffer_size, .. } => {
+                pipe::pipe(e, *buffer_size).map(|[r, w]| [Some(r), Some(w)])
+            }
             FdSpec::Special { path, writable, .. } => one(op.special(e, path, *writable)),
             FdSpec::Netlink {
                 protocol, groups, ..
@@ -135,7 +138,7 @@ pub fn open_all(
             op.symlinks(e, target, &e.symlinks, Some(dm)).map(|()| fds)
         });
         let stopped = r.and_then(|new| {
-            for fd in new {
+            for fd in new.into_iter().flatten() {
                 fds.push(fd);
                 opened(&plan.items[fds.len() - 1]).map_err(|why| refuse(e, why))?;
             }

@@ -1,6 +1,6 @@
 //! The state of one opening: the umask, the directories walked, what was created.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
@@ -67,6 +67,8 @@ pub(super) struct Opener<'a> {
     /// The directories of `dirs` whose whole path another user could make resolve to
     /// another directory (see [`exposed`]): a socket there is bound through the fd.
     pub(super) exposed: HashSet<PathBuf>,
+    /// The directory opened last, and whether it is in `exposed`.
+    pub(super) last_dir: Option<(PathBuf, Dir, bool)>,
 }
 
 /// Whether another user could change what the directory `st` contains under a name it
@@ -88,10 +90,11 @@ impl Opener<'_> {
         dir: bool,
         id: (u64, u64),
     ) {
+        // The name is the path's last component, where a rollback finds it again.
+        debug_assert_eq!(split(path).1, name);
         self.created.push(Created {
             item: self.item,
             parent: parent.clone(),
-            name: name.to_os_string(),
             path: path.to_path_buf(),
             dir,
             id,

@@ -10,12 +10,12 @@ use crate::config::diag::Diag;
 use crate::config::model::Entry;
 
 /// An anonymous pipe, read end first, with its buffer size if asked.
-pub(super) fn pipe(e: &Entry, buffer_size: Option<i32>) -> Result<Vec<OwnedFd>, Diag> {
+pub(super) fn pipe(e: &Entry, buffer_size: Option<i32>) -> Result<[OwnedFd; 2], Diag> {
     let (r, w) = pipe2(OFlag::O_CLOEXEC)
         .map_err(|errno| fail(e, "unable to create a pipe".into(), errno))?;
     if let Some(n) = buffer_size {
         fcntl(w.as_fd(), FcntlArg::F_SETPIPE_SZ(n))
             .map_err(|errno| fail(e, format!("unable to set the pipe's size to {n}"), errno))?;
     }
-    Ok(vec![r, w])
+    Ok([r, w])
 }

@@ -20,10 +20,9 @@ use crate::config::plan::{ItemIdx, Plan};
 pub(super) struct Created {
     /// The plan item it was created for.
     pub(super) item: ItemIdx,
-    /// The directory it was created in, and its name there: it is removed from there.
+    /// The directory it was created in: it is removed from there.
     pub(super) parent: Dir,
-    pub(super) name: OsString,
-    /// Its whole path, for messages.
+    /// Its whole path, for messages; its last component is its name in `parent`.
     pub(super) path: PathBuf,
     pub(super) dir: bool,
     /// Its `(device, inode)` once made: only that file is ever removed under its name.
@@ -35,7 +34,7 @@ impl Created {
     /// directory something else now lives in stays. `Err(None)`: the name is no longer
     /// this run's (someone replaced it), and it is left alone.
     pub(super) fn remove(&self) -> Result<(), Option<Errno>> {
-        let name = self.name.as_os_str();
+        let name = split(&self.path).1;
         match stat_in(&self.parent, name) {
             Ok(st) if file_id(&st) == self.id => {}
             Ok(_) => return Err(None),

@@ -132,7 +132,7 @@ impl Opener<'_> {
         // then says (to getsockname, to inspect, to clients), is given only where no other
         // user can change what it resolves to; elsewhere the name is given through `dir`
         // itself, and the address says `/proc/self/fd/N/name`.
-        let through_fd = self.exposed.contains(parent);
+        let through_fd = self.dir_exposed(parent);
         let try_bind = |me: &mut Opener| {
             me.umask.for_mode(perms.mode, 0);
             if through_fd {

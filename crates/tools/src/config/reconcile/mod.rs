@@ -9,7 +9,7 @@
 //! together: if one is opened, a new pipe gives both. With `--replace-all` every entry is
 //! opened and set, as a plain setdump; with `--prune`, `-` ids are deleted.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::os::fd::AsFd;
 
 use serde::Serialize;
@@ -19,7 +19,7 @@ pub mod fix;
 pub mod guard;
 
 use self::compare::{Difference, Field, address_of, kind_of};
-use crate::config::model::{Config, Entry, EntryIdx, FdSpec};
+use crate::config::model::{Config, Entry, FdSpec};
 use crate::config::plan::{Item, ItemIdx, Plan, address, kind_name};
 use crate::expiry::Expiry;
 use crate::fdinfo;
@@ -95,7 +95,8 @@ pub struct Row {
     /// The kind in the file's words (`unix-stream`, `tcp`, `pipe-read`...); for an extra
     /// id, what the held fd is, or `None` when only its id is known.
     pub kind: Option<&'static str>,
-    /// Path, `@name`, `IP:PORT`, or `-` for a pipe; `None` when unknown.
+    /// Path, `@name`, `IP:PORT`, or `-` for a pipe; `None` when unknown, and for a
+    /// declared id until [`Report::fill_addresses`] (the JSON document fills it).
     pub address: Option<String>,
     /// The declared expiry, as a run now would set it; for an extra id, the held one.
     /// `None` for never, or unknown.
@@ -110,9 +111,9 @@ pub struct Row {
     /// Its index in the getdump, when held and dumped.
     #[serde(skip)]
     pub held: Option<HeldIdx>,
-    /// The id's bytes, to delete it and to show it.
+    /// The id's bytes, for an extra id (a declared id is its `id`): see [`Row::raw_id`].
     #[serde(skip)]
-    pub raw_id: Vec<u8>,
+    extra_id: Vec<u8>,
     /// The held limit of an extra id, for its plan line.
     #[serde(skip)]
     pub held_limit: Option<Tain>,
@@ -207,13 +208,16 @@ impl Report {
             report.fds.push(row);
         }
         report.check_pipe_pairs(config, plan, dump);
-        let declared: HashSet<&[u8]> = plan.items.iter().map(|i| i.id.as_bytes()).collect();
+        let declared: HashSet<&[u8]> = match held.is_empty() {
+            true => HashSet::new(),
+            false => plan.items.iter().map(|i| i.id.as_bytes()).collect(),
+        };
         let mut extras: Vec<Row> = held
             .iter()
             .filter(|(id, _)| !declared.contains(*id))
             .map(|(&id, &at)| extra_row(id, at.map(|at| (at, &dump[at])), now))
             .collect();
-        extras.sort_by(|a, b| a.raw_id.cmp(&b.raw_id));
+        extras.sort_by(|a, b| a.extra_id.cmp(&b.extra_id));
         report.fds.extend(extras);
         report
     }
@@ -267,14 +271,15 @@ impl Report {
             };
         }
         // An entry is opened whole: a pipe with one end to open gets a new pipe for both.
-        let opened: HashSet<EntryIdx> = self
-            .declared()
-            .filter(|&(_, _, action)| action == Action::OpenAndSet)
-            .map(|(_, item, _)| plan.items[item].entry)
-            .collect();
+        let mut opened = vec![false; plan.items.last().map_or(0, |i| i.entry.0 + 1)];
+        for (_, item, action) in self.declared() {
+            if action == Action::OpenAndSet {
+                opened[plan.items[item].entry.0] = true;
+            }
+        }
         for row in &mut self.fds {
             let Some(item) = row.item else { continue };
-            if row.action != Action::OpenAndSet && opened.contains(&plan.items[item].entry) {
+            if row.action != Action::OpenAndSet && opened[plan.items[item].entry.0] {
                 row.changed(Field::Pipe, "held", "new with its other end");
                 row.action = Action::OpenAndSet;
             }
@@ -318,12 +323,15 @@ impl Report {
         self.totals = t;
     }
 
-    /// The plan items to open, found in one pass over the rows.
-    pub fn items_to_open(&self) -> HashSet<ItemIdx> {
-        self.declared()
-            .filter(|&(_, _, action)| action == Action::OpenAndSet)
-            .map(|(_, item, _)| item)
-            .collect()
+    /// Which of the plan's `items` items are to be opened, found in one pass over the rows.
+    pub fn items_to_open(&self, items: usize) -> Vec<bool> {
+        let mut open = vec![false; items];
+        for (_, item, action) in self.declared() {
+            if action == Action::OpenAndSet {
+                open[item.0] = true;
+            }
+        }
+        open
     }
 
     /// The plan items whose held fd is to be set again with the declared limit, and where
@@ -345,7 +353,7 @@ impl Report {
         self.fds
             .iter()
             .filter(|r| r.action == Action::Delete)
-            .map(|r| (r.id.as_str(), &r.raw_id[..]))
+            .map(|r| (r.id.as_str(), r.raw_id()))
     }
 
     /// The ids to prune, with where each is in the getdump when dumped.
@@ -353,7 +361,7 @@ impl Report {
         self.fds
             .iter()
             .filter(|r| r.action == Action::Delete)
-            .map(|r| (&r.raw_id[..], r.held))
+            .map(|r| (r.raw_id(), r.held))
     }
 
     /// The socket files (device, inode) that the items `opening` (those to open, as
@@ -383,6 +391,16 @@ impl Report {
             })
     }
 
+    /// Gives each declared row its address, which only the JSON document shows: a string
+    /// per fd that a run would otherwise make for nothing.
+    pub fn fill_addresses(&mut self, config: &Config, plan: &Plan) {
+        for row in &mut self.fds {
+            if let Some(item) = row.item {
+                row.address = Some(address(&config.entries[plan.items[item].entry]));
+            }
+        }
+    }
+
     /// Marks the report as carried out.
     pub fn applied(&mut self) {
         self.applied = true;
@@ -390,6 +408,14 @@ impl Report {
 }
 
 impl Row {
+    /// The id's bytes, to delete it and to show it.
+    pub fn raw_id(&self) -> &[u8] {
+        match self.item {
+            Some(_) => self.id.as_bytes(),
+            None => &self.extra_id,
+        }
+    }
+
     /// Whether its expiry differs.
     fn limit_changed(&self) -> bool {
         self.differs.iter().any(|d| d.what == Field::Expiry)
@@ -431,13 +457,14 @@ fn declared_row(
         id: item.id.clone(),
         state: compared.then_some(State::New),
         kind: Some(kind_name(&e.spec, item.end)),
-        address: Some(address(e)),
+        // Filled in for the JSON document only ([`Report::fill_addresses`]).
+        address: None,
         expires: Expiry::of(item.limit, now),
         differs: Vec::new(),
         action: Action::OpenAndSet,
         item: Some(i),
         held: None,
-        raw_id: item.id.as_bytes().to_vec(),
+        extra_id: Vec::new(),
         held_limit: None,
     };
     let Some(&at) = held.get(item.id.as_bytes()) else {
@@ -485,7 +512,7 @@ fn extra_row(id: &[u8], held: Option<(HeldIdx, &HeldFd)>, now: Tain) -> Row {
         action: Action::Keep,
         item: None,
         held: held.map(|(at, _)| at),
-        raw_id: id.to_vec(),
+        extra_id: id.to_vec(),
         held_limit: held.map(|(_, h)| h.limit),
     }
 }

@@ -1,0 +1,528 @@
+//! The plain subset of TOML that config files are almost always written in, read straight
+//! into [`RawEntry`]s with no document tree: toml's spanned tree and its deserializer cost
+//! about 5 µs an entry, which was most of a config run beyond the system calls.
+//!
+//! The subset, one item a line, anywhere space or tab around it and a `#` comment after it:
+//! the headers `[[fd]]` and `[defaults]` written exactly so, `fdholder` before the first
+//! header, and `key = value` with a bare key and a value that is a one-line string (`"…"`
+//! with no backslash, or `'…'`), a decimal integer with no `_`, `true`, `false`, or a
+//! one-line array of such strings. Anything else (a date, a float, an escape, a dotted or
+//! quoted key, an inline table, a repeated key, a key or a value the structs do not take)
+//! makes [`read`] answer [`Read::Unplain`], and the file goes to toml: this reader never
+//! words an error. What it accepts it reads as toml does, spans included; the `config`
+//! fuzz target and the tests below hold it to that.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde::de::value::{Error as ValueError, StrDeserializer};
+use toml::Spanned;
+
+use super::parse::{InstantText, NameOrId, OctalText, RawEntry};
+use crate::config::model::{Kind, OpenMode, SocketType};
+
+/// A value of the subset, borrowed from the text.
+#[derive(Debug)]
+pub enum Plain<'a> {
+    /// A string.
+    Str(&'a str),
+    /// An integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// An array of strings.
+    Strs(Vec<&'a str>),
+}
+
+/// A [`RawEntry`] field's type, made from a [`Plain`] value as toml would make it.
+pub trait FromPlain: Sized {
+    /// The value, or `None` where toml would refuse or read it otherwise.
+    fn from_plain(v: Plain<'_>) -> Option<Self>;
+}
+
+impl FromPlain for String {
+    fn from_plain(v: Plain<'_>) -> Option<String> {
+        match v {
+            Plain::Str(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl FromPlain for i64 {
+    fn from_plain(v: Plain<'_>) -> Option<i64> {
+        match v {
+            Plain::Int(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl FromPlain for bool {
+    fn from_plain(v: Plain<'_>) -> Option<bool> {
+        match v {
+            Plain::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl FromPlain for Vec<String> {
+    fn from_plain(v: Plain<'_>) -> Option<Vec<String>> {
+        match v {
+            Plain::Strs(v) => Some(v.into_iter().map(str::to_string).collect()),
+            _ => None,
+        }
+    }
+}
+
+impl FromPlain for NameOrId {
+    fn from_plain(v: Plain<'_>) -> Option<NameOrId> {
+        match v {
+            Plain::Str(s) => Some(NameOrId::Name(s.to_string())),
+            Plain::Int(n) => Some(NameOrId::Id(n)),
+            _ => None,
+        }
+    }
+}
+
+impl FromPlain for OctalText {
+    fn from_plain(v: Plain<'_>) -> Option<OctalText> {
+        String::from_plain(v).map(OctalText)
+    }
+}
+
+impl FromPlain for InstantText {
+    fn from_plain(v: Plain<'_>) -> Option<InstantText> {
+        String::from_plain(v).map(InstantText)
+    }
+}
+
+/// A unit enum from its name, through its own `Deserialize`, so that the names are the
+/// ones toml accepts and are written once.
+fn variant<T: for<'de> Deserialize<'de>>(v: Plain<'_>) -> Option<T> {
+    match v {
+        Plain::Str(s) => T::deserialize(StrDeserializer::<ValueError>::new(s)).ok(),
+        _ => None,
+    }
+}
+
+impl FromPlain for Kind {
+    fn from_plain(v: Plain<'_>) -> Option<Kind> {
+        variant(v)
+    }
+}
+
+impl FromPlain for SocketType {
+    fn from_plain(v: Plain<'_>) -> Option<SocketType> {
+        variant(v)
+    }
+}
+
+impl FromPlain for OpenMode {
+    fn from_plain(v: Plain<'_>) -> Option<OpenMode> {
+        variant(v)
+    }
+}
+
+/// What [`read`] made of a text.
+#[derive(Debug)]
+pub enum Read<T> {
+    /// The whole text is in the subset: the top level's values, and `T`.
+    Done(Option<Spanned<String>>, T),
+    /// The text is not in the subset (or, for `each`'s refusal, not wanted): ask toml.
+    Unplain,
+}
+
+/// One line of the subset.
+enum Line<'a> {
+    /// Blank, or only a comment.
+    Empty,
+    /// `[[fd]]`, at this span.
+    Fd(Range<usize>),
+    /// `[defaults]`, at this span.
+    Defaults(Range<usize>),
+    /// `key = value`, the value at this span.
+    Pair(&'a str, Range<usize>, Plain<'a>),
+}
+
+/// The lines of a text, from a byte offset.
+struct Lines<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+/// Whether `b` may be written in a string or a comment: TOML allows no control character
+/// there but tab.
+fn printable(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
+}
+
+impl<'a> Lines<'a> {
+    fn skip_blanks(&mut self) {
+        let b = self.text.as_bytes();
+        while self.pos < b.len() && matches!(b[self.pos], b' ' | b'\t') {
+            self.pos += 1;
+        }
+    }
+
+    /// The end of a line: an optional comment, then a newline or the end of the text.
+    fn end_of_line(&mut self) -> Option<()> {
+        self.skip_blanks();
+        let b = self.text.as_bytes();
+        if b.get(self.pos) == Some(&b'#') {
+            while self.pos < b.len() && b[self.pos] != b'\n' && b[self.pos] != b'\r' {
+                if !printable(b[self.pos]) {
+                    return None;
+                }
+                self.pos += 1;
+            }
+        }
+        match (b.get(self.pos), b.get(self.pos + 1)) {
+            (None, _) => {}
+            (Some(b'\n'), _) => self.pos += 1,
+            (Some(b'\r'), Some(b'\n')) => self.pos += 2,
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// A one-line string, `"…"` without a backslash or `'…'` (not `"""` nor `'''`).
+    fn string(&mut self) -> Option<(&'a str, Range<usize>)> {
+        let b = self.text.as_bytes();
+        let start = self.pos;
+        let quote = b[start];
+        let mut i = start + 1;
+        while i < b.len() && b[i] != quote {
+            if !printable(b[i]) || (quote == b'"' && b[i] == b'\\') {
+                return None;
+            }
+            i += 1;
+        }
+        // An empty string followed by a quote opens a multi-line one.
+        if i >= b.len() || (i == start + 1 && b.get(i + 1) == Some(&quote)) {
+            return None;
+        }
+        self.pos = i + 1;
+        Some((&self.text[start + 1..i], start..i + 1))
+    }
+
+    /// A decimal integer with no `_` and no leading zero, that fits an i64.
+    fn integer(&mut self) -> Option<i64> {
+        let b = self.text.as_bytes();
+        let start = self.pos;
+        let mut i = start;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let digits = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == digits || (b[digits] == b'0' && i > digits + 1) {
+            return None;
+        }
+        self.pos = i;
+        self.text[start..i].trim_start_matches('+').parse().ok()
+    }
+
+    /// A value, and its span; what follows it must end the line.
+    fn value(&mut self) -> Option<(Plain<'a>, Range<usize>)> {
+        let b = self.text.as_bytes();
+        let start = self.pos;
+        let v = match b.get(start)? {
+            b'"' | b'\'' => {
+                let (s, span) = self.string()?;
+                return Some((Plain::Str(s), span));
+            }
+            b'[' => {
+                self.pos += 1;
+                let mut strs = Vec::new();
+                loop {
+                    self.skip_blanks();
+                    match b.get(self.pos)? {
+                        b']' if strs.is_empty() => break,
+                        b'"' | b'\'' => strs.push(self.string()?.0),
+                        _ => return None,
+                    }
+                    self.skip_blanks();
+                    match b.get(self.pos)? {
+                        b',' => self.pos += 1,
+                        b']' => break,
+                        _ => return None,
+                    }
+                    // A trailing comma.
+                    self.skip_blanks();
+                    if b.get(self.pos) == Some(&b']') {
+                        break;
+                    }
+                }
+                self.pos += 1;
+                Plain::Strs(strs)
+            }
+            b't' if self.text[start..].starts_with("true") => {
+                self.pos += 4;
+                Plain::Bool(true)
+            }
+            b'f' if self.text[start..].starts_with("false") => {
+                self.pos += 5;
+                Plain::Bool(false)
+            }
+            _ => Plain::Int(self.integer()?),
+        };
+        Some((v, start..self.pos))
+    }
+
+    /// The next line, `Some(None)` at the end of the text, `None` outside the subset.
+    fn next(&mut self) -> Option<Option<Line<'a>>> {
+        self.skip_blanks();
+        let b = self.text.as_bytes();
+        let start = self.pos;
+        let line = match b.get(start) {
+            None => return Some(None),
+            Some(b'\n' | b'\r' | b'#') => Line::Empty,
+            Some(b'[') => {
+                let rest = &self.text[start..];
+                if rest.starts_with("[[fd]]") {
+                    self.pos += 6;
+                    Line::Fd(start..self.pos)
+                } else if rest.starts_with("[defaults]") {
+                    self.pos += 10;
+                    Line::Defaults(start..self.pos)
+                } else {
+                    return None;
+                }
+            }
+            Some(_) => {
+                let mut i = start;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b'_')) {
+                    i += 1;
+                }
+                if i == start {
+                    return None;
+                }
+                let key = &self.text[start..i];
+                self.pos = i;
+                self.skip_blanks();
+                if b.get(self.pos) != Some(&b'=') {
+                    return None;
+                }
+                self.pos += 1;
+                self.skip_blanks();
+                let (v, span) = self.value()?;
+                Line::Pair(key, span, v)
+            }
+        };
+        self.end_of_line()?;
+        Some(Some(line))
+    }
+
+    /// The pairs of the table whose header ends here, into `table`; stops before the next
+    /// header, which it returns (`None` at the end of the text). `None` outside the subset.
+    fn table(&mut self, table: &mut RawEntry) -> Option<Option<Line<'a>>> {
+        loop {
+            match self.next()? {
+                Some(Line::Empty) => {}
+                Some(Line::Pair(key, span, v)) => table.set_plain(key, span, v)?,
+                other => return Some(other),
+            }
+        }
+    }
+}
+
+/// What [`read`]'s first pass finds: the top level's `fdholder`, the `[defaults]` table,
+/// and where the first header is.
+struct Outline {
+    fdholder: Option<Spanned<String>>,
+    defaults: Option<Spanned<RawEntry>>,
+    first: usize,
+}
+
+/// [`read`]'s first pass; `None` outside the subset.
+fn outline(text: &str) -> Option<Outline> {
+    let mut lines = Lines { text, pos: 0 };
+    let mut fdholder = None;
+    // The top level: `fdholder` alone.
+    let first = loop {
+        let at = lines.pos;
+        match lines.next()? {
+            Some(Line::Empty) => {}
+            Some(Line::Pair("fdholder", span, Plain::Str(s))) if fdholder.is_none() => {
+                fdholder = Some(Spanned::new(span, s.to_string()));
+            }
+            Some(Line::Pair(..)) => return None,
+            None => break text.len(),
+            Some(Line::Fd(_) | Line::Defaults(_)) => break at,
+        }
+    };
+    // The one `[defaults]` header: each `[defaults]` in the text that starts a line
+    // (after blanks). A substring search, not a walk through every line.
+    let mut defaults: Option<Spanned<RawEntry>> = None;
+    let mut from = first;
+    while let Some(n) = text[from..].find("[defaults]") {
+        let at = from + n;
+        from = at + 1;
+        let line = text[..at].trim_end_matches([' ', '\t']);
+        if !(line.len() == first || line.ends_with('\n')) {
+            continue;
+        }
+        if defaults.is_some() {
+            return None;
+        }
+        let mut lines = Lines { text, pos: at };
+        let Some(Line::Defaults(span)) = lines.next()? else {
+            return None;
+        };
+        let mut table = RawEntry::default();
+        lines.table(&mut table)?;
+        defaults = Some(Spanned::new(span, table));
+    }
+    Some(Outline {
+        fdholder,
+        defaults,
+        first,
+    })
+}
+
+/// Reads `text` if it is in the subset, handing each `[[fd]]` table in file order to
+/// `each` with its index and the `[defaults]` table (empty if there is none), wherever in
+/// the file that is; `each` answers `None` to stop. The top level and the defaults are
+/// read in a first pass, which skips the `[[fd]]` tables' lines.
+pub fn read<T>(
+    text: &str,
+    mut each: impl FnMut(usize, Spanned<RawEntry>, &RawEntry) -> Option<()>,
+    done: impl FnOnce(Option<Spanned<RawEntry>>) -> T,
+) -> Read<T> {
+    let Some(Outline {
+        fdholder,
+        defaults,
+        first,
+    }) = outline(text)
+    else {
+        return Read::Unplain;
+    };
+    let empty = RawEntry::default();
+    let shared = defaults.as_ref().map_or(&empty, Spanned::get_ref);
+    let mut lines = Lines { text, pos: first };
+    let mut index = 0;
+    let mut header = match lines.next() {
+        Some(h) => h,
+        None => return Read::Unplain,
+    };
+    loop {
+        match header {
+            None => break,
+            Some(Line::Fd(span)) => {
+                let mut table = RawEntry::default();
+                let Some(next) = lines.table(&mut table) else {
+                    return Read::Unplain;
+                };
+                if each(index, Spanned::new(span, table), shared).is_none() {
+                    return Read::Unplain;
+                }
+                index += 1;
+                header = next;
+            }
+            // Read again, and dropped: the first pass has it.
+            Some(Line::Defaults(_)) => {
+                let Some(next) = lines.table(&mut RawEntry::default()) else {
+                    return Read::Unplain;
+                };
+                header = next;
+            }
+            Some(Line::Empty | Line::Pair(..)) => return Read::Unplain,
+        }
+    }
+    Read::Done(fdholder, done(defaults))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load::parse::{RawConfig, parse_str};
+
+    /// The subset's reading of `text` as a [`RawConfig`], if it takes it.
+    fn plain(text: &str) -> Option<RawConfig> {
+        let mut fd = Vec::new();
+        match read(
+            text,
+            |_, e, _| {
+                fd.push(e);
+                Some(())
+            },
+            |d| d,
+        ) {
+            Read::Done(fdholder, defaults) => Some(RawConfig {
+                fdholder,
+                defaults,
+                fd,
+            }),
+            Read::Unplain => None,
+        }
+    }
+
+    /// Texts the subset takes: it must read them exactly as toml does.
+    #[test]
+    fn reads_as_toml_does() {
+        let texts = [
+            "",
+            "\n\n# only a comment\n",
+            "fdholder = \"/run/s\"\n",
+            "fdholder = '/run/s' # c\r\n[[fd]]\r\nkind = \"unix\"\r\npath = \"/a\"\r\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/run/a.sock\"\nbacklog = -0\nmode = \"0600\"\nowner = 0\ngroup = \"root\"\n",
+            "  [[fd]]   # x\n\tkind\t=\t\"tcp\"\nlisten = \"127.0.0.1:80\"\nreuse-port = true\nnodelay = false\nbacklog = +17\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\nsymlinks = [\"/b\", '/c',]\n[[fd]]\nkind = \"fifo\"\npath = \"/f\"\nsymlinks = []\n",
+            "[[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"w\"\n[defaults]\nlifetime = \"1h\"\n[[fd]]\nkind = \"file\"\npath = \"/x\"\nopen = \"read-write\"\nexpires = \"2030-01-01T00:00:00Z\"\n",
+            "[defaults]\n[[fd]]\nkind = \"unix\"\npath = \"/é ü\"\nsocket = \"seqpacket\"\nname = \"\"\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"",
+            "[[fd]]\nkind = \"unix\"\npath = \"/[defaults]\" # [defaults]\n \t[defaults] \nlifetime = \"1h\"\n[[fd]]\nkind = \"unix\"\npath = \"/b\"\n",
+        ];
+        for text in texts {
+            let ours = plain(text).unwrap_or_else(|| panic!("not plain: {text:?}"));
+            let toml = parse_str(text).unwrap();
+            assert_eq!(format!("{ours:?}"), format!("{toml:?}"), "{text:?}");
+        }
+    }
+
+    /// Texts outside the subset, valid TOML or not: toml must have them.
+    #[test]
+    fn leaves_the_rest_to_toml() {
+        let texts = [
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\\u0041\"\n",
+            "[[fd]]\nkind = \"file\"\npath = \"/x\"\nexpires = 2030-01-01T00:00:00Z\n",
+            "[[ fd ]]\nkind = \"unix\"\npath = \"/a\"\n",
+            "[[fd]]\nkind = \"unix\"\nkind = \"unix\"\n",
+            "[[fd]]\nkind = \"sock\"\n",
+            "[[fd]]\nbacklog = \"x\"\n",
+            "[[fd]]\nbacklog = 1_000\n",
+            "[[fd]]\nbacklog = 010\n",
+            "[[fd]]\nbacklog = 99999999999999999999\n",
+            "[[fd]]\nbacklog = 1.5\n",
+            "[[fd]]\nbogus = 1\n",
+            "[[fd]]\n\"kind\" = \"unix\"\n",
+            "[[fd]]\nkind = \"\"\"unix\"\"\"\n",
+            "[[fd]]\nkind = ''\n'",
+            "[[fd]]\nkind = \"unix\" x\n",
+            "[[fd]]\nkind = \"unix\"\rpath = \"/a\"\n",
+            "[[fd]]\nkind = \"un\u{7f}ix\"\n",
+            "[[fd]]\n# a \u{1} comment\n",
+            "fd = []\n",
+            "fdholder = \"/a\"\nfdholder = \"/b\"\n",
+            "[[fd]]\nfdholder = \"/a\"\n",
+            "[defaults]\n[defaults]\n",
+            "[[fd]]\n[defaults]\n[[fd]]\n  [defaults]\n",
+            "[defaults.x]\n",
+            "[other]\n",
+            "[[fd]]\nsymlinks = [\"/a\" \"/b\"]\n",
+            "[[fd]]\nsymlinks = [,]\n",
+            "[[fd]]\nsymlinks = [1]\n",
+            "[[fd]]\ntrue = 1\n",
+            "[[fd]]\ncreate = trueish\n",
+            "[[fd]]\nkind =\n",
+            "\u{feff}[[fd]]\n",
+        ];
+        for text in texts {
+            assert!(plain(text).is_none(), "taken: {text:?}");
+        }
+    }
+}
