@@ -10,6 +10,7 @@ use nix::unistd::{fchown, mkfifoat};
 
 use super::at::*;
 use super::opener::*;
+use super::rollback::Identity;
 use crate::config::diag::Diag;
 use crate::config::model::{Entry, OpenMode, Perms};
 
@@ -30,7 +31,7 @@ impl Opener<'_> {
             Ok(()) => {
                 let st = stat_in(&dir, name)
                     .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                self.record(&dir, name, path, false, file_id(&st));
+                self.record(&dir, name, path, false, Identity::File(file_id(&st)));
                 true
             }
             Err(Errno::EEXIST) => {
@@ -92,7 +93,7 @@ impl Opener<'_> {
             if let Ok(fd) = &r {
                 let st =
                     fstat(fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                self.record(&dir, name, path, false, file_id(&st));
+                self.record(&dir, name, path, false, Identity::File(file_id(&st)));
                 created = true;
             }
         }

@@ -67,6 +67,9 @@ pub(super) struct Opener<'a> {
     /// The directories of `dirs` whose whole path another user could make resolve to
     /// another directory (see [`exposed`]): a socket there is bound through the fd.
     pub(super) exposed: HashSet<PathBuf>,
+    /// Whether sock_diag says which file a socket is bound to, once asked: then a socket
+    /// file made is known again by its socket ([`Identity::Socket`]), with no stat.
+    pub(super) sock_diag: Option<bool>,
     /// The directory opened last, and whether it is in `exposed`.
     pub(super) last_dir: Option<(PathBuf, Dir, bool)>,
 }
@@ -88,7 +91,7 @@ impl Opener<'_> {
         name: &OsStr,
         path: &Path,
         dir: bool,
-        id: (u64, u64),
+        id: Identity,
     ) {
         // The name is the path's last component, where a rollback finds it again.
         debug_assert_eq!(split(path).1, name);

@@ -149,13 +149,27 @@ impl Opener<'_> {
             r = try_bind(self);
         }
         r.map_err(|errno| fail(e, format!("unable to bind to {}", path.display()), errno))?;
-        let st = stat_in(&dir, name)
-            .map_err(|errno| fail(e, format!("unable to stat {}", path.display()), errno))?;
-        self.record(&dir, name, path, false, file_id(&st));
+        let id = if self.knows_sockets(fd) {
+            Identity::Socket
+        } else {
+            let st = stat_in(&dir, name)
+                .map_err(|errno| fail(e, format!("unable to stat {}", path.display()), errno))?;
+            Identity::File(file_id(&st))
+        };
+        self.record(&dir, name, path, false, id);
         if perms.owner.is_some() || perms.group.is_some() {
             chown_socket(e, &dir, name, path, perms)?;
         }
         Ok(())
+    }
+
+    /// Whether sock_diag tells which file a bound socket such as `fd` is bound to; asked of
+    /// the first socket bound, for the whole run.
+    fn knows_sockets(&mut self, fd: &OwnedFd) -> bool {
+        *self.sock_diag.get_or_insert_with(|| {
+            fstat(fd)
+                .is_ok_and(|st| crate::fdinfo::unix_diag(st.st_ino).is_ok_and(|d| d.file.is_some()))
+        })
     }
 
     /// Renames the socket file `name` in `dir` (`path`) aside if it is a replaceable one;

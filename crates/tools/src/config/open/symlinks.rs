@@ -11,6 +11,7 @@ use nix::unistd::symlinkat;
 
 use super::at::*;
 use super::opener::Opener;
+use super::rollback::Identity;
 use crate::config::diag::Diag;
 use crate::config::model::{DEFAULT_DIRECTORY_MODE, Entry};
 
@@ -36,7 +37,7 @@ impl Opener<'_> {
                     // What this run made, by identity, so that a rollback removes only it.
                     let st = stat_in(&dir, name)
                         .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                    self.record(&dir, name, link, false, file_id(&st));
+                    self.record(&dir, name, link, false, Identity::File(file_id(&st)));
                 }
                 Err(Errno::EEXIST) => match readlinkat(&*dir, name) {
                     Ok(t) if Path::new(&t) == target => {}
