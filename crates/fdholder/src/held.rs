@@ -117,18 +117,49 @@ impl Holdings {
 /// getdump is denied or breaks on a large dump. `deadline` covers everything, a second
 /// connection included. Returns the connection still open, for more requests.
 pub fn fetch(socket: &Path, deadline: Deadline) -> Result<(Client, Holdings), FetchError> {
-    let connect = || Client::connect(socket, deadline).map_err(FetchError::Connect);
-    let list = |c: &mut Client| c.list().map_err(|e| FetchError::Request(Op::List, e));
-    let mut client = connect()?;
-    match client.getdump() {
-        Ok(dump) => Ok((client, Holdings::Dump(dump))),
-        Err(Error::Daemon(Op::Getdump, Errno::EPERM)) => {
-            let ids = list(&mut client)?;
-            Ok((client, Holdings::Ids(ids, Fallback::Denied)))
+    Pending::start(socket, deadline).finish(deadline)
+}
+
+/// A [`fetch`] begun: connected and the getdump sent, its answer not read yet, so that the
+/// daemon prepares it while the caller does other work (config mode reads its file).
+/// Whatever failed is told by [`Pending::finish`], not before: a caller can still give an
+/// error of its own first.
+#[derive(Debug)]
+pub struct Pending {
+    socket: std::path::PathBuf,
+    /// The connection with the getdump sent, or what failed: connecting, or sending.
+    sent: Result<Client, FetchError>,
+}
+
+impl Pending {
+    /// Connects to the daemon at `socket` and sends the getdump, within `deadline`.
+    pub fn start(socket: &Path, deadline: Deadline) -> Pending {
+        let sent = Client::connect(socket, deadline)
+            .map_err(FetchError::Connect)
+            .and_then(|mut client| match client.getdump_request() {
+                Ok(()) => Ok(client),
+                Err(e) => Err(FetchError::Request(Op::Getdump, e)),
+            });
+        Pending {
+            socket: socket.to_path_buf(),
+            sent,
         }
-        // The connection is gone: ask again on a new one, and blame the size only if it
-        // is the cause.
-        Err(Error::Closed) => {
+    }
+
+    /// The daemon's socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Reads the answer, falling back to list as [`fetch`] does; `deadline` covers the
+    /// rest of the exchange, a second connection included.
+    pub fn finish(self, deadline: Deadline) -> Result<(Client, Holdings), FetchError> {
+        let socket = &self.socket;
+        let connect = || Client::connect(socket, deadline).map_err(FetchError::Connect);
+        let list = |c: &mut Client| c.list().map_err(|e| FetchError::Request(Op::List, e));
+        // The connection is gone: ask again on a new one, and blame the size only if it is
+        // the cause.
+        let closed = || {
             let mut client = connect()?;
             match list(&mut client)? {
                 ids if ids.len() > MAX_SEND_FDS => {
@@ -137,7 +168,21 @@ pub fn fetch(socket: &Path, deadline: Deadline) -> Result<(Client, Holdings), Fe
                 }
                 _ => Err(FetchError::Request(Op::Getdump, Error::Closed)),
             }
+        };
+        let mut client = match self.sent {
+            Ok(client) => client,
+            Err(FetchError::Request(_, Error::Closed)) => return closed(),
+            Err(e) => return Err(e),
+        };
+        client.connection().set_deadline(deadline);
+        match client.getdump_reply() {
+            Ok(dump) => Ok((client, Holdings::Dump(dump))),
+            Err(Error::Daemon(Op::Getdump, Errno::EPERM)) => {
+                let ids = list(&mut client)?;
+                Ok((client, Holdings::Ids(ids, Fallback::Denied)))
+            }
+            Err(Error::Closed) => closed(),
+            Err(e) => Err(FetchError::Request(Op::Getdump, e)),
         }
-        Err(e) => Err(FetchError::Request(Op::Getdump, e)),
     }
 }

@@ -14,8 +14,22 @@ impl Client {
     ///
     /// On any error, every fd received so far is closed.
     pub fn getdump(&mut self) -> Result<Vec<HeldFd>, Error> {
+        self.getdump_request()?;
+        self.getdump_reply()
+    }
+
+    /// The first half of [`Client::getdump`]: sends the request and returns, so that the
+    /// daemon prepares its answer while the caller does other work.
+    pub fn getdump_request(&mut self) -> Result<(), Error> {
+        self.send(&encode_getdump(), &[])
+    }
+
+    /// The second half of [`Client::getdump`]: reads the answer to
+    /// [`Client::getdump_request`].
+    ///
+    /// On any error, every fd received so far is closed.
+    pub fn getdump_reply(&mut self) -> Result<Vec<HeldFd>, Error> {
         let bad = |what| Error::Protocol(ProtocolError::BadReply(Op::Getdump, what));
-        self.send(&encode_getdump(), &[])?;
         let frame = self.conn.receive()?;
         if !frame.fds.is_empty() {
             return Err(bad("unexpected fds in a reply"));

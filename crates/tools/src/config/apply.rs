@@ -54,14 +54,16 @@ pub fn daemon_socket(
     })
 }
 
-/// Connects to the daemon and asks what it holds. Without GETDUMP and LIST rights nothing
-/// can be compared: an error, unless `replace_all` (then `None`: nothing is compared).
+/// Learns what the daemon holds, from the getdump `asked` (sent, maybe while the file
+/// was read), within `deadline`. Without GETDUMP and LIST rights nothing can be compared:
+/// an error, unless `replace_all` (then `None`: nothing is compared).
 pub fn ask(
-    socket: &Path,
+    asked: held::Pending,
     deadline: Deadline,
     replace_all: bool,
 ) -> Result<(Client, Option<Holdings>), Fatal> {
-    match held::fetch(socket, deadline) {
+    let socket = &asked.socket().to_path_buf();
+    match asked.finish(deadline) {
         Ok((client, holdings)) => Ok((client, Some(holdings))),
         Err(FetchError::Request(_, Error::Daemon(_, Errno::EPERM))) if replace_all => {
             let client = Client::connect(socket, deadline)

@@ -37,7 +37,7 @@ use crate::names::SETDUMP as PROG;
 use crate::text::warn;
 use fdholder::Deadline;
 use fdholder::error::strerror;
-use fdholder::held::Holdings;
+use fdholder::held::{Holdings, Pending};
 use fdholder::{Client, HeldFd};
 
 use crate::config::interrupt::Interrupt;
@@ -252,6 +252,13 @@ fn warn_refused_ids(socket: &std::path::Path, plan: &Plan) {
 /// Runs config mode.
 pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
     let now = SystemTime::now();
+    // With the socket on the command line, the getdump is sent before the file is read, so
+    // that the daemon prepares its answer meanwhile (a round trip costs ~0.5 ms here); what
+    // fails of it is told only after the file is found valid.
+    let early = opts
+        .socket
+        .as_deref()
+        .map(|s| Pending::start(s, Deadline::from_millis(opts.timeout_ms)));
     let (text, config) = load::read(&opts.file, opts.allow_insecure_config, now)?;
     let name = opts.file.display().to_string();
     let locate = |d: diag::Diag| d.locate(&name, &text);
@@ -277,7 +284,8 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
     };
     let deadline = Deadline::from_millis(opts.timeout_ms);
     raise_fd_limit();
-    let (mut client, holdings) = apply::ask(&socket, deadline, opts.replace_all)?;
+    let asked = early.unwrap_or_else(|| Pending::start(&socket, deadline));
+    let (mut client, holdings) = apply::ask(asked, deadline, opts.replace_all)?;
     if let Some(Holdings::Ids(_, why)) = &holdings {
         warn(PROG, format_args!("{why}: comparing ids only, from list"));
     }
