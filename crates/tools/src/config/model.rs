@@ -253,15 +253,10 @@ impl UnixAddress {
             UnixAddress::Path(p) => p.as_os_str().as_bytes(),
         };
         // Only an empty or a `.` component is written otherwise than its components say.
-        let odd = |i: usize| {
-            p[i] == b'/'
-                && match p.get(i + 1) {
-                    None | Some(b'/') => true,
-                    Some(b'.') => matches!(p.get(i + 2), None | Some(b'/')),
-                    Some(_) => false,
-                }
-        };
-        let plain = p.first() == Some(&b'/') && !(0..p.len()).any(odd);
+        let plain = p.first() == Some(&b'/')
+            && p[1..]
+                .split(|&c| c == b'/')
+                .all(|c| !c.is_empty() && c != b".");
         if plain {
             return (true, Cow::Borrowed(p));
         }

@@ -54,7 +54,7 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     let mut invalid = false;
     let read = plain::read(
         text,
-        |index, r, defaults| match validate::entry(index, &r, defaults, now) {
+        |index, r, defaults| match validate::entry(index, r, defaults, now) {
             Ok(e) => {
                 entries.push(e);
                 Some(())

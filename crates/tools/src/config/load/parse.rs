@@ -116,7 +116,7 @@ impl<'de> Deserialize<'de> for InstantText {
 macro_rules! raw_entry {
     ($( #[doc = $doc:literal] $key:literal $field:ident: $ty:ty, )*) => {
         /// One `[[fd]]` table, or the `[defaults]` table, as written: every key optional here.
-        #[derive(Debug, Default, Deserialize)]
+        #[derive(Clone, Debug, Default, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct RawEntry {
             $(

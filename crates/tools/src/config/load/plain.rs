@@ -192,15 +192,11 @@ impl<'a> Lines<'a> {
         let b = self.text.as_bytes();
         let start = self.pos;
         let quote = b[start];
-        let mut i = start + 1;
-        while i < b.len() && b[i] != quote {
-            if !printable(b[i]) || (quote == b'"' && b[i] == b'\\') {
-                return None;
-            }
-            i += 1;
-        }
+        // The first byte that ends the string or puts it outside the subset.
+        let stop = |c: u8| c == quote || !printable(c) || (quote == b'"' && c == b'\\');
+        let i = start + 1 + b[start + 1..].iter().position(|&c| stop(c))?;
         // An empty string followed by a quote opens a multi-line one.
-        if i >= b.len() || (i == start + 1 && b.get(i + 1) == Some(&quote)) {
+        if b[i] != quote || (i == start + 1 && b.get(i + 1) == Some(&quote)) {
             return None;
         }
         self.pos = i + 1;
@@ -356,12 +352,15 @@ fn outline(text: &str) -> Option<Outline> {
         }
     };
     // The one `[defaults]` header: each `[defaults]` in the text that starts a line
-    // (after blanks). A substring search, not a walk through every line.
+    // (after blanks). A search for `[` (memchr), not a walk through every line.
     let mut defaults: Option<Spanned<RawEntry>> = None;
     let mut from = first;
-    while let Some(n) = text[from..].find("[defaults]") {
+    while let Some(n) = text[from..].find('[') {
         let at = from + n;
         from = at + 1;
+        if !text[at..].starts_with("[defaults]") {
+            continue;
+        }
         let line = text[..at].trim_end_matches([' ', '\t']);
         if !(line.len() == first || line.ends_with('\n')) {
             continue;
@@ -390,7 +389,7 @@ fn outline(text: &str) -> Option<Outline> {
 /// read in a first pass, which skips the `[[fd]]` tables' lines.
 pub fn read<T>(
     text: &str,
-    mut each: impl FnMut(usize, Spanned<RawEntry>, &RawEntry) -> Option<()>,
+    mut each: impl FnMut(usize, &Spanned<RawEntry>, &RawEntry) -> Option<()>,
     done: impl FnOnce(Option<Spanned<RawEntry>>) -> T,
 ) -> Read<T> {
     let Some(Outline {
@@ -413,11 +412,12 @@ pub fn read<T>(
         match header {
             None => break,
             Some(Line::Fd(span)) => {
-                let mut table = RawEntry::default();
-                let Some(next) = lines.table(&mut table) else {
+                // Made where it stays: a RawEntry is over a kilobyte.
+                let mut table = Spanned::new(span, RawEntry::default());
+                let Some(next) = lines.table(table.get_mut()) else {
                     return Read::Unplain;
                 };
-                if each(index, Spanned::new(span, table), shared).is_none() {
+                if each(index, &table, shared).is_none() {
                     return Read::Unplain;
                 }
                 index += 1;
@@ -447,7 +447,7 @@ mod tests {
         match read(
             text,
             |_, e, _| {
-                fd.push(e);
+                fd.push(e.clone());
                 Some(())
             },
             |d| d,
