@@ -7,7 +7,8 @@
 //!    here, located by [`diag`]; nothing is created, opened or sent for a bad file.
 //! 2. [`plan`]: one item per fd, every limit counted from one `now`.
 //! 3. The daemon asked what it holds ([`apply::ask`]: getdump, or list), before anything
-//!    is created, so an unreachable daemon costs nothing.
+//!    is created, so an unreachable daemon costs nothing. (With the socket on the command
+//!    line the getdump is sent before stage 1 and its answer read here.)
 //! 4. [`reconcile`]: each id new, the same, changed or extra ([`reconcile::compare`] reads
 //!    a held fd back), and what to do with it. `--check` stops here and prints
 //!    ([`render`]).
