@@ -144,7 +144,7 @@ fn socket_file(e: &Entry, path: &Path, held: BorrowedFd<'_>) -> Result<OwnedFd, 
     let fail = |doing: String, errno: Errno| {
         Diag::new(
             e.span.clone(),
-            &e.place,
+            &e.place(),
             format!("{doing}: {}", strerror(errno)),
         )
     };
@@ -169,7 +169,7 @@ fn socket_file(e: &Entry, path: &Path, held: BorrowedFd<'_>) -> Result<OwnedFd, 
     if !is_socket || own != Some((st.st_dev, st.st_ino as u32)) {
         return Err(Diag::new(
             e.span.clone(),
-            &e.place,
+            &e.place(),
             format!("{shown} is no longer the held socket's file: it is not changed"),
         ));
     }
@@ -287,7 +287,7 @@ fn fix_one<'a>(
     let fail = |what: Field, errno: Errno| {
         Diag::new(
             e.span.clone(),
-            &e.place,
+            &e.place(),
             format!("unable to change {what} in place: {}", strerror(errno)),
         )
     };

@@ -6,6 +6,7 @@
 //! send (before the library moves equal limits apart by a few nanoseconds). Nothing here
 //! touches the system.
 
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use crate::config::model::{
@@ -42,8 +43,8 @@ pub struct Item {
     pub entry: EntryIdx,
     /// Which of the entry's fds it is.
     pub end: End,
-    /// The id the daemon holds it under.
-    pub id: String,
+    /// The id the daemon holds it under (shared with its [`Row`](crate::config::reconcile::Row)).
+    pub id: Rc<str>,
     /// When the daemon closes it.
     pub limit: Tain,
 }
@@ -80,7 +81,7 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
             items.push(Item {
                 entry: EntryIdx(entry),
                 end,
-                id: id.to_string(),
+                id: Rc::from(id),
                 limit,
             });
         }

@@ -619,6 +619,16 @@ fn check_defaults(defaults: &RawEntry) -> Result<(), Diag> {
     }
 }
 
+/// How messages name the entry `e`: its kind and address as written.
+fn label(e: &RawEntry) -> String {
+    let address = e
+        .path
+        .as_ref()
+        .or(e.listen.as_ref())
+        .map(|s| s.get_ref().as_str());
+    entry_label(e.kind.as_ref().map(|k| k.get_ref().name()), address)
+}
+
 /// Validates one entry.
 pub(super) fn entry(
     index: usize,
@@ -626,15 +636,26 @@ pub(super) fn entry(
     defaults: &RawEntry,
     now: SystemTime,
 ) -> Result<Entry, Diag> {
+    // The entry's label is made only for a message (the place is made without it).
+    unlabelled(index, raw, defaults, now).map_err(|mut d| {
+        if let Place::Fd { label: l, .. } = &mut d.place {
+            *l = label(raw.get_ref());
+        }
+        d
+    })
+}
+
+/// [`entry`], its messages' place without a label.
+fn unlabelled(
+    index: usize,
+    raw: &Spanned<RawEntry>,
+    defaults: &RawEntry,
+    now: SystemTime,
+) -> Result<Entry, Diag> {
     let e = raw.get_ref();
-    let address = e
-        .path
-        .as_ref()
-        .or(e.listen.as_ref())
-        .map(|s| s.get_ref().as_str());
     let place = Place::Fd {
         index,
-        label: entry_label(e.kind.as_ref().map(|k| k.get_ref().name()), address),
+        label: String::new(),
     };
     let Some(kind) = e.kind.as_ref().map(|k| *k.get_ref()) else {
         return Err(Diag::new(raw.span(), &place, "missing key `kind`"));
@@ -689,7 +710,7 @@ pub(super) fn entry(
         symlinks: symlinks(&ctx, &spec)?,
         expiry: expiry(&ctx, now)?,
         span: ctx.span,
-        place: ctx.place,
+        written: matches!(kind, Kind::Tcp | Kind::Udp).then(|| label(e)),
         spec,
     })
 }
@@ -850,7 +871,7 @@ fn check_unique(raw: &RawConfig, entries: &[Entry]) -> Result<(), Diag> {
             if let Some(other) = ids.insert(id, index) {
                 return Err(Diag::new(
                     span,
-                    &e.place,
+                    &e.place(),
                     format!("the id {id:?} is already the id of fd[{other}]"),
                 ));
             }
@@ -861,7 +882,7 @@ fn check_unique(raw: &RawConfig, entries: &[Entry]) -> Result<(), Diag> {
             let span = r.get_ref().path.as_ref().map_or(r.span(), Spanned::span);
             return Err(Diag::new(
                 span,
-                &e.place,
+                &e.place(),
                 format!("fd[{other}] already binds this address"),
             ));
         }
@@ -883,6 +904,30 @@ mod tests {
         let raw = parse_str(text).unwrap();
         let d = validate(&raw, SystemTime::now()).unwrap_err();
         d.locate("f.toml", text).to_string()
+    }
+
+    /// An entry's place, made when a message needs it, names it as written.
+    #[test]
+    fn places_name_entries_as_written() {
+        let text = "[[fd]]\nkind = \"unix\"\npath = \"/run/a.sock\"\n\
+            [[fd]]\nkind = \"unix\"\npath = \"@abs\"\n\
+            [[fd]]\nkind = \"tcp\"\nlisten = \"[0:0::1]:080\"\n\
+            [[fd]]\nkind = \"udp\"\nlisten = \"127.0.0.1:53\"\n\
+            [[fd]]\nkind = \"fifo\"\npath = \"/run/é f\"\n\
+            [[fd]]\nkind = \"file\"\npath = \"/tmp/f\"\n\
+            [[fd]]\nkind = \"special\"\npath = \"/dev/null\"\n\
+            [[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"w\"\n\
+            [[fd]]\nkind = \"netlink\"\nfamily = \"route\"\n";
+        let raw = parse_str(text).unwrap();
+        let config = validate(&raw, SystemTime::now()).unwrap();
+        assert_eq!(config.entries.len(), raw.fd.len());
+        for (e, r) in config.entries.iter().zip(&raw.fd) {
+            let want = Place::Fd {
+                index: e.index,
+                label: label(r.get_ref()),
+            };
+            assert_eq!(e.place(), want);
+        }
     }
 
     #[test]

@@ -22,14 +22,14 @@ pub(super) type Dir = Rc<OwnedFd>;
 pub(super) fn fail(e: &Entry, doing: String, errno: Errno) -> Diag {
     Diag::new(
         e.span.clone(),
-        &e.place,
+        &e.place(),
         format!("{doing}: {}", strerror(errno)),
     )
 }
 
 /// A failure for `e` that no errno describes.
 pub(super) fn refuse(e: &Entry, what: String) -> Diag {
-    Diag::new(e.span.clone(), &e.place, what)
+    Diag::new(e.span.clone(), &e.place(), what)
 }
 
 /// The file type bits of a mode.

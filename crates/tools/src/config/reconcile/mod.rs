@@ -11,6 +11,7 @@
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::os::fd::AsFd;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -89,7 +90,7 @@ pub enum Action {
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     /// The id (invalid UTF-8 replaced by U+FFFD).
-    pub id: String,
+    pub id: Rc<str>,
     /// How it compares; `None` when nothing was compared.
     pub state: Option<State>,
     /// The kind in the file's words (`unix-stream`, `tcp`, `pipe-read`...); for an extra
@@ -353,7 +354,7 @@ impl Report {
         self.fds
             .iter()
             .filter(|r| r.action == Action::Delete)
-            .map(|r| (r.id.as_str(), r.raw_id()))
+            .map(|r| (&*r.id, r.raw_id()))
     }
 
     /// The ids to prune, with where each is in the getdump when dumped.
@@ -454,7 +455,7 @@ fn declared_row(
     now: Tain,
 ) -> (Row, Option<(u64, u64)>) {
     let mut row = Row {
-        id: item.id.clone(),
+        id: Rc::clone(&item.id),
         state: compared.then_some(State::New),
         kind: Some(kind_name(&e.spec, item.end)),
         // Filled in for the JSON document only ([`Report::fill_addresses`]).
@@ -503,7 +504,7 @@ fn declared_row(
 fn extra_row(id: &[u8], held: Option<(HeldIdx, &HeldFd)>, now: Tain) -> Row {
     let info = held.and_then(|(_, h)| fdinfo::describe(h.fd.as_fd()).ok());
     Row {
-        id: String::from_utf8_lossy(id).into_owned(),
+        id: String::from_utf8_lossy(id).into(),
         state: Some(State::Extra),
         kind: info.as_ref().map(kind_of),
         address: info.as_ref().map(address_of),
