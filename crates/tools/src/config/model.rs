@@ -58,6 +58,18 @@ pub const NETLINK_FAMILIES: &[(&str, i32)] = &[
 ];
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 8] = [
+        Kind::Unix,
+        Kind::Tcp,
+        Kind::Udp,
+        Kind::Fifo,
+        Kind::File,
+        Kind::Pipe,
+        Kind::Netlink,
+        Kind::Special,
+    ];
+
     /// The kind's name, as in the file and in default ids.
     pub fn name(self) -> &'static str {
         match self {
@@ -304,20 +316,14 @@ impl UnixAddress {
             UnixAddress::Path(p) => p.as_os_str().as_bytes(),
         };
         // Only an empty or a `.` component is written otherwise than its components say.
-        let (mut len, mut dot) = (0, false);
-        let mut plain = p.first() == Some(&b'/');
-        for &c in p.iter().skip(1) {
-            if c != b'/' {
-                dot = len == 0 && c == b'.';
-                len += 1;
-            } else if len == 0 || (len == 1 && dot) {
-                plain = false;
-                break;
-            } else {
-                len = 0;
-            }
-        }
-        let plain = plain && len > 0 && !(len == 1 && dot);
+        // (Most paths have no `/` followed by `/` or `.`: one quick look settles them.)
+        let suspect = |w: &[u8]| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.');
+        let plain = p.first() == Some(&b'/')
+            && p.last() != Some(&b'/')
+            && (!p.windows(2).any(suspect) || {
+                let mut parts = p[1..].split(|&c| c == b'/');
+                parts.all(|c| !c.is_empty() && c != b".")
+            });
         if plain {
             return (true, Cow::Borrowed(p));
         }

@@ -109,7 +109,11 @@ fn variant<T: for<'de> Deserialize<'de>>(v: Plain<'_>) -> Option<T> {
 
 impl FromPlain for Kind {
     fn from_plain(v: Plain<'_>) -> Option<Kind> {
-        variant(v)
+        // Every entry has one: by its name, not through serde (a test holds the two equal).
+        match v {
+            Plain::Str(s) => Kind::ALL.into_iter().find(|k| k.name() == s),
+            _ => None,
+        }
     }
 }
 
@@ -154,9 +158,26 @@ struct Lines<'a> {
 
 /// Whether `b` may be written in a string or a comment: TOML allows no control character
 /// there but tab.
-fn printable(b: u8) -> bool {
+const fn printable(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
+
+/// The bytes that end a one-line string quoted by `quote`, or put it outside the subset:
+/// the quote, a control character but tab, and with `"` the backslash (an escape).
+const fn stops(quote: u8) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b == quote || !printable(b) || (quote == b'"' && b == b'\\');
+        c += 1;
+    }
+    t
+}
+
+/// [`stops`] of `"` and of `'`.
+static BASIC_STOPS: [bool; 256] = stops(b'"');
+static LITERAL_STOPS: [bool; 256] = stops(b'\'');
 
 impl<'a> Lines<'a> {
     fn skip_blanks(&mut self) {
@@ -192,9 +213,13 @@ impl<'a> Lines<'a> {
         let b = self.text.as_bytes();
         let start = self.pos;
         let quote = b[start];
-        // The first byte that ends the string or puts it outside the subset.
-        let stop = |c: u8| c == quote || !printable(c) || (quote == b'"' && c == b'\\');
-        let i = start + 1 + b[start + 1..].iter().position(|&c| stop(c))?;
+        // The first byte that ends the string or puts it outside the subset, by a table.
+        let stops = if quote == b'"' {
+            &BASIC_STOPS
+        } else {
+            &LITERAL_STOPS
+        };
+        let i = start + 1 + b[start + 1..].iter().position(|&c| stops[usize::from(c)])?;
         // An empty string followed by a quote opens a multi-line one.
         if b[i] != quote || (i == start + 1 && b.get(i + 1) == Some(&quote)) {
             return None;
@@ -459,6 +484,20 @@ mod tests {
             }),
             Read::Unplain => None,
         }
+    }
+
+    /// Kinds are read by their names as serde reads them.
+    #[test]
+    fn kinds_by_name_as_serde() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_plain(Plain::Str(k.name())), Some(k));
+            assert_eq!(variant::<Kind>(Plain::Str(k.name())), Some(k));
+        }
+        assert_eq!(Kind::from_plain(Plain::Str("sock")), None);
+        // serde names no kind that ALL lacks: its list of variants, in its message.
+        let e = Kind::deserialize(StrDeserializer::<ValueError>::new("?")).unwrap_err();
+        let listed = e.to_string().matches('`').count() / 2 - 1;
+        assert_eq!(listed, Kind::ALL.len(), "{e}");
     }
 
     /// Texts the subset takes: it must read them exactly as toml does.
