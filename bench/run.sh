@@ -203,7 +203,7 @@ fi
 CFG_SIZES=(1 100 1000 10000 "$CFG_BIG")
 for n in "${CFG_SIZES[@]}" 50000; do config_file "$n"; done
 for n in "${CFG_SIZES[@]}"; do
-    case $n in 1 | 100) r=40 ;; 1000) r=20 ;; *) r=10 ;; esac
+    case $n in 1 | 100) r=40 ;; 1000) r=30 ;; *) r=14 ;; esac
     r=$(runs "$r")
     say "config mode, $n unix sockets, $r runs a side"
     for side in ours floor; do : >"$WORK/cfg.$side.$n"; done
