@@ -275,6 +275,12 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
         Ok(socket) => socket,
         // No daemon to compare with: the plan alone.
         Err(_) if opts.check => {
+            // The plain plan needs no report: only --json and --exit-code read one.
+            if !opts.json && !opts.exit_code {
+                print(|out| render::write_plan(out, &config, &plan));
+                std::mem::forget((text, config, plan));
+                return Ok(Outcome::Done);
+            }
             let mut report = Report::new(&config, &plan, None, None);
             report.decide(&plan, opts.replace_all, opts.prune);
             if opts.json {
@@ -282,7 +288,9 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
             } else {
                 print(|out| render::write_plan(out, &config, &plan));
             }
-            return Ok(outcome(opts, &report));
+            let done = outcome(opts, &report);
+            std::mem::forget((text, config, plan, report));
+            return Ok(done);
         }
         Err(no_socket) => return Err(no_socket),
     };
