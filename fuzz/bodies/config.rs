@@ -8,9 +8,9 @@ use std::collections::HashSet;
 use std::time::{Duration, UNIX_EPOCH};
 
 use fdtools::config::diag::Diag;
+use fdtools::config::load::load;
 use fdtools::config::load::parse::parse_str;
 use fdtools::config::load::validate::validate;
-use fdtools::config::load::{load, load_parallel};
 use fdtools::config::model::FdSpec;
 use fdtools::config::plan::plan;
 use fdtools::config::render::write_plan;
@@ -49,9 +49,6 @@ pub fn run(data: &[u8]) {
     // the same error, as the two stages.
     let one = load(text, now);
     assert_eq!(format!("{one:?}"), format!("{two:?}"), "{text:?}");
-    // And so must the two-thread `load_parallel`, here for any size of text.
-    let halves = load_parallel(text, now, 0);
-    assert_eq!(format!("{halves:?}"), format!("{one:?}"), "{text:?}");
     let config = match one {
         Ok(c) => c,
         Err(d) => return check_message(d, text),

@@ -22,38 +22,20 @@ use crate::config::model::Config;
 use crate::fatal::Fatal;
 use parse::{RawConfig, RawEntry};
 
-/// From how large a file [`read`] validates its entries in two threads
-/// ([`load_parallel`]): below, starting a thread costs more than it saves (measured here:
-/// a thread costs some 50 µs, an entry some 0.7 µs, 16 KiB some 400 entries).
-pub const PARALLEL_FROM: usize = 16 * 1024;
-
 /// Reads `file` (trust checks as root, unless `allow_insecure`) and validates it with `now`
-/// as the run's clock: its text, for messages about it later, and the config. For config
-/// mode: a large file is validated in two threads, which are done when this returns.
+/// as the run's clock: its text, for messages about it later, and the config.
 pub fn read(file: &Path, allow_insecure: bool, now: SystemTime) -> Result<(String, Config), Fatal> {
-    read_with(file, allow_insecure, |text| {
-        load_parallel(text, now, PARALLEL_FROM)
-    })
+    let strict = !allow_insecure && nix::unistd::geteuid().is_root();
+    let text = trust::read(file, strict)?;
+    let config = load(&text, now)
+        .map_err(|d| Fatal::Config(d.locate(&file.display().to_string(), &text)))?;
+    Ok((text, config))
 }
 
 /// Reads and validates `file` as config mode does, for the tools that only read a config
-/// file (s6-fdholder-activate), in this thread alone: a tool that forks wants no other.
+/// file (s6-fdholder-activate).
 pub fn read_config(file: &Path, allow_insecure: bool) -> Result<Config, Fatal> {
-    let now = SystemTime::now();
-    read_with(file, allow_insecure, |text| load(text, now)).map(|(_, config)| config)
-}
-
-/// [`read`] with `load` as the validation.
-fn read_with(
-    file: &Path,
-    allow_insecure: bool,
-    load: impl FnOnce(&str) -> Result<Config, Diag>,
-) -> Result<(String, Config), Fatal> {
-    let strict = !allow_insecure && nix::unistd::geteuid().is_root();
-    let text = trust::read(file, strict)?;
-    let config =
-        load(&text).map_err(|d| Fatal::Config(d.locate(&file.display().to_string(), &text)))?;
-    Ok((text, config))
+    read(file, allow_insecure, SystemTime::now()).map(|(_, config)| config)
 }
 
 /// Parses and validates config text in one pass: each `[[fd]]` table of toml's spanned
@@ -133,51 +115,6 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     Ok(Config { fdholder, entries })
 }
 
-/// [`load`], the entries of a text of at least `min_len` bytes validated in two threads,
-/// half of them each: what config mode does beyond its system calls is mostly reading its
-/// file, and the machine has a core to spare meanwhile (the daemon is waiting). Gives
-/// exactly what `load` gives (the `config` fuzz target checks it): anything but a plain
-/// file read without error goes to `load`.
-pub fn load_parallel(text: &str, now: SystemTime, min_len: usize) -> Result<Config, Diag> {
-    let whole = || load(text, now);
-    if text.len() < min_len {
-        return whole();
-    }
-    let Some(outline) = plain::outline(text) else {
-        return whole();
-    };
-    let Some((cut, before)) = plain::halves(text, outline.first) else {
-        return whole();
-    };
-    let empty = RawEntry::default();
-    let shared = outline.defaults.as_ref().map_or(&empty, Spanned::get_ref);
-    let half = |range: std::ops::Range<usize>, index| {
-        let mut entries = Vec::new();
-        plain::tables(text, range, index, shared, |i, r, defaults| {
-            entries.push(validate::entry(i, r, defaults, now).ok()?);
-            Some(())
-        })
-        .map(|()| entries)
-    };
-    let (first, second) = std::thread::scope(|s| {
-        let second = s.spawn(|| half(cut..text.len(), before));
-        (half(outline.first..cut, 0), second.join().ok().flatten())
-    });
-    let (Some(mut entries), Some(rest)) = (first, second) else {
-        return whole();
-    };
-    entries.extend(rest);
-    let raw = RawConfig {
-        fdholder: outline.fdholder,
-        defaults: outline.defaults,
-        fd: Vec::new(),
-    };
-    match validate::top(&raw) {
-        Ok(fdholder) if validate::all_unique(&entries) => Ok(Config { fdholder, entries }),
-        _ => whole(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,46 +149,7 @@ mod tests {
             let one = load(text, now);
             valid += usize::from(one.is_ok());
             assert_eq!(format!("{one:?}"), format!("{two:?}"), "{text}");
-            let halves = load_parallel(text, now, 0);
-            assert_eq!(format!("{halves:?}"), format!("{one:?}"), "{text}");
         }
         assert_eq!(valid, 6, "the first six texts are valid");
-    }
-
-    /// Two threads give what one gives, on large files too: the second half's indices,
-    /// defaults in the middle, an error or a repeat in either half, a line toml must read.
-    #[test]
-    fn load_parallel_is_load() {
-        let now = SystemTime::now();
-        let entries = |from: usize, to: usize| -> String {
-            (from..to)
-                .map(|i| format!("[[fd]]\nkind = \"unix\"\npath = \"/run/é/{i}.sock\"\n"))
-                .collect()
-        };
-        let (a, b) = (entries(0, 600), entries(600, 1200));
-        let texts = [
-            format!("{a}{b}"),
-            format!("fdholder = \"/run/s\"\n{a}[defaults]\nmode = \"0600\"\n{b}"),
-            format!("{a}[[fd]]\nkind = \"unix\"\npath = \"/run/é/3.sock\"\n{b}"),
-            format!("{a}{b}[[fd]]\nkind = \"unix\"\npath = \"relative\"\n"),
-            format!("[[fd]]\nkind = \"unix\"\npath = \"x\"\n{a}{b}"),
-            format!(
-                "{a}{b}[[fd]]\nkind = \"file\"\npath = \"/x\"\nexpires = 2100-01-01T00:00:00Z\n"
-            ),
-            format!("{a}[[fd]]\nkind = \"unix\"\npath = \"/run/é/0.sock\"\n"),
-        ];
-        for text in &texts {
-            let one = load(text, now);
-            let halves = load_parallel(text, now, 0);
-            assert_eq!(format!("{halves:?}"), format!("{one:?}"));
-        }
-        let Ok(c) = load_parallel(&texts[1], now, 0) else {
-            panic!("the second text is valid");
-        };
-        assert_eq!(c.entries.len(), 1200);
-        let (cut, before) = plain::halves(&texts[1], 20).expect("a cut");
-        assert_eq!(texts[1][..cut].matches("[[fd]]").count(), before);
-        assert!(before > 500 && before < 700, "{before}");
-        assert!(c.entries.iter().enumerate().all(|(i, e)| e.index == i));
     }
 }

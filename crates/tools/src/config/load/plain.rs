@@ -353,17 +353,14 @@ impl<'a> Lines<'a> {
 
 /// What [`read`]'s first pass finds: the top level's `fdholder`, the `[defaults]` table,
 /// and where the first header is.
-pub struct Outline {
-    /// The top level's `fdholder`.
-    pub fdholder: Option<Spanned<String>>,
-    /// The `[defaults]` table.
-    pub defaults: Option<Spanned<RawEntry>>,
-    /// Where the first header is (the text's length if there is none).
-    pub first: usize,
+struct Outline {
+    fdholder: Option<Spanned<String>>,
+    defaults: Option<Spanned<RawEntry>>,
+    first: usize,
 }
 
 /// [`read`]'s first pass; `None` outside the subset.
-pub fn outline(text: &str) -> Option<Outline> {
+fn outline(text: &str) -> Option<Outline> {
     let mut lines = Lines { text, pos: 0 };
     let mut fdholder = None;
     // The top level: `fdholder` alone.
@@ -417,7 +414,7 @@ pub fn outline(text: &str) -> Option<Outline> {
 /// read in a first pass, which skips the `[[fd]]` tables' lines.
 pub fn read<T>(
     text: &str,
-    each: impl FnMut(usize, &Spanned<RawEntry>, &RawEntry) -> Option<()>,
+    mut each: impl FnMut(usize, &Spanned<RawEntry>, &RawEntry) -> Option<()>,
     done: impl FnOnce(Option<Spanned<RawEntry>>) -> T,
 ) -> Read<T> {
     let Some(Outline {
@@ -430,75 +427,38 @@ pub fn read<T>(
     };
     let empty = RawEntry::default();
     let shared = defaults.as_ref().map_or(&empty, Spanned::get_ref);
-    match tables(text, first..text.len(), 0, shared, each) {
-        Some(()) => Read::Done(fdholder, done(defaults)),
-        None => Read::Unplain,
-    }
-}
-
-/// The tables of `text` in `range`, which starts at a header line (or is empty) and ends
-/// before one (or at the end), the first of them the `index`-th `[[fd]]`, as [`read`]
-/// hands them to `each` with `shared`, the `[defaults]` table. `None` outside the subset,
-/// or when `each` stops.
-pub fn tables(
-    text: &str,
-    range: Range<usize>,
-    mut index: usize,
-    shared: &RawEntry,
-    mut each: impl FnMut(usize, &Spanned<RawEntry>, &RawEntry) -> Option<()>,
-) -> Option<()> {
-    // (Cut at the range's end, the text keeps every position, so every span.)
-    let mut lines = Lines {
-        text: text.get(..range.end)?,
-        pos: range.start,
+    let mut lines = Lines { text, pos: first };
+    let mut index = 0;
+    let mut header = match lines.next() {
+        Some(h) => h,
+        None => return Read::Unplain,
     };
-    let mut header = lines.next()?;
     loop {
         match header {
-            None => return Some(()),
+            None => break,
             Some(Line::Fd(span)) => {
                 // Made where it stays: a RawEntry is over a kilobyte.
                 let mut table = Spanned::new(span, RawEntry::default());
-                let next = lines.table(table.get_mut())?;
-                each(index, &table, shared)?;
+                let Some(next) = lines.table(table.get_mut()) else {
+                    return Read::Unplain;
+                };
+                if each(index, &table, shared).is_none() {
+                    return Read::Unplain;
+                }
                 index += 1;
                 header = next;
             }
             // Read again, and dropped: the first pass has it.
-            Some(Line::Defaults(_)) => header = lines.table(&mut RawEntry::default())?,
-            Some(Line::Empty | Line::Pair(..)) => return None,
+            Some(Line::Defaults(_)) => {
+                let Some(next) = lines.table(&mut RawEntry::default()) else {
+                    return Read::Unplain;
+                };
+                header = next;
+            }
+            Some(Line::Empty | Line::Pair(..)) => return Read::Unplain,
         }
     }
-}
-
-/// Where to cut the tables of `text` from `first` in two halves: the start of the first
-/// line at or past the middle that is an `[[fd]]` header, and how many such lines come
-/// before it. `None` when there is none.
-pub fn halves(text: &str, first: usize) -> Option<(usize, usize)> {
-    let b = text.as_bytes();
-    let is_header = |at: usize| b.get(at..at + 6) == Some(b"[[fd]]".as_slice());
-    let mut cut = (first + text.len()) / 2;
-    // The start of the line `cut` is in, then each next line's.
-    // (By bytes: the middle may fall inside a character.)
-    cut = b[..cut]
-        .iter()
-        .rposition(|&c| c == b'\n')
-        .map_or(0, |n| n + 1)
-        .max(first);
-    while !is_header(cut) {
-        cut += text[cut..].find('\n')? + 1;
-    }
-    let mut before = 0;
-    let mut from = first;
-    while let Some(n) = text[from..cut].find("[[fd]]") {
-        let at = from + n;
-        let line = text[..at].trim_end_matches([' ', '\t']);
-        if line.len() == first || line.ends_with('\n') {
-            before += 1;
-        }
-        from = at + 6;
-    }
-    Some((cut, before))
+    Read::Done(fdholder, done(defaults))
 }
 
 #[cfg(test)]
