@@ -271,6 +271,8 @@ lin() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { r = a / b; l = n / 10000 * 1.
 # preempted, which wall time counts and CPU time does not.
 echo "Linearity, time at N / time at 10000 (wall; CPU):"
 echo "- config run, N = $CFG_BIG: $(lin "$(median_us "$WORK/cfg.ours.$CFG_BIG")" "$(median_us "$WORK/cfg.ours.10000")" "$CFG_BIG"); CPU $(lin "$(median_cpu_us "$WORK/cfg.ours.$CFG_BIG")" "$(median_cpu_us "$WORK/cfg.ours.10000")" "$CFG_BIG")"
+# The floor's own ratio: the kernel's part of the work, which this tool cannot make linear.
+echo "  (the floor, the same sizes: $(ratio "$(median_us "$WORK/cfg.floor.$CFG_BIG")" "$(median_us "$WORK/cfg.floor.10000")"); CPU $(ratio "$(median_cpu_us "$WORK/cfg.floor.$CFG_BIG")" "$(median_cpu_us "$WORK/cfg.floor.10000")"))"
 echo "- config --check, N = 50000: $(lin "$(median_us "$WORK/check.50000")" "$(median_us "$WORK/check.10000")" 50000); CPU $(lin "$(median_cpu_us "$WORK/check.50000")" "$(median_cpu_us "$WORK/check.10000")" 50000)"
 # A second run with nothing to do should cost no more than asking the daemon (here list:
 # Debian's s6 2.11 daemon cannot getdump more than 253 fds) plus parsing the file (--check
