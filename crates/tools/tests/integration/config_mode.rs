@@ -429,6 +429,38 @@ fn an_unreachable_daemon_creates_nothing() {
     assert_eq!(tree(d.dir.path()), before);
 }
 
+/// The getdump is sent before the file is read, but a bad file is still told first (exit
+/// 100), whether the daemon answers, is not there, or is there and holds what it held.
+#[test]
+fn a_bad_file_is_told_first_whatever_the_daemon() {
+    let d = Daemon::start();
+    let bad = write_config(
+        &d,
+        "bad.toml",
+        "[[fd]]\nkind = \"unix\"\npath = \"relative\"\n",
+    );
+    for socket in [d.socket.clone(), d.path("nobody-here")] {
+        let got = code_and_err(&run(&[&"-c", &bad, &socket]));
+        crate::common::assert_fatal(
+            &got,
+            100,
+            &format!("{}:3:8: fd[0] (unix:relative): ", bad.display()),
+            "is not absolute",
+        );
+    }
+    assert!(d.list().is_empty(), "nothing set for a bad file");
+    // The same file made good is then applied on the daemon asked early.
+    let path = d.path("good.sock");
+    let good = write_config(
+        &d,
+        "good.toml",
+        &format!("[[fd]]\nkind = \"unix\"\npath = \"{}\"\n", path.display()),
+    );
+    let (code, err) = code_and_err(&run(&[&"-c", &good, &d.socket]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(d.list(), vec![format!("unix:{}", path.display())]);
+}
+
 /// Runs a one-entry config and expects it to fail with exit 111 saying `says`.
 fn fails_for(d: &Daemon, entry: &str, says: &str) {
     let config = write_config(d, "one.toml", &format!("[[fd]]\n{entry}\n"));
