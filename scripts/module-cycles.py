@@ -3,7 +3,7 @@
 into the module that defines it, and prints the module import graph's cycles, if any.
 
 cargo-modules' own --acyclic also counts an item and its methods (a `fn` returning `Self`)
-as a cycle; only imports between modules matter here. Exit 0: no cycle; 1: cycles printed.
+as a cycle; only imports between modules matter here. Exit 0: no cycle; 1: cycles printed; 2: no graph read.
 """
 import re
 import sys
@@ -77,4 +77,8 @@ edge_count = sum(len(s) for s in graph.values())
 for comp in out:
     print("cycle:", " <-> ".join(comp))
 print(f"{len(modules)} modules, {edge_count} imports between them, {len(out)} cycles")
+# No module read is no check at all (cargo-modules failed, or printed nothing): a failure.
+if not modules:
+    print("no module graph read: is cargo-modules working?", file=sys.stderr)
+    sys.exit(2)
 sys.exit(1 if out else 0)

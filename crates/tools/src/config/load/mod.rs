@@ -9,6 +9,7 @@ pub mod plain;
 pub mod scope;
 pub mod trust;
 pub mod validate;
+pub mod value;
 
 use std::path::Path;
 use std::time::SystemTime;

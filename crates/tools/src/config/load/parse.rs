@@ -11,11 +11,12 @@ use std::fmt;
 use std::ops::Range;
 
 use serde::Deserialize;
+use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::plain::{FromPlain, Plain};
+use super::value::{FromPlain, Plain};
 use crate::config::diag::{Diag, Place, entry_label};
 use crate::config::model::{Kind, OpenMode, SocketType};
 
@@ -109,6 +110,59 @@ impl<'de> Deserialize<'de> for InstantText {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl FromPlain for NameOrId {
+    fn from_plain(v: Plain<'_>) -> Option<NameOrId> {
+        match v {
+            Plain::Str(s) => Some(NameOrId::Name(s.to_string())),
+            Plain::Int(n) => Some(NameOrId::Id(n)),
+            _ => None,
+        }
+    }
+}
+
+impl FromPlain for OctalText {
+    fn from_plain(v: Plain<'_>) -> Option<OctalText> {
+        String::from_plain(v).map(OctalText)
+    }
+}
+
+impl FromPlain for InstantText {
+    fn from_plain(v: Plain<'_>) -> Option<InstantText> {
+        String::from_plain(v).map(InstantText)
+    }
+}
+
+/// A unit enum from its name, through its own `Deserialize`, so that the names are the
+/// ones toml accepts and are written once.
+fn variant<T: for<'de> Deserialize<'de>>(v: Plain<'_>) -> Option<T> {
+    match v {
+        Plain::Str(s) => T::deserialize(StrDeserializer::<ValueError>::new(s)).ok(),
+        _ => None,
+    }
+}
+
+impl FromPlain for Kind {
+    fn from_plain(v: Plain<'_>) -> Option<Kind> {
+        // Every entry has one: by its name, not through serde (a test holds the two equal).
+        match v {
+            Plain::Str(s) => Kind::ALL.into_iter().find(|k| k.name() == s),
+            _ => None,
+        }
+    }
+}
+
+impl FromPlain for SocketType {
+    fn from_plain(v: Plain<'_>) -> Option<SocketType> {
+        variant(v)
+    }
+}
+
+impl FromPlain for OpenMode {
+    fn from_plain(v: Plain<'_>) -> Option<OpenMode> {
+        variant(v)
     }
 }
 
@@ -437,6 +491,20 @@ mod tests {
             err("[[fd]]\nkind = \"unix\"\n[other]\n"),
             (3, 2, "unknown key `other`".into())
         );
+    }
+
+    /// Kinds are read by their names as serde reads them.
+    #[test]
+    fn kinds_by_name_as_serde() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_plain(Plain::Str(k.name())), Some(k));
+            assert_eq!(variant::<Kind>(Plain::Str(k.name())), Some(k));
+        }
+        assert_eq!(Kind::from_plain(Plain::Str("sock")), None);
+        // serde names no kind that ALL lacks: its list of variants, in its message.
+        let e = Kind::deserialize(StrDeserializer::<ValueError>::new("?")).unwrap_err();
+        let listed = e.to_string().matches('`').count() / 2 - 1;
+        assert_eq!(listed, Kind::ALL.len(), "{e}");
     }
 
     #[test]

@@ -14,120 +14,10 @@
 
 use std::ops::Range;
 
-use serde::Deserialize;
-use serde::de::value::{Error as ValueError, StrDeserializer};
 use toml::Spanned;
 
-use super::parse::{InstantText, NameOrId, OctalText, RawEntry};
-use crate::config::model::{Kind, OpenMode, SocketType};
-
-/// A value of the subset, borrowed from the text.
-#[derive(Debug)]
-pub enum Plain<'a> {
-    /// A string.
-    Str(&'a str),
-    /// An integer.
-    Int(i64),
-    /// A boolean.
-    Bool(bool),
-    /// An array of strings.
-    Strs(Vec<&'a str>),
-}
-
-/// A [`RawEntry`] field's type, made from a [`Plain`] value as toml would make it.
-pub trait FromPlain: Sized {
-    /// The value, or `None` where toml would refuse or read it otherwise.
-    fn from_plain(v: Plain<'_>) -> Option<Self>;
-}
-
-impl FromPlain for String {
-    fn from_plain(v: Plain<'_>) -> Option<String> {
-        match v {
-            Plain::Str(s) => Some(s.to_string()),
-            _ => None,
-        }
-    }
-}
-
-impl FromPlain for i64 {
-    fn from_plain(v: Plain<'_>) -> Option<i64> {
-        match v {
-            Plain::Int(n) => Some(n),
-            _ => None,
-        }
-    }
-}
-
-impl FromPlain for bool {
-    fn from_plain(v: Plain<'_>) -> Option<bool> {
-        match v {
-            Plain::Bool(b) => Some(b),
-            _ => None,
-        }
-    }
-}
-
-impl FromPlain for Vec<String> {
-    fn from_plain(v: Plain<'_>) -> Option<Vec<String>> {
-        match v {
-            Plain::Strs(v) => Some(v.into_iter().map(str::to_string).collect()),
-            _ => None,
-        }
-    }
-}
-
-impl FromPlain for NameOrId {
-    fn from_plain(v: Plain<'_>) -> Option<NameOrId> {
-        match v {
-            Plain::Str(s) => Some(NameOrId::Name(s.to_string())),
-            Plain::Int(n) => Some(NameOrId::Id(n)),
-            _ => None,
-        }
-    }
-}
-
-impl FromPlain for OctalText {
-    fn from_plain(v: Plain<'_>) -> Option<OctalText> {
-        String::from_plain(v).map(OctalText)
-    }
-}
-
-impl FromPlain for InstantText {
-    fn from_plain(v: Plain<'_>) -> Option<InstantText> {
-        String::from_plain(v).map(InstantText)
-    }
-}
-
-/// A unit enum from its name, through its own `Deserialize`, so that the names are the
-/// ones toml accepts and are written once.
-fn variant<T: for<'de> Deserialize<'de>>(v: Plain<'_>) -> Option<T> {
-    match v {
-        Plain::Str(s) => T::deserialize(StrDeserializer::<ValueError>::new(s)).ok(),
-        _ => None,
-    }
-}
-
-impl FromPlain for Kind {
-    fn from_plain(v: Plain<'_>) -> Option<Kind> {
-        // Every entry has one: by its name, not through serde (a test holds the two equal).
-        match v {
-            Plain::Str(s) => Kind::ALL.into_iter().find(|k| k.name() == s),
-            _ => None,
-        }
-    }
-}
-
-impl FromPlain for SocketType {
-    fn from_plain(v: Plain<'_>) -> Option<SocketType> {
-        variant(v)
-    }
-}
-
-impl FromPlain for OpenMode {
-    fn from_plain(v: Plain<'_>) -> Option<OpenMode> {
-        variant(v)
-    }
-}
+use super::parse::RawEntry;
+use super::value::Plain;
 
 /// What [`read`] made of a text.
 #[derive(Debug)]
@@ -484,20 +374,6 @@ mod tests {
             }),
             Read::Unplain => None,
         }
-    }
-
-    /// Kinds are read by their names as serde reads them.
-    #[test]
-    fn kinds_by_name_as_serde() {
-        for k in Kind::ALL {
-            assert_eq!(Kind::from_plain(Plain::Str(k.name())), Some(k));
-            assert_eq!(variant::<Kind>(Plain::Str(k.name())), Some(k));
-        }
-        assert_eq!(Kind::from_plain(Plain::Str("sock")), None);
-        // serde names no kind that ALL lacks: its list of variants, in its message.
-        let e = Kind::deserialize(StrDeserializer::<ValueError>::new("?")).unwrap_err();
-        let listed = e.to_string().matches('`').count() / 2 - 1;
-        assert_eq!(listed, Kind::ALL.len(), "{e}");
     }
 
     /// Texts the subset takes: it must read them exactly as toml does.
