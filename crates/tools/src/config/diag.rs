@@ -40,8 +40,7 @@ impl fmt::Display for Place {
 /// How an entry is named in messages: its kind and address as written, before validation.
 pub fn entry_label(kind: Option<&str>, address: Option<&str>) -> String {
     match (kind, address) {
-        // (No format machinery: every entry of a run gets a label.)
-        (Some(k), Some(a)) => [k, ":", a].concat(),
+        (Some(k), Some(a)) => format!("{k}:{a}"),
         (Some(k), None) => k.to_string(),
         (None, Some(a)) => a.to_string(),
         (None, None) => "no kind".to_string(),

@@ -45,7 +45,7 @@ use fdholder::{Client, HeldFd};
 use crate::config::interrupt::Interrupt;
 use crate::config::model::Config;
 use crate::config::open::Leftover;
-use crate::config::plan::{Plan, address, kind_name};
+use crate::config::plan::{Plan, kind_name};
 use crate::config::reconcile::Report;
 use crate::text::one_line;
 
@@ -166,7 +166,7 @@ fn carry_out(
     let mut opened_one = |item: &plan::Item| {
         if opts.verbose {
             let e = &sel.config.entries[item.entry];
-            let what = format!("{} {}", kind_name(&e.spec, item.end), address(e));
+            let what = format!("{} {}", kind_name(&e.spec, item.end), e.address());
             info(opts, format_args!("opened {} ({what})", item.id));
         }
         match interrupt.as_ref().and_then(Interrupt::now_and_then) {
@@ -276,20 +276,17 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
         // No daemon to compare with: the plan alone.
         Err(_) if opts.check => {
             // The plain plan needs no report: only --json and --exit-code read one.
-            if !opts.json && !opts.exit_code {
-                print(|out| render::write_plan(out, &config, &plan));
-                std::mem::forget((text, config, plan));
-                return Ok(Outcome::Done);
+            let mut report = (opts.json || opts.exit_code).then(|| {
+                let mut report = Report::new(&config, &plan, None, None);
+                report.decide(&plan, opts.replace_all, opts.prune);
+                report
+            });
+            match &mut report {
+                Some(report) if opts.json => print_json(report, &config, &plan)?,
+                _ => print(|out| render::write_plan(out, &config, &plan)),
             }
-            let mut report = Report::new(&config, &plan, None, None);
-            report.decide(&plan, opts.replace_all, opts.prune);
-            if opts.json {
-                print_json(&mut report, &config, &plan)?;
-            } else {
-                print(|out| render::write_plan(out, &config, &plan));
-            }
-            let done = outcome(opts, &report);
-            std::mem::forget((text, config, plan, report));
+            let done = report.as_ref().map_or(Outcome::Done, |r| outcome(opts, r));
+            leave_to_exit((text, config, plan, report));
             return Ok(done);
         }
         Err(no_socket) => return Err(no_socket),
@@ -332,9 +329,14 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
         print_json(&mut report, &config, &plan)?;
     }
     let done = outcome(opts, &report);
-    // The process ends now: freeing the file, the entries, the plan and the report a
-    // string at a time was a tenth of a large run's own work, and closing the fds sent (the
-    // daemon holds its own copies) a tenth of its system time; its exit does both at once.
-    std::mem::forget((text, config, plan, report, sent));
+    leave_to_exit((text, config, plan, report, sent));
     Ok(done)
+}
+
+/// Leaves what a finished run holds to the process's exit, which [`run`] comes right
+/// before: freeing the file, the entries, the plan and the report a string at a time was a
+/// tenth of a large run's own work, and closing the fds sent (the daemon holds its own
+/// copies) a tenth of its system time; the exit does both at once.
+fn leave_to_exit<T>(held: T) {
+    std::mem::forget(held);
 }

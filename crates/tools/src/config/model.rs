@@ -226,50 +226,39 @@ impl Entry {
     /// How messages name it: `fd[I] (KIND:ADDRESS)`, the address as written. Made only
     /// for a message: a run of 10 000 entries need not make 10 000 labels.
     pub fn place(&self) -> Place {
+        let kind = self.spec.kind();
         let label = match (&self.written, &self.spec) {
             (Some(w), _) => w.clone(),
-            (
-                None,
-                FdSpec::Unix {
-                    address: UnixAddress::Path(p),
-                    ..
-                },
-            ) => written_label(Kind::Unix, p),
-            (
-                None,
-                FdSpec::Unix {
-                    address: UnixAddress::Abstract(name),
-                    ..
-                },
-            ) => ["unix:@", &String::from_utf8_lossy(name)].concat(),
-            (None, FdSpec::Fifo { path, .. }) => written_label(Kind::Fifo, path),
-            (None, FdSpec::File { path, .. }) => written_label(Kind::File, path),
-            (None, FdSpec::Special { path, .. }) => written_label(Kind::Special, path),
-            (None, FdSpec::Pipe { .. }) => Kind::Pipe.name().to_string(),
-            (None, FdSpec::Netlink { .. }) => Kind::Netlink.name().to_string(),
-            (
-                None,
-                FdSpec::Inet {
-                    transport, address, ..
-                },
-            ) => {
-                let kind = match transport {
-                    Transport::Tcp => Kind::Tcp,
-                    Transport::Udp => Kind::Udp,
-                };
-                [kind.name(), ":", &address.to_string()].concat()
-            }
+            // Written with no address (a netlink entry has `family`, not `path`).
+            (None, FdSpec::Pipe { .. } | FdSpec::Netlink { .. }) => kind.name().to_string(),
+            // A path or `@name`, read from the file (so UTF-8), is the address as written.
+            (None, _) => [kind.name(), ":", &self.address()].concat(),
         };
         Place::Fd {
             index: self.index,
             label,
         }
     }
-}
 
-/// `KIND:PATH`: a path read from the file (so UTF-8) is the path as written.
-fn written_label(kind: Kind, path: &std::path::Path) -> String {
-    [kind.name(), ":", &path.to_string_lossy()].concat()
+    /// Where its fd lives: a path, `@name`, `IP:PORT`, `FAMILY:GROUPS`, or `-` for a pipe.
+    pub fn address(&self) -> String {
+        match &self.spec {
+            FdSpec::Unix {
+                address: UnixAddress::Path(p),
+                ..
+            }
+            | FdSpec::Fifo { path: p, .. }
+            | FdSpec::File { path: p, .. }
+            | FdSpec::Special { path: p, .. } => p.to_string_lossy().into_owned(),
+            FdSpec::Unix {
+                address: UnixAddress::Abstract(name),
+                ..
+            } => format!("@{}", String::from_utf8_lossy(name)),
+            FdSpec::Inet { address, .. } => address.to_string(),
+            FdSpec::Netlink { family, groups, .. } => format!("{family}:{groups}"),
+            FdSpec::Pipe { .. } => "-".to_string(),
+        }
+    }
 }
 
 /// When the daemon lets go of an fd.
@@ -505,6 +494,26 @@ pub enum FdSpec {
 }
 
 impl FdSpec {
+    /// The kind the file declared.
+    pub fn kind(&self) -> Kind {
+        match self {
+            FdSpec::Unix { .. } => Kind::Unix,
+            FdSpec::Inet {
+                transport: Transport::Tcp,
+                ..
+            } => Kind::Tcp,
+            FdSpec::Inet {
+                transport: Transport::Udp,
+                ..
+            } => Kind::Udp,
+            FdSpec::Fifo { .. } => Kind::Fifo,
+            FdSpec::File { .. } => Kind::File,
+            FdSpec::Pipe { .. } => Kind::Pipe,
+            FdSpec::Netlink { .. } => Kind::Netlink,
+            FdSpec::Special { .. } => Kind::Special,
+        }
+    }
+
     /// The ids this entry's fds are held under: two for a pipe.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         let (one, two) = match self {

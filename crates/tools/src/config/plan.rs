@@ -9,9 +9,7 @@
 use std::rc::Rc;
 use std::time::SystemTime;
 
-use crate::config::model::{
-    Config, Entry, EntryIdx, Expiry, FdKind, FdSpec, Transport, UnixAddress,
-};
+use crate::config::model::{Config, EntryIdx, Expiry, FdKind, FdSpec, Transport};
 use fdholder::Tain;
 
 /// Which fd of an entry an item is.
@@ -108,26 +106,6 @@ pub fn kind_name(spec: &FdSpec, end: End) -> &'static str {
         (FdSpec::Pipe { .. }, _) => FdKind::PipeRead,
     };
     kind.name()
-}
-
-/// Where an entry's fd lives: a path, `@name`, `IP:PORT`, or `-` for a pipe.
-pub fn address(e: &Entry) -> String {
-    match &e.spec {
-        FdSpec::Unix {
-            address: UnixAddress::Path(p),
-            ..
-        }
-        | FdSpec::Fifo { path: p, .. }
-        | FdSpec::File { path: p, .. }
-        | FdSpec::Special { path: p, .. } => p.to_string_lossy().into_owned(),
-        FdSpec::Unix {
-            address: UnixAddress::Abstract(name),
-            ..
-        } => format!("@{}", String::from_utf8_lossy(name)),
-        FdSpec::Inet { address, .. } => address.to_string(),
-        FdSpec::Netlink { family, groups, .. } => format!("{family}:{groups}"),
-        FdSpec::Pipe { .. } => "-".to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use crate::config::model::Config;
-use crate::config::plan::{Item, Plan, address, kind_name};
+use crate::config::plan::{Item, Plan, kind_name};
 use crate::config::reconcile::{Report, State};
 use crate::expiry;
 use crate::text::{fds, field, show_id};
@@ -20,7 +20,7 @@ pub fn plan_line(config: &Config, plan: &Plan, item: &Item) -> String {
         "{}\t{}\t{}\t{}\t{}",
         field(&item.id),
         kind_name(&e.spec, item.end),
-        field(&address(e)),
+        field(&e.address()),
         crate::expiry::show(item.limit, plan.now),
         item.limit
     )

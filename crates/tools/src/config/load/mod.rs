@@ -53,9 +53,8 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     // The plain subset of TOML most files are written in, read with no tree.
     let mut entries = Vec::new();
     let mut invalid = false;
-    let read = plain::read(
-        text,
-        |index, r, defaults| match validate::entry(index, r, defaults, now) {
+    let read = plain::read(text, |index, r, defaults| {
+        match validate::entry(index, r, defaults, now) {
             Ok(e) => {
                 entries.push(e);
                 Some(())
@@ -64,12 +63,11 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
                 invalid = true;
                 None
             }
-        },
-        |defaults| defaults,
-    );
+        }
+    });
     match read {
         _ if invalid => return slow(),
-        plain::Read::Done(fdholder, defaults) => {
+        Some((fdholder, defaults)) => {
             let raw = RawConfig {
                 fdholder,
                 defaults,
@@ -80,7 +78,7 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
                 _ => slow(),
             };
         }
-        plain::Read::Unplain => {}
+        None => {}
     }
     let (mut doc, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {

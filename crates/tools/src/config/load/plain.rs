@@ -8,7 +8,7 @@
 //! with no backslash, or `'…'`), a decimal integer with no `_`, `true`, `false`, or a
 //! one-line array of such strings. Anything else (a date, a float, an escape, a dotted or
 //! quoted key, an inline table, a repeated key, a key or a value the structs do not take)
-//! makes [`read`] answer [`Read::Unplain`], and the file goes to toml: this reader never
+//! makes [`read`] answer `None`, and the file goes to toml: this reader never
 //! words an error. What it accepts it reads as toml does, spans included; the `config`
 //! fuzz target and the tests below hold it to that.
 
@@ -19,14 +19,9 @@ use toml::Spanned;
 use super::parse::RawEntry;
 use super::value::Plain;
 
-/// What [`read`] made of a text.
-#[derive(Debug)]
-pub enum Read<T> {
-    /// The whole text is in the subset: the top level's values, and `T`.
-    Done(Option<Spanned<String>>, T),
-    /// The text is not in the subset (or, for `each`'s refusal, not wanted): ask toml.
-    Unplain,
-}
+/// What [`read`] made of a text in the subset: the top level's `fdholder`, and
+/// `[defaults]`.
+pub type Top = (Option<Spanned<String>>, Option<Spanned<RawEntry>>);
 
 /// One line of the subset.
 enum Line<'a> {
@@ -300,55 +295,40 @@ fn outline(text: &str) -> Option<Outline> {
 
 /// Reads `text` if it is in the subset, handing each `[[fd]]` table in file order to
 /// `each` with its index and the `[defaults]` table (empty if there is none), wherever in
-/// the file that is; `each` answers `None` to stop. The top level and the defaults are
-/// read in a first pass, which skips the `[[fd]]` tables' lines.
-pub fn read<T>(
+/// the file that is; `each` answers `None` to stop. `None` outside the subset, or when
+/// `each` stopped. The top level and the defaults are read in a first pass, which skips
+/// the `[[fd]]` tables' lines.
+pub fn read(
     text: &str,
     mut each: impl FnMut(usize, &Spanned<RawEntry>, &RawEntry) -> Option<()>,
-    done: impl FnOnce(Option<Spanned<RawEntry>>) -> T,
-) -> Read<T> {
-    let Some(Outline {
+) -> Option<Top> {
+    let Outline {
         fdholder,
         defaults,
         first,
-    }) = outline(text)
-    else {
-        return Read::Unplain;
-    };
+    } = outline(text)?;
     let empty = RawEntry::default();
     let shared = defaults.as_ref().map_or(&empty, Spanned::get_ref);
     let mut lines = Lines { text, pos: first };
     let mut index = 0;
-    let mut header = match lines.next() {
-        Some(h) => h,
-        None => return Read::Unplain,
-    };
+    let mut header = lines.next()?;
     loop {
         match header {
             None => break,
             Some(Line::Fd(span)) => {
                 // Made where it stays: a RawEntry is over a kilobyte.
                 let mut table = Spanned::new(span, RawEntry::default());
-                let Some(next) = lines.table(table.get_mut()) else {
-                    return Read::Unplain;
-                };
-                if each(index, &table, shared).is_none() {
-                    return Read::Unplain;
-                }
+                let next = lines.table(table.get_mut())?;
+                each(index, &table, shared)?;
                 index += 1;
                 header = next;
             }
             // Read again, and dropped: the first pass has it.
-            Some(Line::Defaults(_)) => {
-                let Some(next) = lines.table(&mut RawEntry::default()) else {
-                    return Read::Unplain;
-                };
-                header = next;
-            }
-            Some(Line::Empty | Line::Pair(..)) => return Read::Unplain,
+            Some(Line::Defaults(_)) => header = lines.table(&mut RawEntry::default())?,
+            Some(Line::Empty | Line::Pair(..)) => return None,
         }
     }
-    Read::Done(fdholder, done(defaults))
+    Some((fdholder, defaults))
 }
 
 #[cfg(test)]
@@ -359,21 +339,15 @@ mod tests {
     /// The subset's reading of `text` as a [`RawConfig`], if it takes it.
     fn plain(text: &str) -> Option<RawConfig> {
         let mut fd = Vec::new();
-        match read(
-            text,
-            |_, e, _| {
-                fd.push(e.clone());
-                Some(())
-            },
-            |d| d,
-        ) {
-            Read::Done(fdholder, defaults) => Some(RawConfig {
-                fdholder,
-                defaults,
-                fd,
-            }),
-            Read::Unplain => None,
-        }
+        let (fdholder, defaults) = read(text, |_, e, _| {
+            fd.push(e.clone());
+            Some(())
+        })?;
+        Some(RawConfig {
+            fdholder,
+            defaults,
+            fd,
+        })
     }
 
     /// Texts the subset takes: it must read them exactly as toml does.

@@ -21,7 +21,7 @@ pub mod guard;
 
 use self::compare::{Difference, Field, address_of, kind_of};
 use crate::config::model::{Config, Entry, FdSpec};
-use crate::config::plan::{Item, ItemIdx, Plan, address, kind_name};
+use crate::config::plan::{Item, ItemIdx, Plan, kind_name};
 use crate::expiry::Expiry;
 use crate::fdinfo;
 use crate::names::SETDUMP as PROG;
@@ -273,10 +273,9 @@ impl Report {
         }
         // An entry is opened whole: a pipe with one end to open gets a new pipe for both.
         let mut opened = vec![false; plan.items.last().map_or(0, |i| i.entry.0 + 1)];
-        for (_, item, action) in self.declared() {
-            if action == Action::OpenAndSet {
-                opened[plan.items[item].entry.0] = true;
-            }
+        let items = self.items_to_open(plan.items.len());
+        for (item, _) in plan.items.iter().zip(items).filter(|(_, open)| *open) {
+            opened[item.entry.0] = true;
         }
         for row in &mut self.fds {
             let Some(item) = row.item else { continue };
@@ -397,7 +396,7 @@ impl Report {
     pub fn fill_addresses(&mut self, config: &Config, plan: &Plan) {
         for row in &mut self.fds {
             if let Some(item) = row.item {
-                row.address = Some(address(&config.entries[plan.items[item].entry]));
+                row.address = Some(config.entries[plan.items[item].entry].address());
             }
         }
     }
