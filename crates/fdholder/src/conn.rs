@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
@@ -130,6 +131,29 @@ impl Connection {
         // Left blocking: every wait under a deadline is a poll bounded by the time left,
         // and without one a blocking recvmsg saves the poll.
         Ok(Connection::from_socket(sock, deadline))
+    }
+
+    /// Connects to the daemon listening at `path` if it takes the connection at once:
+    /// `None` when its backlog is full, where [`Connection::connect`] would wait.
+    pub fn connect_now(path: &Path, deadline: Deadline) -> Result<Option<Connection>, Error> {
+        let addr = UnixAddr::new(path).map_err(Error::Connect)?;
+        let sock = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .map_err(Error::Sys)?;
+        match retry(|| connect(sock.as_raw_fd(), &addr)) {
+            Ok(()) => {}
+            Err(Errno::EAGAIN | Errno::EINPROGRESS) => return Ok(None),
+            Err(e) => return Err(Error::Connect(e)),
+        }
+        // Blocking from here on, as a connection from `connect` is.
+        let flags = fcntl(&sock, FcntlArg::F_GETFL).map_err(Error::Sys)?;
+        let flags = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
+        fcntl(&sock, FcntlArg::F_SETFL(flags)).map_err(Error::Sys)?;
+        Ok(Some(Connection::from_socket(sock, deadline)))
     }
 
     /// Wraps a connected Unix stream socket, blocking or not (e.g. one end of a socketpair).

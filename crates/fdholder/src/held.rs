@@ -123,23 +123,42 @@ pub fn fetch(socket: &Path, deadline: Deadline) -> Result<(Client, Holdings), Fe
 /// A [`fetch`] begun: connected and the getdump sent, its answer not read yet, so that the
 /// daemon prepares it while the caller does other work (config mode reads its file).
 /// Whatever failed is told by [`Pending::finish`], not before: a caller can still give an
-/// error of its own first.
+/// error of its own first. Nothing here waits: a daemon whose backlog is full is connected
+/// to by `finish`, within its deadline.
 #[derive(Debug)]
 pub struct Pending {
     socket: std::path::PathBuf,
-    /// The connection with the getdump sent, or what failed: connecting, or sending.
-    sent: Result<Client, FetchError>,
+    sent: Sent,
+}
+
+/// How far [`Pending::start`] got.
+#[derive(Debug)]
+enum Sent {
+    /// Connected, the getdump sent.
+    Asked(Client),
+    /// The daemon's backlog is full: connecting is left to [`Pending::finish`].
+    Later,
+    /// Connecting or sending failed.
+    Failed(FetchError),
+}
+
+/// Sends the getdump on `client`.
+fn ask(mut client: Client) -> Result<Client, FetchError> {
+    match client.getdump_request() {
+        Ok(()) => Ok(client),
+        Err(e) => Err(FetchError::Request(Op::Getdump, e)),
+    }
 }
 
 impl Pending {
-    /// Connects to the daemon at `socket` and sends the getdump, within `deadline`.
+    /// Connects to the daemon at `socket` and sends the getdump, if the daemon takes the
+    /// connection at once.
     pub fn start(socket: &Path, deadline: Deadline) -> Pending {
-        let sent = Client::connect(socket, deadline)
-            .map_err(FetchError::Connect)
-            .and_then(|mut client| match client.getdump_request() {
-                Ok(()) => Ok(client),
-                Err(e) => Err(FetchError::Request(Op::Getdump, e)),
-            });
+        let sent = match Client::connect_now(socket, deadline) {
+            Ok(Some(client)) => ask(client).map_or_else(Sent::Failed, Sent::Asked),
+            Ok(None) => Sent::Later,
+            Err(e) => Sent::Failed(FetchError::Connect(e)),
+        };
         Pending {
             socket: socket.to_path_buf(),
             sent,
@@ -169,7 +188,12 @@ impl Pending {
                 _ => Err(FetchError::Request(Op::Getdump, Error::Closed)),
             }
         };
-        let mut client = match self.sent {
+        let sent = match self.sent {
+            Sent::Asked(client) => Ok(client),
+            Sent::Later => connect().and_then(ask),
+            Sent::Failed(e) => Err(e),
+        };
+        let mut client = match sent {
             Ok(client) => client,
             Err(FetchError::Request(_, Error::Closed)) => return closed(),
             Err(e) => return Err(e),

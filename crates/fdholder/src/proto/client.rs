@@ -74,6 +74,12 @@ impl Client {
         Connection::connect(path, deadline).map(Client::from_connection)
     }
 
+    /// Connects to the daemon listening at `path` if it takes the connection at once
+    /// ([`Connection::connect_now`]): `None` when its backlog is full.
+    pub fn connect_now(path: &Path, deadline: Deadline) -> Result<Option<Client>, Error> {
+        Connection::connect_now(path, deadline).map(|c| c.map(Client::from_connection))
+    }
+
     /// A client over an existing connection.
     pub fn from_connection(conn: Connection) -> Client {
         Client { conn }

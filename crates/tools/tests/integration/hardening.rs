@@ -75,6 +75,38 @@ fn rollback_leaves_a_socket_swapped_in_alone() {
     assert_eq!(tree(&dir.path().join("new")), vec![a.clone()]);
 }
 
+/// A symlink the run made, swapped for another while the run waits for the daemon, is
+/// left alone by the rollback: the run holds its own link's inode (an O_PATH fd), so the
+/// new link cannot get its number and pass for it.
+#[test]
+fn rollback_leaves_a_symlink_swapped_in_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, link) = (dir.path().join("a.sock"), dir.path().join("lnk"));
+    let text = format!("{}symlinks = [\"{}\"]\n", unix_entry(&sock), link.display());
+    let config = config_in(dir.path(), &text);
+    let swapped = link.clone();
+    let f = Fake::serve(move |conn| {
+        empty_dump(conn);
+        assert_eq!(conn.receive().unwrap().payload.first(), Some(&b'!'));
+        fs::remove_file(&swapped).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", &swapped).unwrap();
+        conn.send(&[nix::errno::Errno::EPERM as u8], &[]).unwrap();
+        until_closed(conn);
+    });
+    let (code, err) = code_and_err(&run(&[&"-c", &config, &f.socket]));
+    f.join();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: {} is no longer the file this run made: it is left alone",
+            link.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(fs::read_link(&link).unwrap(), Path::new("/etc/passwd"));
+    assert!(!sock.exists(), "the run's own socket is removed");
+}
+
 /// A unix socket bound at `path` that does not listen.
 fn bound_only(path: &Path) -> OwnedFd {
     let s = socket(
@@ -118,7 +150,14 @@ fn a_listener_with_a_full_backlog_is_live() {
     let d = Daemon::start();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.sock");
-    let l = UnixListener::bind(&path).unwrap();
+    let _full = full_backlog(&path);
+    assert_left_alone(&d, dir.path(), &path);
+}
+
+/// A listener at `path` whose backlog is full (a connect to it would wait), and the
+/// connections that fill it.
+fn full_backlog(path: &Path) -> (UnixListener, Vec<OwnedFd>) {
+    let l = UnixListener::bind(path).unwrap();
     nix::sys::socket::listen(&l, nix::sys::socket::Backlog::new(0).unwrap()).unwrap();
     // Fill the backlog until a connect gets EAGAIN.
     let mut queued = Vec::new();
@@ -130,14 +169,46 @@ fn a_listener_with_a_full_backlog_is_live() {
             None,
         )
         .unwrap();
-        match nix::sys::socket::connect(c.as_raw_fd(), &UnixAddr::new(&path).unwrap()) {
+        match nix::sys::socket::connect(c.as_raw_fd(), &UnixAddr::new(path).unwrap()) {
             Ok(()) => queued.push(c),
             Err(nix::errno::Errno::EAGAIN) => break,
             Err(e) => panic!("{e}"),
         }
         assert!(queued.len() < 1000);
     }
-    assert_left_alone(&d, dir.path(), &path);
+    (l, queued)
+}
+
+/// The getdump is sent before the file is read only if the daemon takes the connection
+/// at once: one whose backlog is full does not delay a bad file's error (exit 100), with
+/// no `-t` to end the wait.
+#[test]
+fn a_bad_file_is_told_at_once_by_a_daemon_whose_backlog_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("full.sock");
+    let _full = full_backlog(&socket);
+    let config = config_in(dir.path(), "[[fd]]\nkind = \"tcp\"\nlisten = \"bad\"\n");
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(&config)
+        .arg(&socket)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("still waiting for the daemon after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(100), "{err}");
+    assert!(err.contains("`listen` must be IP:PORT"), "{err}");
 }
 
 /// The errno byte no C library knows.
