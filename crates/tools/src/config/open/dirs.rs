@@ -116,7 +116,7 @@ impl Opener<'_> {
                     // directory and no other put at its name later.
                     let st = stat_in(parent, name)
                         .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                    self.record(parent, name, here, true, Identity::File(file_id(&st)));
+                    self.record(parent, name, here, true, Identity::File(file_id(&st)), None);
                 }
                 // Made meanwhile by someone else: looked at below like any other.
                 Err(Errno::EEXIST) => {}

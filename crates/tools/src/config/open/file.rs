@@ -31,7 +31,7 @@ impl Opener<'_> {
             Ok(()) => {
                 let st = stat_in(&dir, name)
                     .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                self.record(&dir, name, path, false, Identity::File(file_id(&st)));
+                self.record(&dir, name, path, false, Identity::File(file_id(&st)), None);
                 true
             }
             Err(Errno::EEXIST) => {
@@ -93,7 +93,7 @@ impl Opener<'_> {
             if let Ok(fd) = &r {
                 let st =
                     fstat(fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                self.record(&dir, name, path, false, Identity::File(file_id(&st)));
+                self.record(&dir, name, path, false, Identity::File(file_id(&st)), None);
                 created = true;
             }
         }

@@ -2,6 +2,7 @@
 
 use foldhash::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, umask};
@@ -92,6 +93,7 @@ impl Opener<'_> {
         path: &Path,
         dir: bool,
         id: Identity,
+        pin: Option<OwnedFd>,
     ) {
         // The name is the path's last component, where a rollback finds it again.
         debug_assert_eq!(split(path).1, name);
@@ -101,6 +103,7 @@ impl Opener<'_> {
             path: path.to_path_buf(),
             dir,
             id,
+            _pin: pin,
         });
     }
 }

@@ -27,6 +27,10 @@ pub(super) struct Created {
     pub(super) dir: bool,
     /// Which file it is: only that file is ever removed under its name.
     pub(super) id: Identity,
+    /// An `O_PATH` fd of it, for a file no other fd of the run holds (a symlink), kept
+    /// while it is recorded: its inode cannot be freed and its number given to a file put
+    /// in its place, which would then pass for ours.
+    pub(super) _pin: Option<OwnedFd>,
 }
 
 /// How a run knows a file it made again.
@@ -128,9 +132,11 @@ pub struct Leftover {
 }
 
 impl Opened {
-    /// Closes every fd, and removes what this run created for plan items from `keep` on,
-    /// newest first (so directories are empty when their turn comes). Items before `keep`
-    /// are the ones a daemon has taken: their files stay.
+    /// Removes what this run created for plan items from `keep` on, newest first (so
+    /// directories are empty when their turn comes), then closes every fd. Items before
+    /// `keep` are the ones a daemon has taken: their files stay. The fds stay open until
+    /// then so that their files' inodes do: a file of ours unlinked by someone else cannot
+    /// have its inode number reused, meanwhile, by a file that would pass for ours.
     pub fn rollback(mut self, keep: usize) -> Vec<Leftover> {
         // The sockets' files, asked before their fds close.
         for c in self.created.iter_mut().filter(|c| c.item.0 >= keep) {
@@ -142,7 +148,6 @@ impl Opened {
                 c.id = Identity::Bound(file);
             }
         }
-        drop(std::mem::take(&mut self.fds));
         let mut left = Vec::new();
         let undo = self.created.iter().rev().filter(|c| c.item.0 >= keep);
         for c in undo.clone().filter(|c| !c.dir) {

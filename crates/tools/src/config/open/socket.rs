@@ -156,7 +156,7 @@ impl Opener<'_> {
                 .map_err(|errno| fail(e, format!("unable to stat {}", path.display()), errno))?;
             Identity::File(file_id(&st))
         };
-        self.record(&dir, name, path, false, id);
+        self.record(&dir, name, path, false, id, None);
         if perms.owner.is_some() || perms.group.is_some() {
             chown_socket(e, &dir, name, path, perms)?;
         }

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::readlinkat;
+use nix::fcntl::{OFlag, openat, readlinkat};
+use nix::sys::stat::{Mode, fstat};
 use nix::unistd::symlinkat;
 
 use super::at::*;
@@ -34,10 +35,15 @@ impl Opener<'_> {
             )?;
             match symlinkat(target, &*dir, name) {
                 Ok(()) => {
-                    // What this run made, by identity, so that a rollback removes only it.
-                    let st = stat_in(&dir, name)
+                    // What this run made, by identity, so that a rollback removes only it;
+                    // held by an O_PATH fd meanwhile, so that its inode is not reused.
+                    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+                    let pin = openat(&*dir, name, flags, Mode::empty())
+                        .map_err(|errno| fail(e, format!("unable to open {shown}"), errno))?;
+                    let st = fstat(&pin)
                         .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                    self.record(&dir, name, link, false, Identity::File(file_id(&st)));
+                    let id = Identity::File(file_id(&st));
+                    self.record(&dir, name, link, false, id, Some(pin));
                 }
                 Err(Errno::EEXIST) => match readlinkat(&*dir, name) {
                     Ok(t) if Path::new(&t) == target => {}
