@@ -30,7 +30,6 @@ pub mod render;
 pub mod rules;
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -142,8 +141,8 @@ fn info(opts: &ConfigOptions, what: impl std::fmt::Display) {
 
 /// Does what `report` decided: opens the entries to open, sends them, the held fds to set
 /// again and the ids to prune (with a limit past) in one setdump, undoing the opening if
-/// it fails. `dump` is the getdump the report was made from, if any. Returns the fds sent,
-/// whose copies the daemon now holds.
+/// it fails. `dump` is the getdump the report was made from, if any. Returns what was
+/// opened: the fds sent, whose copies the daemon now holds.
 fn carry_out(
     opts: &ConfigOptions,
     config: &Config,
@@ -152,7 +151,7 @@ fn carry_out(
     client: &mut Client,
     dump: &[HeldFd],
     locate: &dyn Fn(diag::Diag) -> diag::Located,
-) -> Result<Vec<OwnedFd>, Fatal> {
+) -> Result<open::Opened, Fatal> {
     let sel = apply::select(config, plan, report);
     // Fixes in place first, each undone if the run fails before the daemon has answered.
     let fixed = fixup::fix_all(config, plan, report, dump).map_err(|d| Fatal::Open(locate(d)))?;

@@ -262,15 +262,14 @@ fn outline(text: &str) -> Option<Outline> {
         }
     };
     // The one `[defaults]` header: each `[defaults]` in the text that starts a line
-    // (after blanks). A search for `[` (memchr), not a walk through every line.
+    // (after blanks). A substring search, not a walk through every line nor a stop at
+    // every `[` (two an entry).
     let mut defaults: Option<Spanned<RawEntry>> = None;
     let mut from = first;
-    while let Some(n) = text[from..].find('[') {
+    let finder = memchr::memmem::Finder::new("[defaults]");
+    while let Some(n) = finder.find(&text.as_bytes()[from..]) {
         let at = from + n;
         from = at + 1;
-        if !text[at..].starts_with("[defaults]") {
-            continue;
-        }
         let line = text[..at].trim_end_matches([' ', '\t']);
         if !(line.len() == first || line.ends_with('\n')) {
             continue;
