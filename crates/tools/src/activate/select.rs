@@ -20,7 +20,7 @@ pub fn select(config: &Config, file: &Path, selectors: &[String]) -> Result<Vec<
         for id in entry.spec.ids() {
             let mut take = false;
             for (sel, hit) in selectors.iter().zip(&mut picked) {
-                if entry.name.as_deref() == Some(sel.as_str()) || id == sel {
+                if entry.name.as_deref() == Some(sel.as_str()) || &**id == sel.as_str() {
                     *hit = true;
                     take = true;
                 }

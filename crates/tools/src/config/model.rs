@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use nix::unistd::{Gid, Uid};
@@ -169,14 +170,22 @@ impl FdKind {
 
 /// The id an entry gets when it names none: its kind and address, `KIND:ADDRESS`
 /// (`unix:/run/a.sock`, `unix:@name`, `tcp:[::1]:80`, `fifo:/run/f`, `file:/var/log/x`).
-pub fn default_id(kind: Kind, address: &str) -> String {
-    // Not `concat`, which measures its parts in a loop: one id an entry.
+pub fn default_id(kind: Kind, address: &str) -> Rc<str> {
+    // Put together on the stack and copied once, into the one allocation the id keeps
+    // (its plan item and report row share it): a String first was one allocation an entry
+    // more. An id too long for the buffer is refused later, and made the slow way here.
     let kind = kind.name();
-    let mut id = String::with_capacity(kind.len() + 1 + address.len());
-    id.push_str(kind);
-    id.push(':');
-    id.push_str(address);
-    id
+    let mut buf = [0u8; fdholder::proto::MAX_ID_LEN];
+    let len = kind.len() + 1 + address.len();
+    if let Some(id) = buf.get_mut(..len) {
+        id[..kind.len()].copy_from_slice(kind.as_bytes());
+        id[kind.len()] = b':';
+        id[kind.len() + 1..].copy_from_slice(address.as_bytes());
+        if let Ok(id) = std::str::from_utf8(id) {
+            return Rc::from(id);
+        }
+    }
+    Rc::from([kind, ":", address].concat())
 }
 
 /// The longest path a Unix socket address can hold (`sun_path` less its NUL).
@@ -421,7 +430,7 @@ pub enum FdSpec {
     /// A Unix socket, bound, and listening unless datagram.
     Unix {
         /// The id.
-        id: String,
+        id: Rc<str>,
         /// Where it is bound.
         address: UnixAddress,
         /// Its type.
@@ -434,7 +443,7 @@ pub enum FdSpec {
     /// A TCP or UDP socket.
     Inet {
         /// The id.
-        id: String,
+        id: Rc<str>,
         /// TCP or UDP.
         transport: Transport,
         /// Where it is bound.
@@ -447,7 +456,7 @@ pub enum FdSpec {
     /// A named pipe, opened read-write and non-blocking.
     Fifo {
         /// The id.
-        id: String,
+        id: Rc<str>,
         /// Its path.
         path: PathBuf,
         /// Mode, owner and group if this run creates it.
@@ -456,7 +465,7 @@ pub enum FdSpec {
     /// A regular file.
     File {
         /// The id.
-        id: String,
+        id: Rc<str>,
         /// Its path.
         path: PathBuf,
         /// How it is opened.
@@ -471,7 +480,7 @@ pub enum FdSpec {
     /// A raw netlink socket, bound (the kernel picks its port id).
     Netlink {
         /// The id.
-        id: String,
+        id: Rc<str>,
         /// The family's name, as in [`NETLINK_FAMILIES`].
         family: &'static str,
         /// Its protocol number.
@@ -482,7 +491,7 @@ pub enum FdSpec {
     /// A character device or regular file, opened read-only or read-write, non-blocking.
     Special {
         /// The id.
-        id: String,
+        id: Rc<str>,
         /// Its path.
         path: PathBuf,
         /// Opened read-write rather than read-only.
@@ -491,9 +500,9 @@ pub enum FdSpec {
     /// An anonymous pipe: two fds.
     Pipe {
         /// The read end's id.
-        read_id: String,
+        read_id: Rc<str>,
         /// The write end's id.
-        write_id: String,
+        write_id: Rc<str>,
         /// F_SETPIPE_SZ, if asked.
         buffer_size: Option<i32>,
     },
@@ -521,7 +530,7 @@ impl FdSpec {
     }
 
     /// The ids this entry's fds are held under: two for a pipe.
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
+    pub fn ids(&self) -> impl Iterator<Item = &Rc<str>> {
         let (one, two) = match self {
             FdSpec::Unix { id, .. }
             | FdSpec::Inet { id, .. }
@@ -533,7 +542,7 @@ impl FdSpec {
                 read_id, write_id, ..
             } => (read_id, Some(write_id)),
         };
-        std::iter::once(one.as_str()).chain(two.map(String::as_str))
+        std::iter::once(one).chain(two)
     }
 }
 

@@ -79,7 +79,7 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
             items.push(Item {
                 entry: EntryIdx(entry),
                 end,
-                id: Rc::from(id),
+                id: Rc::clone(id),
                 limit,
             });
         }

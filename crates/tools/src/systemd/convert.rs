@@ -150,9 +150,11 @@ impl Listen {
     /// The id config mode derives when none is given.
     fn default_id(&self) -> String {
         match &self.target {
-            Target::Unix(p) | Target::Fifo(p) | Target::Special(p) => default_id(self.kind(), p),
-            Target::Ip(a) => default_id(self.kind(), &a.to_string()),
-            Target::Netlink(f, g) => default_id(self.kind(), &format!("{f}:{g}")),
+            Target::Unix(p) | Target::Fifo(p) | Target::Special(p) => {
+                default_id(self.kind(), p).to_string()
+            }
+            Target::Ip(a) => default_id(self.kind(), &a.to_string()).to_string(),
+            Target::Netlink(f, g) => default_id(self.kind(), &format!("{f}:{g}")).to_string(),
         }
     }
 

@@ -11,6 +11,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use nix::unistd::{Gid, Group, Uid, User};
@@ -357,13 +358,18 @@ fn primary_group(uid: Uid) -> Option<Gid> {
 }
 
 /// The id: the explicit one, or `derived` (the s6 convention), checked either way.
-fn id(ctx: &Ctx<'_>, derived: String, derived_span: Range<usize>) -> Result<String, Diag> {
+fn id(
+    ctx: &Ctx<'_>,
+    derived: impl FnOnce() -> Rc<str>,
+    derived_span: Range<usize>,
+) -> Result<Rc<str>, Diag> {
     match ctx.get("id", |e| &e.id) {
         Some(f) => {
             check_id(f.value.as_bytes()).map_err(|e| f.err(format!("bad `id`: {e}")))?;
-            Ok(f.value.clone())
+            Ok(Rc::from(f.value.as_str()))
         }
         None => {
+            let derived = derived();
             check_id(derived.as_bytes()).map_err(|e| {
                 Diag::new(
                     derived_span,
@@ -377,9 +383,9 @@ fn id(ctx: &Ctx<'_>, derived: String, derived_span: Range<usize>) -> Result<Stri
 }
 
 /// An id given as a pipe's `read-id` or `write-id`.
-fn pipe_id(f: &Found<'_, String>, key: &str) -> Result<String, Diag> {
+fn pipe_id(f: &Found<'_, String>, key: &str) -> Result<Rc<str>, Diag> {
     check_id(f.value.as_bytes()).map_err(|e| f.err(format!("bad `{key}`: {e}")))?;
-    Ok(f.value.clone())
+    Ok(Rc::from(f.value.as_str()))
 }
 
 /// Refuses permission keys written in an entry that creates nothing on disk (`what`);
@@ -425,7 +431,11 @@ fn unix_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     }
     let perms = perms(ctx)?;
     Ok(FdSpec::Unix {
-        id: id(ctx, default_id(Kind::Unix, path.value), path.span.clone())?,
+        id: id(
+            ctx,
+            || default_id(Kind::Unix, path.value),
+            path.span.clone(),
+        )?,
         address,
         socket: ctx.socket,
         backlog,
@@ -498,7 +508,7 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
     Ok(FdSpec::Inet {
         id: id(
             ctx,
-            default_id(ctx.kind, &address.to_string()),
+            || default_id(ctx.kind, &address.to_string()),
             listen.span.clone(),
         )?,
         transport,
@@ -528,7 +538,7 @@ fn netlink_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     Ok(FdSpec::Netlink {
         id: id(
             ctx,
-            default_id(Kind::Netlink, &format!("{name}:{groups}")),
+            || default_id(Kind::Netlink, &format!("{name}:{groups}")),
             family.span.clone(),
         )?,
         family: name,
@@ -542,7 +552,11 @@ fn fifo_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     Ok(FdSpec::Fifo {
         path: absolute_path(&path)?,
         perms: perms(ctx)?,
-        id: id(ctx, default_id(Kind::Fifo, path.value), path.span.clone())?,
+        id: id(
+            ctx,
+            || default_id(Kind::Fifo, path.value),
+            path.span.clone(),
+        )?,
     })
 }
 
@@ -572,7 +586,11 @@ fn file_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
         create,
         truncate,
         perms,
-        id: id(ctx, default_id(Kind::File, path.value), path.span.clone())?,
+        id: id(
+            ctx,
+            || default_id(Kind::File, path.value),
+            path.span.clone(),
+        )?,
     })
 }
 
@@ -689,7 +707,7 @@ fn unlabelled(
                 writable: ctx.flag("writable", |e| &e.writable).unwrap_or(false),
                 id: id(
                     &ctx,
-                    default_id(Kind::Special, path.value),
+                    || default_id(Kind::Special, path.value),
                     path.span.clone(),
                 )?,
             }
@@ -963,10 +981,10 @@ open = "append"
         assert_eq!(c.fdholder, Some(PathBuf::from("/run/s")));
         let specs: Vec<_> = c.entries.iter().map(|e| &e.spec).collect();
         assert!(
-            matches!(specs[0], FdSpec::Unix { id, backlog: 7, perms: Perms { mode: Some(0o640), .. }, .. } if id == "unix:/run/a.sock")
+            matches!(specs[0], FdSpec::Unix { id, backlog: 7, perms: Perms { mode: Some(0o640), .. }, .. } if &**id == "unix:/run/a.sock")
         );
         assert!(
-            matches!(specs[1], FdSpec::Unix { id, socket: SocketType::Dgram, address: UnixAddress::Abstract(_), .. } if id == "unix:@abs")
+            matches!(specs[1], FdSpec::Unix { id, socket: SocketType::Dgram, address: UnixAddress::Abstract(_), .. } if &**id == "unix:@abs")
         );
         match specs[2] {
             FdSpec::Inet {
@@ -975,7 +993,7 @@ open = "append"
                 options,
                 ..
             } => {
-                assert_eq!(id, "tcp:[::1]:80");
+                assert_eq!(&**id, "tcp:[::1]:80");
                 assert_eq!(*backlog, 7);
                 assert!(options.reuse_address);
                 assert_eq!(options.ipv6_only, Some(true));
@@ -988,9 +1006,15 @@ open = "append"
             Expiry::At(humantime::parse_rfc3339("2998-12-31T23:00:00Z").unwrap())
         );
         assert_eq!(c.entries[3].expiry, Expiry::Never);
-        assert!(c.entries[3].spec.ids().eq(["pipe:r", "pipe:w"]));
         assert!(
-            matches!(specs[4], FdSpec::File { id, open: OpenMode::Append, create: false, .. } if id == "file:/tmp/f")
+            c.entries[3]
+                .spec
+                .ids()
+                .map(|id| &**id)
+                .eq(["pipe:r", "pipe:w"])
+        );
+        assert!(
+            matches!(specs[4], FdSpec::File { id, open: OpenMode::Append, create: false, .. } if &**id == "file:/tmp/f")
         );
     }
 
