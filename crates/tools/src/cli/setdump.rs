@@ -133,11 +133,43 @@ fn env_fast_path(args: &[OsString]) -> Option<EnvOptions> {
     })
 }
 
+/// Config mode's usual command lines, `-c FILE SOCKET`, `-c FILE` and `--check -c FILE`,
+/// read without clap for the same reason as [`env_fast_path`]: clap's parser was a fifth
+/// of the instructions of a one-socket run. Anything else goes to clap, whose answer for
+/// these shapes is the same (see the tests).
+fn config_fast_path(args: &[OsString]) -> Option<ConfigOptions> {
+    let plain = |a: &OsString| !a.is_empty() && !a.as_encoded_bytes().starts_with(b"-");
+    let (check, file, socket) = match args {
+        [_, c, file, socket] if c == "-c" && plain(file) && plain(socket) => {
+            (false, file, Some(socket))
+        }
+        [_, c, file] if c == "-c" && plain(file) => (false, file, None),
+        [_, check, c, file] if check == "--check" && c == "-c" && plain(file) => (true, file, None),
+        _ => return None,
+    };
+    Some(ConfigOptions {
+        file: PathBuf::from(file),
+        socket: socket.map(PathBuf::from),
+        timeout_ms: 0,
+        check,
+        verbose: false,
+        json: false,
+        prune: false,
+        replace_all: false,
+        allow_insecure_config: false,
+        exit_code: false,
+        force: false,
+    })
+}
+
 /// Parses argv (including the program name) into a [`Command`].
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Fatal> {
     let args: Vec<OsString> = args.into_iter().collect();
     if let Some(opts) = env_fast_path(&args) {
         return Ok(Command::Env(opts));
+    }
+    if let Some(opts) = config_fast_path(&args) {
+        return Ok(Command::Config(opts));
     }
     let config_mode = args
         .iter()
@@ -227,6 +259,56 @@ mod tests {
             );
             assert_eq!(Ok(fast.timeout_ms), timeout_ms(&m), "{shape:?}");
         }
+    }
+
+    /// The config fast path answers exactly as clap does for every command line it takes.
+    #[test]
+    fn config_fast_path_agrees_with_clap() {
+        let shapes: &[&[&str]] = &[
+            &["-c", "f.toml", "/s"],
+            &["-c", "f.toml"],
+            &["--check", "-c", "f.toml"],
+            &["-c", "f.toml", "-v"],
+            &["-c", "-v", "/s"],
+            &["-c", "", "/s"],
+            &["-c", "f", ""],
+            &["--check", "-c", "f", "/s"],
+            &["-v", "-c", "f"],
+            &["-cf", "/s"],
+            &["--config", "f", "/s"],
+            &["-c", "f", "/s", "/t"],
+        ];
+        let mut taken = 0;
+        for shape in shapes {
+            let mut v = vec![OsString::from(PROG)];
+            v.extend(shape.iter().map(OsString::from));
+            let Some(fast) = config_fast_path(&v) else {
+                continue;
+            };
+            taken += 1;
+            let m = clap_parse(command(), &v, "").expect("clap takes it");
+            let Parsed::Matches(m) = m else {
+                panic!("{shape:?}: clap prints")
+            };
+            let mut v = vec![
+                OsString::from(PROG),
+                OsString::from("--allow-insecure-config"),
+            ];
+            v.extend(shape.iter().map(OsString::from));
+            let Ok(Command::Config(slow)) = parse(v) else {
+                panic!("{shape:?}: not config mode")
+            };
+            assert_eq!(Some(&fast.file), get::<PathBuf>(&m, "config"), "{shape:?}");
+            assert_eq!(
+                ConfigOptions {
+                    allow_insecure_config: false,
+                    ..slow
+                },
+                fast,
+                "{shape:?}"
+            );
+        }
+        assert_eq!(taken, 3);
     }
 
     #[test]
