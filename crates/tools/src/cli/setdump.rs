@@ -148,17 +148,9 @@ fn config_fast_path(args: &[OsString]) -> Option<ConfigOptions> {
         _ => return None,
     };
     Some(ConfigOptions {
-        file: PathBuf::from(file),
         socket: socket.map(PathBuf::from),
-        timeout_ms: 0,
         check,
-        verbose: false,
-        json: false,
-        prune: false,
-        replace_all: false,
-        allow_insecure_config: false,
-        exit_code: false,
-        force: false,
+        ..ConfigOptions::new(PathBuf::from(file))
     })
 }
 
@@ -364,17 +356,9 @@ mod tests {
         assert_eq!(
             p(&["-v", "--check", "--config", "f.toml"]),
             Ok(Command::Config(ConfigOptions {
-                file: "f.toml".into(),
-                socket: None,
-                timeout_ms: 0,
                 check: true,
                 verbose: true,
-                json: false,
-                prune: false,
-                replace_all: false,
-                allow_insecure_config: false,
-                exit_code: false,
-                force: false,
+                ..ConfigOptions::new("f.toml".into())
             }))
         );
         let Ok(Command::Config(o)) = p(&["--check", "--exit-code", "-c", "f.toml"]) else {

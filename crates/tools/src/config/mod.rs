@@ -75,6 +75,25 @@ pub struct ConfigOptions {
     pub force: bool,
 }
 
+impl ConfigOptions {
+    /// A plain run of `file`: no socket on the command line, no timeout, no option set.
+    pub fn new(file: PathBuf) -> ConfigOptions {
+        ConfigOptions {
+            file,
+            socket: None,
+            timeout_ms: 0,
+            check: false,
+            verbose: false,
+            json: false,
+            prune: false,
+            replace_all: false,
+            allow_insecure_config: false,
+            exit_code: false,
+            force: false,
+        }
+    }
+}
+
 /// How a run that succeeded ends: with `--exit-code`, whether `report` changes (or, a plan,
 /// would change) what the daemon holds.
 fn outcome(opts: &ConfigOptions, report: &Report) -> Outcome {
