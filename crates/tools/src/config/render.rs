@@ -2,6 +2,7 @@
 //! daemon, the `--json` document and `-v`'s summary, from the decisions already made in
 //! [`crate::config::plan`] and [`crate::config::reconcile`]; nothing here decides.
 
+use std::fmt;
 use std::io::{self, Write};
 
 use crate::config::model::Config;
@@ -15,22 +16,38 @@ use crate::text::{fds, field, show_id};
 /// hold any character but NUL: theirs are escaped ([`field`]) so that the line is one line
 /// of five fields.
 pub fn plan_line(config: &Config, plan: &Plan, item: &Item) -> String {
-    let e = &config.entries[item.entry];
-    format!(
-        "{}\t{}\t{}\t{}\t{}",
-        field(&item.id),
-        kind_name(&e.spec, item.end),
-        field(&e.address()),
-        crate::expiry::show(item.limit, plan.now),
-        item.limit
-    )
+    PlanLine { config, plan, item }.to_string()
+}
+
+/// [`plan_line`], written where it is displayed: [`write_plan`] writes each line straight
+/// into its buffer, not into a string of its own first.
+struct PlanLine<'a> {
+    config: &'a Config,
+    plan: &'a Plan,
+    item: &'a Item,
+}
+
+impl fmt::Display for PlanLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (plan, item) = (self.plan, self.item);
+        let e = &self.config.entries[item.entry];
+        write!(
+            f,
+            "{}\t{}\t{}\t{}\t{}",
+            field(&item.id),
+            kind_name(&e.spec, item.end),
+            field(&e.address()),
+            crate::expiry::show(item.limit, plan.now),
+            item.limit
+        )
+    }
 }
 
 /// Writes the plan as `--check` prints it: per fd, tab-separated, the id, the kind, the
 /// address, the expiry in UTC (RFC 3339, or `never`) and the TAI64N limit.
 pub fn write_plan(out: &mut (impl Write + ?Sized), config: &Config, plan: &Plan) -> io::Result<()> {
     for item in &plan.items {
-        writeln!(out, "{}", plan_line(config, plan, item))?;
+        writeln!(out, "{}", PlanLine { config, plan, item })?;
     }
     Ok(())
 }
@@ -46,16 +63,20 @@ pub fn write_states(
 ) -> io::Result<()> {
     for row in &report.fds {
         let sign = row.state.map_or('?', State::sign);
-        let line = match (row.item, row.kind, &row.address, row.held_limit) {
-            (Some(item), ..) => plan_line(config, plan, &plan.items[item]),
-            (None, Some(kind), Some(address), Some(limit)) => format!(
+        write!(out, "{sign}\t")?;
+        match (row.item, row.kind, &row.address, row.held_limit) {
+            (Some(item), ..) => {
+                let item = &plan.items[item];
+                write!(out, "{}", PlanLine { config, plan, item })?;
+            }
+            (None, Some(kind), Some(address), Some(limit)) => write!(
+                out,
                 "{}\t{kind}\t{address}\t{}\t{limit}",
                 show_id(row.raw_id()),
                 expiry::show(limit, plan.now)
-            ),
-            _ => show_id(row.raw_id()),
-        };
-        write!(out, "{sign}\t{line}")?;
+            )?,
+            _ => write!(out, "{}", show_id(row.raw_id()))?,
+        }
         if let Some(fix) = row.fix() {
             write!(out, "\t{fix}")?;
         }
