@@ -171,21 +171,20 @@ impl FdKind {
 /// The id an entry gets when it names none: its kind and address, `KIND:ADDRESS`
 /// (`unix:/run/a.sock`, `unix:@name`, `tcp:[::1]:80`, `fifo:/run/f`, `file:/var/log/x`).
 pub fn default_id(kind: Kind, address: &str) -> Rc<str> {
-    // Put together on the stack and copied once, into the one allocation the id keeps
-    // (its plan item and report row share it): a String first was one allocation an entry
-    // more. An id too long for the buffer is refused later, and made the slow way here.
-    let kind = kind.name();
-    let mut buf = [0u8; fdholder::proto::MAX_ID_LEN];
-    let len = kind.len() + 1 + address.len();
-    if let Some(id) = buf.get_mut(..len) {
-        id[..kind.len()].copy_from_slice(kind.as_bytes());
-        id[kind.len()] = b':';
-        id[kind.len() + 1..].copy_from_slice(address.as_bytes());
-        if let Ok(id) = std::str::from_utf8(id) {
-            return Rc::from(id);
-        }
+    // Put together in a buffer kept for the next entry, then copied once into the one
+    // allocation the id keeps (its plan item and report row share it): a String of its
+    // own was one allocation an entry more, and a stack buffer turned into a `str` cost a
+    // UTF-8 check as long again as the copy.
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    Rc::from([kind, ":", address].concat())
+    SCRATCH.with_borrow_mut(|id| {
+        id.clear();
+        id.push_str(kind.name());
+        id.push(':');
+        id.push_str(address);
+        Rc::from(id.as_str())
+    })
 }
 
 /// The longest path a Unix socket address can hold (`sun_path` less its NUL).
