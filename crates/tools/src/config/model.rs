@@ -528,6 +528,21 @@ impl FdSpec {
         }
     }
 
+    /// The path the entry is at, for a unix socket with a path, a FIFO, a file or a special
+    /// file; `None` for the kinds with no path.
+    pub fn own_path_mut(&mut self) -> Option<&mut PathBuf> {
+        match self {
+            FdSpec::Unix {
+                address: UnixAddress::Path(path),
+                ..
+            }
+            | FdSpec::Fifo { path, .. }
+            | FdSpec::File { path, .. }
+            | FdSpec::Special { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
     /// The ids this entry's fds are held under: two for a pipe.
     pub fn ids(&self) -> impl Iterator<Item = &Rc<str>> {
         let (one, two) = match self {

@@ -60,16 +60,19 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
         .sum();
     let mut entries = Vec::with_capacity(brackets / 2);
     let mut invalid = false;
-    let read = plain::read(text, |index, r, defaults| {
-        match validate::entry(index, r, defaults, now) {
-            Ok(e) => {
-                entries.push(e);
-                Some(())
+    let read = plain::read(text, |index, r, defaults| match validate::entry_path_later(
+        index, r, defaults, now,
+    ) {
+        Ok(e) => {
+            entries.push(e);
+            if let Some(e) = entries.last_mut() {
+                validate::hand_over_path(e, r);
             }
-            Err(_) => {
-                invalid = true;
-                None
-            }
+            Some(())
+        }
+        Err(_) => {
+            invalid = true;
+            None
         }
     });
     match read {
@@ -107,11 +110,16 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     entries.clear();
     entries.reserve(fds.len());
     for (index, v) in fds.into_iter().enumerate() {
-        let Ok(r) = Spanned::<RawEntry>::deserialize(ValueDeserializer::from(v)) else {
+        let Ok(mut r) = Spanned::<RawEntry>::deserialize(ValueDeserializer::from(v)) else {
             return slow();
         };
-        match validate::entry(index, &r, defaults, now) {
-            Ok(e) => entries.push(e),
+        match validate::entry_path_later(index, &r, defaults, now) {
+            Ok(e) => {
+                entries.push(e);
+                if let Some(e) = entries.last_mut() {
+                    validate::hand_over_path(e, &mut r);
+                }
+            }
             Err(_) => return slow(),
         }
     }

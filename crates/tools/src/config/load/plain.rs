@@ -342,7 +342,7 @@ fn outline(text: &str) -> Option<Outline> {
 /// the `[[fd]]` tables' lines.
 pub fn read(
     text: &str,
-    mut each: impl FnMut(usize, &Spanned<RawEntry>, &RawEntry) -> Option<()>,
+    mut each: impl FnMut(usize, &mut Spanned<RawEntry>, &RawEntry) -> Option<()>,
 ) -> Option<Top> {
     let Outline {
         fdholder,
@@ -361,7 +361,7 @@ pub fn read(
                 // Made where it stays: a RawEntry is over a kilobyte.
                 let mut table = Spanned::new(span, RawEntry::default());
                 let next = lines.table(table.get_mut())?;
-                each(index, &table, shared)?;
+                each(index, &mut table, shared)?;
                 index += 1;
                 header = next;
             }

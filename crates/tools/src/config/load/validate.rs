@@ -85,9 +85,22 @@ struct Ctx<'a> {
     span: Range<usize>,
     kind: Kind,
     socket: SocketType,
+    /// The entry's `path` is handed over by the caller once the entry is found valid
+    /// ([`hand_over_path`]): [`Ctx::entry_path`] checks it and leaves an empty path.
+    path_later: bool,
 }
 
 impl<'a> Ctx<'a> {
+    /// The entry's own `path` (not a symlink's), checked as [`absolute_path`] does: a copy,
+    /// or an empty path where the caller hands the string over after.
+    fn entry_path(&self, f: &Found<'_, String>) -> Result<PathBuf, Diag> {
+        check_absolute_path(f)?;
+        Ok(match self.path_later {
+            true => PathBuf::new(),
+            false => PathBuf::from(f.value),
+        })
+    }
+
     fn err(&self, what: impl Into<String>) -> Diag {
         Diag::new(self.span.clone(), &self.place, what)
     }
@@ -200,6 +213,12 @@ fn resolve<T>(
 
 /// Reads an absolute path with no NUL, not ending in `/`.
 fn absolute_path(f: &Found<'_, String>) -> Result<PathBuf, Diag> {
+    check_absolute_path(f)?;
+    Ok(PathBuf::from(f.value))
+}
+
+/// Refuses a path that is not absolute, ends in `/` or holds a NUL.
+fn check_absolute_path(f: &Found<'_, String>) -> Result<(), Diag> {
     let s = f.value.as_str();
     if !s.starts_with('/') {
         return Err(f.err(format!("the path {s:?} is not absolute")));
@@ -207,7 +226,7 @@ fn absolute_path(f: &Found<'_, String>) -> Result<PathBuf, Diag> {
     if s.ends_with('/') || s.contains('\0') {
         return Err(f.err(format!("the path {s:?} does not name a file")));
     }
-    Ok(PathBuf::from(s))
+    Ok(())
 }
 
 /// Reads an RFC 3339 instant; humantime reads only `Z`, so an offset is applied here.
@@ -413,7 +432,7 @@ fn unix_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
         }
         Some(name) => UnixAddress::Abstract(name.as_bytes().to_vec()),
         None => {
-            let p = absolute_path(&path)?;
+            let p = ctx.entry_path(&path)?;
             if path.value.len() > UNIX_PATH_MAX {
                 return Err(path.err(format!(
                     "a unix socket path is at most {UNIX_PATH_MAX} bytes, this one is {}",
@@ -551,7 +570,7 @@ fn netlink_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
 fn fifo_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     let path = ctx.required("path", |e| &e.path)?;
     Ok(FdSpec::Fifo {
-        path: absolute_path(&path)?,
+        path: ctx.entry_path(&path)?,
         perms: perms(ctx)?,
         id: id(
             ctx,
@@ -582,7 +601,7 @@ fn file_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
         Perms::default()
     };
     Ok(FdSpec::File {
-        path: absolute_path(&path)?,
+        path: ctx.entry_path(&path)?,
         open,
         create,
         truncate,
@@ -656,7 +675,7 @@ pub(super) fn entry(
     now: SystemTime,
 ) -> Result<Entry, Diag> {
     // The entry's label is made only for a message (the place is made without it).
-    unlabelled(index, raw, defaults, now).map_err(|mut d| {
+    unlabelled(index, raw, defaults, now, false).map_err(|mut d| {
         if let Place::Fd { label: l, .. } = &mut d.place {
             *l = label(raw.get_ref());
         }
@@ -664,12 +683,34 @@ pub(super) fn entry(
     })
 }
 
-/// [`entry`], its messages' place without a label.
+/// [`entry`] for a raw entry that is dropped after, the entry's own path left empty for
+/// [`hand_over_path`] to fill with the raw entry's string instead of a copy (an
+/// allocation and a copy an entry fewer). Its messages' place has no label: a caller that
+/// takes this way words errors again through [`validate`].
+pub(super) fn entry_path_later(
+    index: usize,
+    raw: &Spanned<RawEntry>,
+    defaults: &RawEntry,
+    now: SystemTime,
+) -> Result<Entry, Diag> {
+    unlabelled(index, raw, defaults, now, true)
+}
+
+/// Moves `raw`'s `path` string into `entry`, made from it by [`entry_path_later`].
+pub(super) fn hand_over_path(entry: &mut Entry, raw: &mut Spanned<RawEntry>) {
+    if let (Some(to), Some(from)) = (entry.spec.own_path_mut(), raw.get_mut().path.as_mut()) {
+        *to = PathBuf::from(std::mem::take(from.get_mut()));
+    }
+}
+
+/// [`entry`], its messages' place without a label; with `path_later`, the entry's own
+/// path left empty for [`hand_over_path`] to fill.
 fn unlabelled(
     index: usize,
     raw: &Spanned<RawEntry>,
     defaults: &RawEntry,
     now: SystemTime,
+    path_later: bool,
 ) -> Result<Entry, Diag> {
     let e = raw.get_ref();
     let place = Place::Fd {
@@ -686,6 +727,7 @@ fn unlabelled(
         span: raw.span(),
         kind,
         socket: SocketType::Stream,
+        path_later,
     };
     if kind == Kind::Unix {
         ctx.socket = ctx
@@ -704,7 +746,7 @@ fn unlabelled(
         Kind::Special => {
             let path = ctx.required("path", |e| &e.path)?;
             FdSpec::Special {
-                path: absolute_path(&path)?,
+                path: ctx.entry_path(&path)?,
                 writable: ctx.flag("writable", |e| &e.writable).unwrap_or(false),
                 id: id(
                     &ctx,
