@@ -319,11 +319,17 @@ impl UnixAddress {
             UnixAddress::Path(p) => p.as_os_str().as_bytes(),
         };
         // Only an empty or a `.` component is written otherwise than its components say.
-        // (Most paths have no `/` followed by `/` or `.`: one quick look settles them.)
-        let suspect = |w: &[u8]| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.');
+        // (Most paths have no `/` followed by `/` or `.`: one quick look settles them, a
+        // look with no early exit, which the compiler does several bytes at a time.)
+        let suspect = p
+            .iter()
+            .zip(&p[1.min(p.len())..])
+            .fold(false, |seen, (&a, &b)| {
+                seen | ((a == b'/') & ((b == b'/') | (b == b'.')))
+            });
         let plain = p.first() == Some(&b'/')
             && p.last() != Some(&b'/')
-            && (!p.windows(2).any(suspect) || {
+            && (!suspect || {
                 let mut parts = p[1..].split(|&c| c == b'/');
                 parts.all(|c| !c.is_empty() && c != b".")
             });
