@@ -230,13 +230,34 @@ pub struct Entry {
     pub expiry: Expiry,
     /// Its `name`, for `LISTEN_FDNAMES`, if the file gives one.
     pub name: Option<String>,
-    /// Socket options of a unix, tcp or udp entry (default for the other kinds).
-    pub sockopts: SocketOptions,
+    /// Socket options of a unix, tcp or udp entry; `None` where none is set, as for the
+    /// other kinds ([`Entry::sockopts`] reads them): boxed, as most entries set none and an
+    /// entry's size is most of a large run's memory.
+    pub sockopts: Option<Box<SocketOptions>>,
     /// Symbolic links to a unix socket's path or a FIFO, made beside it.
     pub symlinks: Vec<PathBuf>,
 }
 
+/// The socket options of an entry that sets none.
+static NO_SOCKET_OPTIONS: SocketOptions = SocketOptions {
+    pass_credentials: None,
+    pass_security: None,
+    priority: None,
+    pass_packet_info: None,
+    mark: None,
+    ip_tos: None,
+    ip_ttl: None,
+    timestamping: None,
+    receive_buffer: None,
+    send_buffer: None,
+};
+
 impl Entry {
+    /// Its socket options, every one `None` where it sets none.
+    pub fn sockopts(&self) -> &SocketOptions {
+        self.sockopts.as_deref().unwrap_or(&NO_SOCKET_OPTIONS)
+    }
+
     /// How messages name it: `fd[I] (KIND:ADDRESS)`, the address as written. Made only
     /// for a message: a run of 10 000 entries need not make 10 000 labels.
     pub fn place(&self) -> Place {
@@ -455,8 +476,8 @@ pub enum FdSpec {
         address: SocketAddr,
         /// The listen backlog (tcp).
         backlog: i32,
-        /// Options set before bind.
-        options: InetOptions,
+        /// Options set before bind (boxed: the other kinds are half the size).
+        options: Box<InetOptions>,
     },
     /// A named pipe, opened read-write and non-blocking.
     Fifo {

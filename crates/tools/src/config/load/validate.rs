@@ -535,7 +535,7 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
         transport,
         address,
         backlog,
-        options,
+        options: Box::new(options),
     })
 }
 
@@ -811,10 +811,10 @@ fn symlinks(ctx: &Ctx<'_>, spec: &FdSpec) -> Result<Vec<PathBuf>, Diag> {
 }
 
 /// The socket options every socket kind takes; the buffers here for a unix socket only
-/// (a tcp or udp socket has them in its [`InetOptions`]).
-fn sockopts(ctx: &Ctx<'_>) -> Result<SocketOptions, Diag> {
+/// (a tcp or udp socket has them in its [`InetOptions`]). `None` where none is set.
+fn sockopts(ctx: &Ctx<'_>) -> Result<Option<Box<SocketOptions>>, Diag> {
     if !matches!(ctx.kind, Kind::Unix | Kind::Tcp | Kind::Udp | Kind::Netlink) {
-        return Ok(SocketOptions::default());
+        return Ok(None);
     }
     let int = |key, field: fn(&RawEntry) -> &Option<Spanned<i64>>, lo, hi| {
         ctx.get(key, field)
@@ -839,7 +839,7 @@ fn sockopts(ctx: &Ctx<'_>) -> Result<SocketOptions, Diag> {
     let buffer = |key, field| {
         int(key, field, 1, i32::MAX.into()).map(|n| n.filter(|_| unix).map(|n| n as usize))
     };
-    Ok(SocketOptions {
+    let o = SocketOptions {
         pass_credentials: ctx.flag("pass-credentials", |e| &e.pass_credentials),
         pass_security: ctx.flag("pass-security", |e| &e.pass_security),
         pass_packet_info: ctx.flag("pass-packet-info", |e| &e.pass_packet_info),
@@ -850,7 +850,8 @@ fn sockopts(ctx: &Ctx<'_>) -> Result<SocketOptions, Diag> {
         timestamping,
         receive_buffer: buffer("receive-buffer", |e| &e.receive_buffer)?,
         send_buffer: buffer("send-buffer", |e| &e.send_buffer)?,
-    })
+    };
+    Ok((o != SocketOptions::default()).then(|| Box::new(o)))
 }
 
 /// The span where an entry sets its id(s), or its table, for duplicate-id messages.

@@ -98,7 +98,7 @@ pub fn open_all(
                 ..
             } => one(op
                 .unix(e, address, *socket, *backlog, perms)
-                .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
+                .and_then(|fd| sockopts::set(e, &fd, e.sockopts()).map(|()| fd))),
             FdSpec::Inet {
                 transport,
                 address,
@@ -107,7 +107,7 @@ pub fn open_all(
                 ..
             } => one(op
                 .inet(e, *transport, *address, *backlog, options)
-                .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
+                .and_then(|fd| sockopts::set(e, &fd, e.sockopts()).map(|()| fd))),
             FdSpec::Fifo { path, perms, .. } => one(op.fifo(e, path, perms)),
             FdSpec::File {
                 path,
@@ -123,7 +123,7 @@ pub fn open_all(
             FdSpec::Netlink {
                 protocol, groups, ..
             } => one(netlink::open(e, *protocol, *groups)
-                .and_then(|fd| sockopts::set(e, &fd, &e.sockopts).map(|()| fd))),
+                .and_then(|fd| sockopts::set(e, &fd, e.sockopts()).map(|()| fd))),
         };
         let r = r.and_then(|fds| {
             let (target, dm) = match &e.spec {

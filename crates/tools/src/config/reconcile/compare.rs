@@ -310,7 +310,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 Kind::Socket(s),
             ) => {
                 unix(&mut v, address, *socket, *backlog, perms, s, info.inode);
-                socket_options(&mut v, held, &e.spec, &e.sockopts);
+                socket_options(&mut v, held, &e.spec, e.sockopts());
             }
             (
                 FdSpec::Inet {
@@ -337,7 +337,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 {
                     same(&mut v, Field::Backlog, now, effective_backlog(*backlog));
                 }
-                socket_options(&mut v, held, &e.spec, &e.sockopts);
+                socket_options(&mut v, held, &e.spec, e.sockopts());
             }
             (
                 FdSpec::Netlink {
@@ -349,7 +349,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 Kind::Socket(_),
             ) => {
                 netlink(&mut v, held, family, *protocol, *groups);
-                socket_options(&mut v, held, &e.spec, &e.sockopts);
+                socket_options(&mut v, held, &e.spec, e.sockopts());
             }
             // Access is compared only where the path leads to the held object.
             (FdSpec::Fifo { path, perms, .. }, Kind::Fifo(p, access)) => {
