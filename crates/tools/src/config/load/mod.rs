@@ -59,6 +59,7 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
         .map(|c| usize::from(c.iter().map(|&b| u8::from(b == b'[')).sum::<u8>()))
         .sum();
     let mut entries = Vec::with_capacity(brackets / 2);
+    let mut keys = validate::Keys::with_capacity(brackets / 2);
     let mut invalid = false;
     let read = plain::read(text, |index, r, defaults| match validate::entry_path_later(
         index, r, defaults, now,
@@ -67,6 +68,7 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
             entries.push(e);
             if let Some(e) = entries.last_mut() {
                 validate::hand_over_path(e, r);
+                keys.add(e);
             }
             Some(())
         }
@@ -84,7 +86,7 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
                 fd: Vec::new(),
             };
             return match validate::top(&raw) {
-                Ok(fdholder) if validate::all_unique(&entries) => Ok(Config { fdholder, entries }),
+                Ok(fdholder) if keys.all_unique() => Ok(Config { fdholder, entries }),
                 _ => slow(),
             };
         }
