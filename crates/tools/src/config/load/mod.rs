@@ -150,6 +150,13 @@ mod tests {
             // `fd` not an array, `[defaults]` with an entry-only key.
             "[[fd]\n",
             "[[fd]]\nkind = \"unix\"\npath = \"/a\"\ncolour = 1\n",
+            // A symlink at the entry's own path, however written, in the entry, in
+            // `[defaults]`, and through toml (the fused path checks it before the path is
+            // handed over).
+            "[[fd]]\nkind = \"unix\"\npath = \"/a/s\"\nsymlinks = [\"/a/s\"]\n",
+            "[[fd]]\nkind = \"fifo\"\npath = \"/a/f\"\nsymlinks = [\"/a/./f\"]\n",
+            "[[fd]]\nkind = \"fifo\"\npath = \"/a\"\n[defaults]\nsymlinks = [\"/a\"]\n",
+            "fd = [{ kind = \"unix\", path = \"/a//s\", symlinks = [\"/a/s\"] }]\n",
             "[[fd]]\nkind = \"unix\"\npath = \"a\"\n",
             "[[fd]]\nkind = \"pipe\"\nread-id = \"r\"\nwrite-id = \"r\"\n",
             "[[fd]]\nkind = \"unix\"\npath = \"/a\"\n[[fd]]\nkind = \"unix\"\npath = \"/a\"\n",

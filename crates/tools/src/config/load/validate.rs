@@ -11,7 +11,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
@@ -783,12 +783,16 @@ fn symlinks(ctx: &Ctx<'_>, spec: &FdSpec) -> Result<Vec<PathBuf>, Diag> {
     let Some(f) = ctx.get("symlinks", |e| &e.symlinks) else {
         return Ok(Vec::new());
     };
-    let target = match spec {
-        FdSpec::Unix {
-            address: UnixAddress::Path(p),
-            ..
-        }
-        | FdSpec::Fifo { path: p, .. } => p,
+    // The path as written, not the spec's: with `path_later` that is still empty here.
+    let target = match (spec, ctx.get("path", |e| &e.path)) {
+        (
+            FdSpec::Unix {
+                address: UnixAddress::Path(_),
+                ..
+            }
+            | FdSpec::Fifo { .. },
+            Some(path),
+        ) => Path::new(path.value.as_str()),
         _ => return Err(f.err("`symlinks` needs a path, not an abstract socket name")),
     };
     let mut out = Vec::with_capacity(f.value.len());
@@ -799,7 +803,7 @@ fn symlinks(ctx: &Ctx<'_>, spec: &FdSpec) -> Result<Vec<PathBuf>, Diag> {
             place: f.place,
         };
         let p = absolute_path(&one)?;
-        if &p == target || out.contains(&p) {
+        if p == target || out.contains(&p) {
             return Err(f.err(format!(
                 "`symlinks` has {} twice, or as the path itself",
                 p.display()
