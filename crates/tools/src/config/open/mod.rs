@@ -96,18 +96,14 @@ pub fn open_all(
                 backlog,
                 perms,
                 ..
-            } => one(op
-                .unix(e, address, *socket, *backlog, perms)
-                .and_then(|fd| sockopts::set(e, &fd, e.sockopts()).map(|()| fd))),
+            } => one(op.unix(e, address, *socket, *backlog, perms)),
             FdSpec::Inet {
                 transport,
                 address,
                 backlog,
                 options,
                 ..
-            } => one(op
-                .inet(e, *transport, *address, *backlog, options)
-                .and_then(|fd| sockopts::set(e, &fd, e.sockopts()).map(|()| fd))),
+            } => one(op.inet(e, *transport, *address, *backlog, options)),
             FdSpec::Fifo { path, perms, .. } => one(op.fifo(e, path, perms)),
             FdSpec::File {
                 path,
@@ -122,29 +118,45 @@ pub fn open_all(
             FdSpec::Special { path, writable, .. } => one(op.special(e, path, *writable)),
             FdSpec::Netlink {
                 protocol, groups, ..
-            } => one(netlink::open(e, *protocol, *groups)
-                .and_then(|fd| sockopts::set(e, &fd, e.sockopts()).map(|()| fd))),
+            } => one(netlink::open(e, *protocol, *groups)),
         };
-        let r = r.and_then(|fds| {
-            let (target, dm) = match &e.spec {
-                FdSpec::Unix {
-                    address: crate::config::model::UnixAddress::Path(p),
-                    perms,
-                    ..
-                }
-                | FdSpec::Fifo { path: p, perms, .. } => (p, perms.directory_mode),
-                _ => return Ok(fds),
-            };
-            op.symlinks(e, target, &e.symlinks, Some(dm)).map(|()| fds)
-        });
-        let stopped = r.and_then(|new| {
-            for fd in new.into_iter().flatten() {
-                fds.push(fd);
-                opened(&plan.items[fds.len() - 1]).map_err(|why| refuse(e, why))?;
+        let new = match r {
+            Ok(new) => new,
+            Err(d) => {
+                result = Err(d);
+                break;
             }
-            Ok(())
-        });
-        if let Err(d) = stopped {
+        };
+        // The entry's fds join the run's before its socket options, its symlinks or a
+        // stop can fail: undoing the run then finds its socket's file by the socket, which
+        // sock_diag can tell only while the socket is open.
+        let first = fds.len();
+        fds.extend(new.into_iter().flatten());
+        let mut finish = |op: &mut Opener, fds: &[OwnedFd]| {
+            if matches!(
+                e.spec,
+                FdSpec::Unix { .. } | FdSpec::Inet { .. } | FdSpec::Netlink { .. }
+            ) && let Some(fd) = fds.get(first)
+            {
+                sockopts::set(e, fd, e.sockopts())?;
+            }
+            if let FdSpec::Unix {
+                address: crate::config::model::UnixAddress::Path(target),
+                perms,
+                ..
+            }
+            | FdSpec::Fifo {
+                path: target,
+                perms,
+                ..
+            } = &e.spec
+            {
+                op.symlinks(e, target, &e.symlinks, Some(perms.directory_mode))?;
+            }
+            (first..fds.len())
+                .try_for_each(|i| opened(&plan.items[i]).map_err(|why| refuse(e, why)))
+        };
+        if let Err(d) = finish(&mut op, &fds) {
             result = Err(d);
             break;
         }
