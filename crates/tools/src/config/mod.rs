@@ -160,8 +160,9 @@ fn info(opts: &ConfigOptions, what: impl std::fmt::Display) {
 
 /// Does what `report` decided: opens the entries to open, sends them, the held fds to set
 /// again and the ids to prune (with a limit past) in one setdump, undoing the opening if
-/// it fails. `dump` is the getdump the report was made from, if any. Returns what was
-/// opened: the fds sent, whose copies the daemon now holds.
+/// it fails. `dump` is the getdump the report was made from, if any. What was opened (the
+/// fds sent, whose copies the daemon now holds, and the records of what was made on disk)
+/// is left to the process's exit, as [`run`] is the last thing a process does.
 fn carry_out(
     opts: &ConfigOptions,
     config: &Config,
@@ -170,7 +171,7 @@ fn carry_out(
     client: &mut Client,
     dump: &[HeldFd],
     locate: &dyn Fn(diag::Diag) -> diag::Located,
-) -> Result<open::Opened, Fatal> {
+) -> Result<(), Fatal> {
     let sel = apply::select(config, plan, report);
     // Fixes in place first, each undone if the run fails before the daemon has answered.
     let fixed = fixup::fix_all(config, plan, report, dump).map_err(|d| Fatal::Open(locate(d)))?;
@@ -244,7 +245,8 @@ fn carry_out(
     for (id, _) in report.to_delete() {
         info(opts, format_args!("deleted {id}"));
     }
-    Ok(sent)
+    leave_to_exit(sent);
+    Ok(())
 }
 
 /// `--check`: warns, when the daemon's rules can be read ([`rules`]), of each declared id
@@ -340,14 +342,14 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
         Some(Holdings::Dump(dump)) => &dump[..],
         _ => &[],
     };
-    let sent = carry_out(opts, &config, &plan, &report, &mut client, dump, &locate)?;
+    carry_out(opts, &config, &plan, &report, &mut client, dump, &locate)?;
     report.applied();
     info(opts, render::summary(&report));
     if opts.json {
         print_json(&mut report, &config, &plan)?;
     }
     let done = outcome(opts, &report);
-    leave_to_exit((text, config, plan, report, sent));
+    leave_to_exit((text, config, plan, report));
     Ok(done)
 }
 

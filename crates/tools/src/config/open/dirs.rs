@@ -16,7 +16,7 @@ use super::rollback::Identity;
 use crate::config::diag::Diag;
 use crate::config::model::Entry;
 
-impl Opener<'_> {
+impl Opener<'_, '_> {
     /// Opens the directory `dir` (absolute) for entry `e`, one component at a time from
     /// `/`, never through another user's symlink; with `create`, a missing one is made with
     /// those permission bits and recorded.
@@ -116,7 +116,8 @@ impl Opener<'_> {
                     // directory and no other put at its name later.
                     let st = stat_in(parent, name)
                         .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                    self.record(parent, name, here, true, Identity::File(file_id(&st)), None);
+                    let id = Identity::File(file_id(&st));
+                    self.record(parent, name, here.to_path_buf(), true, id, None);
                 }
                 // Made meanwhile by someone else: looked at below like any other.
                 Err(Errno::EEXIST) => {}

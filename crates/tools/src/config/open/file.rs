@@ -17,8 +17,13 @@ use crate::config::model::{Entry, OpenMode, Perms};
 /// The permission bits a FIFO or file gets when the config gives no `mode` (less the umask).
 pub(super) const DEFAULT_FILE_MODE: u32 = 0o666;
 
-impl Opener<'_> {
-    pub(super) fn fifo(&mut self, e: &Entry, path: &Path, perms: &Perms) -> Result<OwnedFd, Diag> {
+impl<'a> Opener<'a, '_> {
+    pub(super) fn fifo(
+        &mut self,
+        e: &Entry,
+        path: &'a Path,
+        perms: &Perms,
+    ) -> Result<OwnedFd, Diag> {
         let shown = path.display();
         let (parent, name) = split(path);
         let dir = self.open_dir(e, parent, Some(perms.directory_mode))?;
@@ -67,7 +72,7 @@ impl Opener<'_> {
     pub(super) fn file(
         &mut self,
         e: &Entry,
-        path: &Path,
+        path: &'a Path,
         mode: OpenMode,
         create: bool,
         perms: &Perms,

@@ -73,12 +73,12 @@ pub struct OpenFailure {
 /// the reason why, such as a signal); on the first failure, closes them all and undoes what
 /// this run did on disk. A unix socket file whose device and inode are
 /// in `replaceable` may be replaced (it is moved aside, and back on failure).
-pub fn open_all(
-    config: &Config,
+pub fn open_all<'a>(
+    config: &'a Config,
     plan: &Plan,
     replaceable: &HashSet<(u64, u64)>,
     opened: &mut dyn FnMut(&Item) -> Result<(), String>,
-) -> Result<Opened, OpenFailure> {
+) -> Result<Opened<'a>, OpenFailure> {
     let mut op = Opener {
         replaceable: Some(replaceable),
         ..Opener::default()
@@ -132,7 +132,7 @@ pub fn open_all(
         // sock_diag can tell only while the socket is open.
         let first = fds.len();
         fds.extend(new.into_iter().flatten());
-        let mut finish = |op: &mut Opener, fds: &[OwnedFd]| {
+        let mut finish = |op: &mut Opener<'a, '_>, fds: &[OwnedFd]| {
             if matches!(
                 e.spec,
                 FdSpec::Unix { .. } | FdSpec::Inet { .. } | FdSpec::Netlink { .. }

@@ -1,6 +1,7 @@
 //! The state of one opening: the umask, the directories walked, what was created.
 
 use foldhash::{HashMap, HashSet};
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -53,14 +54,15 @@ impl Drop for Umask {
     }
 }
 
-/// Opens the fds, recording what it creates.
+/// Opens the fds, recording what it creates; what it records borrows its paths from the
+/// config (`'a`).
 #[derive(Default)]
-pub(super) struct Opener<'a> {
+pub(super) struct Opener<'a, 'r> {
     pub(super) umask: Umask,
-    pub(super) created: Vec<Created>,
+    pub(super) created: Vec<Created<'a>>,
     pub(super) asides: Vec<Aside>,
     /// Socket files (device, inode) that may be replaced.
-    pub(super) replaceable: Option<&'a HashSet<(u64, u64)>>,
+    pub(super) replaceable: Option<&'r HashSet<(u64, u64)>>,
     /// The plan item being opened.
     pub(super) item: ItemIdx,
     /// Every directory opened so far, by its path as written.
@@ -83,24 +85,25 @@ pub(super) fn exposed(st: &nix::sys::stat::FileStat) -> bool {
     !trusted_owner(st.st_uid) || writable_by_others
 }
 
-impl Opener<'_> {
+impl<'a> Opener<'a, '_> {
     /// Records `name` in `parent`, the file `id` this run has just made, to be removed
     /// on failure if it is still that file.
     pub(super) fn record(
         &mut self,
         parent: &Dir,
         name: &OsStr,
-        path: &Path,
+        path: impl Into<Cow<'a, Path>>,
         dir: bool,
         id: Identity,
         pin: Option<OwnedFd>,
     ) {
+        let path = path.into();
         // The name is the path's last component, where a rollback finds it again.
-        debug_assert_eq!(split(path).1, name);
+        debug_assert_eq!(split(&path).1, name);
         self.created.push(Created {
             item: self.item,
             parent: parent.clone(),
-            path: path.to_path_buf(),
+            path,
             dir,
             id,
             _pin: pin,

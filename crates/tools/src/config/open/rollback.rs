@@ -1,10 +1,11 @@
 //! What a run created, with what it needs to undo it: the fds to close, the names to remove
 //! (through their directory fds), the files renamed aside to put back.
 
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{RenameFlags, renameat2};
@@ -17,13 +18,15 @@ use crate::config::plan::{ItemIdx, Plan};
 
 /// Something this run created on disk.
 #[derive(Debug)]
-pub(super) struct Created {
+pub(super) struct Created<'a> {
     /// The plan item it was created for.
     pub(super) item: ItemIdx,
     /// The directory it was created in: it is removed from there.
     pub(super) parent: Dir,
-    /// Its whole path, for messages; its last component is its name in `parent`.
-    pub(super) path: PathBuf,
+    /// Its whole path, for messages; its last component is its name in `parent`. Borrowed
+    /// from the config, but for a directory made on the way: a copy per socket was an
+    /// allocation per entry.
+    pub(super) path: Cow<'a, Path>,
     pub(super) dir: bool,
     /// Which file it is: only that file is ever removed under its name.
     pub(super) id: Identity,
@@ -62,7 +65,7 @@ impl Identity {
     }
 }
 
-impl Created {
+impl Created<'_> {
     /// Removes it from its directory if the name is still the file this run made; a
     /// directory something else now lives in stays. `Err(None)`: the name is no longer
     /// this run's (someone replaced it), and it is left alone.
@@ -114,10 +117,10 @@ impl Aside {
 
 /// The fds of a plan, opened, and what was created on disk for them.
 #[derive(Debug)]
-pub struct Opened {
+pub struct Opened<'a> {
     /// One fd per plan item, in plan order.
     pub fds: Vec<OwnedFd>,
-    pub(super) created: Vec<Created>,
+    pub(super) created: Vec<Created<'a>>,
     pub(super) asides: Vec<Aside>,
 }
 
@@ -131,7 +134,7 @@ pub struct Leftover {
     pub errno: Option<Errno>,
 }
 
-impl Opened {
+impl Opened<'_> {
     /// Removes what this run created for plan items from `keep` on, newest first (so
     /// directories are empty when their turn comes), then closes every fd. Items before
     /// `keep` are the ones a daemon has taken: their files stay. The fds stay open until
@@ -153,7 +156,7 @@ impl Opened {
         for c in undo.clone().filter(|c| !c.dir) {
             if let Err(errno) = c.remove() {
                 left.push(Leftover {
-                    path: c.path.clone(),
+                    path: c.path.to_path_buf(),
                     errno,
                 });
             }
@@ -174,7 +177,7 @@ impl Opened {
             // (Something else now lives in it, or a kept item: not ours to remove.)
             if let Err(errno) = c.remove() {
                 left.push(Leftover {
-                    path: c.path.clone(),
+                    path: c.path.to_path_buf(),
                     errno,
                 });
             }
@@ -193,7 +196,7 @@ impl Opened {
     /// daemon has its own copies) and its records of what it created (moot now), for the
     /// caller to drop, or to leave to the process's end: a close each was a tenth of the
     /// system time of a large run, and freeing the records a thirtieth of its own work.
-    pub fn finish(self, config: &Config, plan: &Plan) -> Result<Opened, Diag> {
+    pub fn finish(self, config: &Config, plan: &Plan) -> Result<Self, Diag> {
         for (item, fd) in plan.items.iter().zip(&self.fds) {
             let e = &config.entries[item.entry];
             if let FdSpec::File {

@@ -115,13 +115,13 @@ pub(super) fn clear_stale(
     }
 }
 
-impl Opener<'_> {
+impl<'a> Opener<'a, '_> {
     /// Binds `fd` to the socket path, creating parents and replacing a stale socket.
     pub(super) fn bind_path(
         &mut self,
         e: &Entry,
         fd: &OwnedFd,
-        path: &Path,
+        path: &'a Path,
         ty: SockType,
         perms: &Perms,
     ) -> Result<(), Diag> {
@@ -218,7 +218,7 @@ impl Opener<'_> {
     pub(super) fn unix(
         &mut self,
         e: &Entry,
-        address: &UnixAddress,
+        address: &'a UnixAddress,
         socket_type: SocketType,
         backlog: i32,
         perms: &Perms,

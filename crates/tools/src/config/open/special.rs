@@ -14,7 +14,7 @@ use super::opener::Opener;
 use crate::config::diag::Diag;
 use crate::config::model::Entry;
 
-impl Opener<'_> {
+impl Opener<'_, '_> {
     /// Opens the special file at `path`.
     pub(super) fn special(
         &mut self,

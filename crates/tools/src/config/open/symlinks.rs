@@ -16,13 +16,13 @@ use super::rollback::Identity;
 use crate::config::diag::Diag;
 use crate::config::model::{DEFAULT_DIRECTORY_MODE, Entry};
 
-impl Opener<'_> {
+impl<'a> Opener<'a, '_> {
     /// Makes every link of `links` point at `target`.
     pub(super) fn symlinks(
         &mut self,
         e: &Entry,
         target: &Path,
-        links: &[PathBuf],
+        links: &'a [PathBuf],
         directory_mode: Option<u32>,
     ) -> Result<(), Diag> {
         for link in links {
