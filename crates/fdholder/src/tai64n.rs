@@ -63,8 +63,30 @@ fn tai_offset(unix_secs: u64) -> u64 {
 }
 
 fn hex_value(b: u8) -> Option<u64> {
-    (b as char).to_digit(16).map(u64::from)
+    match HEX[usize::from(b)] {
+        NOT_HEX => None,
+        d => Some(u64::from(d)),
+    }
 }
+
+/// A byte's value as a hex digit, [`NOT_HEX`] for the bytes that are none: a look-up, where
+/// `char::to_digit` tested ranges (24 digits a label, three labels an fd in env mode).
+static HEX: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+const NOT_HEX: u8 = 0xff;
 
 impl Tain {
     /// Length of the packed (wire) form.
@@ -118,16 +140,15 @@ impl Tain {
     /// (`unable to iopause: Invalid argument`) once such a deadline is its next one.
     pub fn parse_label_prefix(s: &[u8]) -> Result<Tain, LabelError> {
         let digits = s.strip_prefix(b"@").ok_or(LabelError::NoAt)?;
-        let mut value: [u64; 2] = [0, 0];
-        for (i, &b) in digits.iter().take(24).enumerate() {
-            let d = hex_value(b).ok_or(LabelError::TooShort)?;
-            let part = usize::from(i >= 16);
-            value[part] = value[part] << 4 | d;
-        }
-        if digits.len() < 24 {
+        let (Some(secs), Some(nanos)) = (digits.get(..16), digits.get(16..24)) else {
             return Err(LabelError::TooShort);
-        }
-        let t = Tain::new(value[0], value[1] as u32);
+        };
+        let number = |hex: &[u8]| {
+            hex.iter()
+                .try_fold(0u64, |n, &b| Some(n << 4 | hex_value(b)?))
+                .ok_or(LabelError::TooShort)
+        };
+        let t = Tain::new(number(secs)?, number(nanos)? as u32);
         if !t.is_valid() {
             return Err(LabelError::Nanos(t.nanos));
         }
