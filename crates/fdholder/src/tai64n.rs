@@ -49,7 +49,7 @@ impl fmt::Display for LabelError {
             LabelError::TooShort => "a TAI64N label needs 24 hex digits after @",
             LabelError::Trailing => "a TAI64N label has exactly 24 hex digits after @",
             LabelError::Nanos(_) => {
-                "the nanoseconds of a TAI64N label (its last 8 hex digits) are below 3b9aca00"
+                "the nanoseconds of a TAI64N label (its last 8 hex digits) must be below 3b9aca00"
             }
         })
     }
