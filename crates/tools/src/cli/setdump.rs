@@ -134,7 +134,7 @@ fn env_fast_path(args: &[OsString]) -> Option<EnvOptions> {
 }
 
 /// Config mode's usual command lines, `-c FILE SOCKET`, `-c FILE` and `--check -c FILE`,
-/// read without clap for the same reason as [`env_fast_path`]: clap's parser was a fifth
+/// read without clap for the same reason as [`env_fast_path`]: clap's parser was a quarter
 /// of the instructions of a one-socket run. Anything else goes to clap, whose answer for
 /// these shapes is the same (see the tests).
 fn config_fast_path(args: &[OsString]) -> Option<ConfigOptions> {

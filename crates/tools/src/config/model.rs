@@ -239,7 +239,7 @@ pub struct Entry {
 }
 
 /// The socket options of an entry that sets none.
-static NO_SOCKET_OPTIONS: SocketOptions = SocketOptions {
+pub static NO_SOCKET_OPTIONS: SocketOptions = SocketOptions {
     pass_credentials: None,
     pass_security: None,
     priority: None,

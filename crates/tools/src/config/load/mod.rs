@@ -61,20 +61,16 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     let mut entries = Vec::with_capacity(brackets / 2);
     let mut keys = validate::Keys::with_capacity(brackets / 2);
     let mut invalid = false;
-    let read = plain::read(text, |index, r, defaults| match validate::entry_path_later(
-        index, r, defaults, now,
-    ) {
-        Ok(e) => {
-            entries.push(e);
-            if let Some(e) = entries.last_mut() {
-                validate::hand_over_path(e, r);
+    let read = plain::read(text, |index, r, defaults| {
+        match validate::push_entry(&mut entries, index, r, defaults, now) {
+            Ok(e) => {
                 keys.add(e);
+                Some(())
             }
-            Some(())
-        }
-        Err(_) => {
-            invalid = true;
-            None
+            Err(_) => {
+                invalid = true;
+                None
+            }
         }
     });
     match read {
@@ -111,21 +107,17 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     let defaults = raw.defaults.as_ref().map_or(&empty, Spanned::get_ref);
     entries.clear();
     entries.reserve(fds.len());
+    let mut keys = validate::Keys::with_capacity(fds.len());
     for (index, v) in fds.into_iter().enumerate() {
         let Ok(mut r) = Spanned::<RawEntry>::deserialize(ValueDeserializer::from(v)) else {
             return slow();
         };
-        match validate::entry_path_later(index, &r, defaults, now) {
-            Ok(e) => {
-                entries.push(e);
-                if let Some(e) = entries.last_mut() {
-                    validate::hand_over_path(e, &mut r);
-                }
-            }
+        match validate::push_entry(&mut entries, index, &mut r, defaults, now) {
+            Ok(e) => keys.add(e),
             Err(_) => return slow(),
         }
     }
-    if !validate::all_unique(&entries) {
+    if !keys.all_unique() {
         return slow();
     }
     Ok(Config { fdholder, entries })

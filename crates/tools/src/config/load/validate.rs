@@ -22,8 +22,8 @@ use crate::config::diag::{Diag, Place, entry_label};
 use crate::config::load::parse::{InstantText, NameOrId, OctalText, RawConfig, RawEntry};
 use crate::config::model::{
     Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind,
-    NETLINK_FAMILIES, OpenMode, Perms, SocketOptions, SocketType, Timestamping, Transport,
-    UNIX_PATH_MAX, UnixAddress, default_id,
+    NETLINK_FAMILIES, NO_SOCKET_OPTIONS, OpenMode, Perms, SocketOptions, SocketType, Timestamping,
+    Transport, UNIX_PATH_MAX, UnixAddress, default_id,
 };
 use fdholder::error::strerror;
 use fdholder::proto::check_id;
@@ -85,8 +85,8 @@ struct Ctx<'a> {
     span: Range<usize>,
     kind: Kind,
     socket: SocketType,
-    /// The entry's `path` is handed over by the caller once the entry is found valid
-    /// ([`hand_over_path`]): [`Ctx::entry_path`] checks it and leaves an empty path.
+    /// The entry's `path` is moved in once the entry is found valid ([`push_entry`]):
+    /// [`Ctx::entry_path`] checks it and leaves an empty path.
     path_later: bool,
 }
 
@@ -684,28 +684,31 @@ pub(super) fn entry(
     })
 }
 
-/// [`entry`] for a raw entry that is dropped after, the entry's own path left empty for
-/// [`hand_over_path`] to fill with the raw entry's string instead of a copy (an
-/// allocation and a copy an entry fewer). Its messages' place has no label: a caller that
-/// takes this way words errors again through [`validate`].
-pub(super) fn entry_path_later(
+/// [`entry`] for a raw entry that is dropped after: the entry is appended to `entries`
+/// and its own path is then the raw entry's `path` string, moved, not copied (an
+/// allocation and a copy an entry fewer; moved once the entry is in place, as the
+/// 230-byte entry was otherwise moved once more). Returns the entry. Its messages'
+/// place has no label: a caller that takes this way words errors again through
+/// [`validate`].
+pub(super) fn push_entry<'e>(
+    entries: &'e mut Vec<Entry>,
     index: usize,
-    raw: &Spanned<RawEntry>,
+    raw: &mut Spanned<RawEntry>,
     defaults: &RawEntry,
     now: SystemTime,
-) -> Result<Entry, Diag> {
-    unlabelled(index, raw, defaults, now, true)
-}
-
-/// Moves `raw`'s `path` string into `entry`, made from it by [`entry_path_later`].
-pub(super) fn hand_over_path(entry: &mut Entry, raw: &mut Spanned<RawEntry>) {
-    if let (Some(to), Some(from)) = (entry.spec.own_path_mut(), raw.get_mut().path.as_mut()) {
+) -> Result<&'e Entry, Diag> {
+    let e = unlabelled(index, raw, defaults, now, true)?;
+    let len = entries.len();
+    entries.push(e);
+    let e = &mut entries[len];
+    if let (Some(to), Some(from)) = (e.spec.own_path_mut(), raw.get_mut().path.as_mut()) {
         *to = PathBuf::from(std::mem::take(from.get_mut()));
     }
+    Ok(e)
 }
 
 /// [`entry`], its messages' place without a label; with `path_later`, the entry's own
-/// path left empty for [`hand_over_path`] to fill.
+/// path left empty for [`push_entry`] to fill.
 fn unlabelled(
     index: usize,
     raw: &Spanned<RawEntry>,
@@ -855,7 +858,7 @@ fn sockopts(ctx: &Ctx<'_>) -> Result<Option<Box<SocketOptions>>, Diag> {
         receive_buffer: buffer("receive-buffer", |e| &e.receive_buffer)?,
         send_buffer: buffer("send-buffer", |e| &e.send_buffer)?,
     };
-    Ok((o != SocketOptions::default()).then(|| Box::new(o)))
+    Ok((o != NO_SOCKET_OPTIONS).then(|| Box::new(o)))
 }
 
 /// The span where an entry sets its id(s), or its table, for duplicate-id messages.
@@ -920,17 +923,9 @@ pub(super) fn top(raw: &RawConfig) -> Result<Option<PathBuf>, Diag> {
 /// Only the hashes are kept, 8 bytes a key in one table small enough to stay in cache:
 /// with the keys borrowed from the entries, each probe that met a like tag compared two
 /// keys, the other one's bytes far off in memory, and the check took 9.5 times as long
-/// for 5 times the entries.
-pub(super) fn all_unique(entries: &[Entry]) -> bool {
-    let mut keys = Keys::with_capacity(entries.len());
-    entries.iter().for_each(|e| keys.add(e));
-    keys.all_unique()
-}
-
-/// The hashes of the entries' ids and unix addresses, for [`all_unique`]'s check, taken
-/// as each entry is made: its strings are then still in cache, where a pass over every
-/// entry after the last one was made missed the cache at each of them in a large file
-/// (five times the entries took six times as long).
+/// for 5 times the entries. They are taken as each entry is made ([`Keys::add`]), while
+/// its strings are still in cache: a pass over every entry after the last one missed the
+/// cache at each of them in a large file.
 pub(super) struct Keys {
     state: foldhash::fast::RandomState,
     hashes: Vec<u64>,
@@ -1018,7 +1013,14 @@ mod tests {
         let b = entries("[[fd]]\nkind = \"unix\"\npath = \"/c\"\n");
         let c = entries("[[fd]]\nkind = \"unix\"\npath = \"/a//b\"\n");
         let d = entries("[[fd]]\nkind = \"pipe\"\nread-id = \"w\"\nwrite-id = \"/c\"\n");
-        let all = |parts: &[&[Entry]]| all_unique(&parts.concat());
+        let all = |parts: &[&[Entry]]| {
+            let mut keys = Keys::with_capacity(parts.len());
+            parts
+                .iter()
+                .flat_map(|p| p.iter())
+                .for_each(|e| keys.add(e));
+            keys.all_unique()
+        };
         assert!(all(&[&a, &b, &[]]));
         assert!(!all(&[&a, &c]));
         assert!(!all(&[&a, &d]));
