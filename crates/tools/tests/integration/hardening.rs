@@ -624,6 +624,24 @@ fn converging_while_another_client_stores_and_deletes() {
     assert_eq!(st.mode() & 0o777, 0o600);
 }
 
+/// Runs config mode with the unix socket `sock` (with `extra` keys) whose symlink `taken`
+/// is made a directory first, so that the symlink fails after the bind: the run must
+/// exit 111 with no warning (everything it made removed).
+fn run_with_symlink_onto_a_directory(d: &Daemon, dir: &Path, sock: &Path, extra: &str) {
+    let taken = dir.join("taken");
+    fs::create_dir(&taken).unwrap();
+    let text = format!(
+        "{}{extra}symlinks = [\"{}\"]\n",
+        unix_entry(sock),
+        taken.display()
+    );
+    let config = config_in(dir, &text);
+    let (code, err) = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_eq!(code, 111, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    assert!(taken.is_dir());
+}
+
 /// An entry whose socket is bound and whose symlink then fails (a directory stands at the
 /// symlink's path) is undone whole: its socket file is removed, found by its socket, which
 /// stays open until then. (Its fd was closed first, sock_diag could not tell the file,
@@ -632,19 +650,9 @@ fn converging_while_another_client_stores_and_deletes() {
 fn a_socket_whose_symlink_fails_is_removed() {
     let d = Daemon::start();
     let dir = tempfile::tempdir().unwrap();
-    let (sock, taken) = (dir.path().join("a.sock"), dir.path().join("taken"));
-    fs::create_dir(&taken).unwrap();
-    let text = format!(
-        "{}symlinks = [\"{}\"]\n",
-        unix_entry(&sock),
-        taken.display()
-    );
-    let config = config_in(dir.path(), &text);
-    let (code, err) = code_and_err(&run(&[&"-c", &config, &d.socket]));
-    assert_eq!(code, 111, "{err}");
-    assert!(!err.contains("warning"), "{err}");
-    assert!(!sock.exists(), "the run's socket file is removed: {err}");
-    assert!(taken.is_dir());
+    let sock = dir.path().join("a.sock");
+    run_with_symlink_onto_a_directory(&d, dir.path(), &sock, "");
+    assert!(!sock.exists(), "the run's socket file is removed");
     assert!(d.list().is_empty());
 }
 
@@ -656,22 +664,13 @@ fn a_socket_whose_symlink_fails_is_removed() {
 fn a_replaced_socket_is_put_back_when_a_symlink_fails() {
     let d = Daemon::start();
     let dir = tempfile::tempdir().unwrap();
-    let (sock, taken) = (dir.path().join("a.sock"), dir.path().join("taken"));
+    let sock = dir.path().join("a.sock");
     let first = config_in(dir.path(), &unix_entry(&sock));
     let (code, err) = code_and_err(&run(&[&"-c", &first, &d.socket]));
     assert_eq!(code, 0, "{err}");
     let ino = fs::symlink_metadata(&sock).unwrap().ino();
-    fs::create_dir(&taken).unwrap();
-    let text = format!(
-        "{}backlog = 7\nsymlinks = [\"{}\"]\n",
-        unix_entry(&sock),
-        taken.display()
-    );
-    let second = config_in(dir.path(), &text);
-    let (code, err) = code_and_err(&run(&[&"-c", &second, &d.socket]));
-    assert_eq!(code, 111, "{err}");
-    assert!(!err.contains("warning"), "{err}");
-    assert_eq!(fs::symlink_metadata(&sock).unwrap().ino(), ino, "{err}");
+    run_with_symlink_onto_a_directory(&d, dir.path(), &sock, "backlog = 7\n");
+    assert_eq!(fs::symlink_metadata(&sock).unwrap().ino(), ino);
     let names: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
