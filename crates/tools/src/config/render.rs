@@ -64,7 +64,7 @@ pub fn write_states(
     for row in &report.fds {
         let sign = row.state.map_or('?', State::sign);
         write!(out, "{sign}\t")?;
-        match (row.item, row.kind, &row.address, row.held_limit) {
+        match (row.item, row.kind, row.address(), row.held_limit()) {
             (Some(item), ..) => {
                 let item = &plan.items[item];
                 write!(out, "{}", PlanLine { config, plan, item })?;

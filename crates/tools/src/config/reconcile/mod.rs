@@ -87,7 +87,7 @@ pub enum Action {
 }
 
 /// One id of the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Row {
     /// The id (invalid UTF-8 replaced by U+FFFD).
     pub id: Rc<str>,
@@ -96,28 +96,51 @@ pub struct Row {
     /// The kind in the file's words (`unix-stream`, `tcp`, `pipe-read`...); for an extra
     /// id, what the held fd is, or `None` when only its id is known.
     pub kind: Option<&'static str>,
-    /// Path, `@name`, `IP:PORT`, or `-` for a pipe; `None` when unknown, and for a
-    /// declared id until [`Report::fill_addresses`] (the JSON document fills it).
-    pub address: Option<String>,
-    /// The declared expiry, as a run now would set it; for an extra id, the held one.
-    /// `None` for never, or unknown.
-    pub expires: Option<Expiry>,
     /// What differs, for a changed id.
     pub differs: Vec<Difference>,
     /// What is done with it.
     pub action: Action,
     /// Its plan item, for a declared id.
-    #[serde(skip)]
     pub item: Option<ItemIdx>,
     /// Its index in the getdump, when held and dumped.
-    #[serde(skip)]
     pub held: Option<HeldIdx>,
+    /// Its address and expiry, and an extra id's own bytes and limit: `None` for a declared
+    /// id until [`Report::fill_addresses`] (the JSON document fills it).
+    shown: Option<Box<Shown>>,
+}
+
+/// What only the JSON document and the lines of extra ids show of a row: boxed, as the
+/// rows of a large run are declared ids, which need none of it until then, and a row with
+/// it inline was 216 bytes, as much memory as the entry itself.
+#[derive(Clone, Debug, Default)]
+struct Shown {
+    /// Path, `@name`, `IP:PORT`, or `-` for a pipe; `None` when unknown.
+    address: Option<String>,
+    /// The declared expiry, as a run now would set it; for an extra id, the held one.
+    /// `None` for never, or unknown.
+    expires: Option<Expiry>,
     /// The id's bytes, for an extra id (a declared id is its `id`): see [`Row::raw_id`].
-    #[serde(skip)]
     extra_id: Vec<u8>,
     /// The held limit of an extra id, for its plan line.
-    #[serde(skip)]
-    pub held_limit: Option<Tain>,
+    held_limit: Option<Tain>,
+}
+
+/// The JSON form of a row: `id`, `state`, `kind`, `address`, `expires`, `differs`,
+/// `action`, as a derived `Serialize` of these fields would write them.
+impl Serialize for Row {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let shown = self.shown.as_deref();
+        let mut row = s.serialize_struct("Row", 7)?;
+        row.serialize_field("id", &self.id)?;
+        row.serialize_field("state", &self.state)?;
+        row.serialize_field("kind", &self.kind)?;
+        row.serialize_field("address", &self.address())?;
+        row.serialize_field("expires", &shown.and_then(|x| x.expires.as_ref()))?;
+        row.serialize_field("differs", &self.differs)?;
+        row.serialize_field("action", &self.action)?;
+        row.end()
+    }
 }
 
 /// How many ids are in each state, and what a run does.
@@ -218,7 +241,7 @@ impl Report {
             .filter(|(id, _)| !declared.contains(*id))
             .map(|(&id, &at)| extra_row(id, at.map(|at| (at, &dump[at])), now))
             .collect();
-        extras.sort_by(|a, b| a.extra_id.cmp(&b.extra_id));
+        extras.sort_by(|a, b| a.raw_id().cmp(b.raw_id()));
         report.fds.extend(extras);
         report
     }
@@ -391,12 +414,17 @@ impl Report {
             })
     }
 
-    /// Gives each declared row its address, which only the JSON document shows: a string
-    /// per fd that a run would otherwise make for nothing.
+    /// Gives each declared row its address and expiry, which only the JSON document shows:
+    /// two or three strings per fd that a run would otherwise make for nothing.
     pub fn fill_addresses(&mut self, config: &Config, plan: &Plan) {
         for row in &mut self.fds {
             if let Some(item) = row.item {
-                row.address = Some(config.entries[plan.items[item].entry].address());
+                let item = &plan.items[item];
+                row.shown = Some(Box::new(Shown {
+                    address: Some(config.entries[item.entry].address()),
+                    expires: Expiry::of(item.limit, plan.now),
+                    ..Shown::default()
+                }));
             }
         }
     }
@@ -410,10 +438,21 @@ impl Report {
 impl Row {
     /// The id's bytes, to delete it and to show it.
     pub fn raw_id(&self) -> &[u8] {
-        match self.item {
-            Some(_) => self.id.as_bytes(),
-            None => &self.extra_id,
+        match (self.item, &self.shown) {
+            (None, Some(shown)) => &shown.extra_id,
+            _ => self.id.as_bytes(),
         }
+    }
+
+    /// Its address: path, `@name`, `IP:PORT`, or `-` for a pipe; `None` when unknown,
+    /// and for a declared id until [`Report::fill_addresses`].
+    pub fn address(&self) -> Option<&str> {
+        self.shown.as_ref()?.address.as_deref()
+    }
+
+    /// The limit the daemon holds an extra id with, when dumped.
+    pub fn held_limit(&self) -> Option<Tain> {
+        self.shown.as_ref()?.held_limit
     }
 
     /// Whether its expiry differs.
@@ -457,15 +496,12 @@ fn declared_row(
         id: Rc::clone(&item.id),
         state: compared.then_some(State::New),
         kind: Some(kind_name(&e.spec, item.end)),
-        // Filled in for the JSON document only ([`Report::fill_addresses`]).
-        address: None,
-        expires: Expiry::of(item.limit, now),
         differs: Vec::new(),
         action: Action::OpenAndSet,
         item: Some(i),
         held: None,
-        extra_id: Vec::new(),
-        held_limit: None,
+        // Filled in for the JSON document only ([`Report::fill_addresses`]).
+        shown: None,
     };
     let Some(&at) = held.get(item.id.as_bytes()) else {
         return (row, None);
@@ -506,13 +542,15 @@ fn extra_row(id: &[u8], held: Option<(HeldIdx, &HeldFd)>, now: Tain) -> Row {
         id: String::from_utf8_lossy(id).into(),
         state: Some(State::Extra),
         kind: info.as_ref().map(kind_of),
-        address: info.as_ref().map(address_of),
-        expires: held.and_then(|(_, h)| Expiry::of(h.limit, now)),
         differs: Vec::new(),
         action: Action::Keep,
         item: None,
         held: held.map(|(at, _)| at),
-        extra_id: id.to_vec(),
-        held_limit: held.map(|(_, h)| h.limit),
+        shown: Some(Box::new(Shown {
+            address: info.as_ref().map(address_of),
+            expires: held.and_then(|(_, h)| Expiry::of(h.limit, now)),
+            extra_id: id.to_vec(),
+            held_limit: held.map(|(_, h)| h.limit),
+        })),
     }
 }
