@@ -381,6 +381,43 @@ write-id = "w"
     )
 }
 
+/// An owner and a group in `[defaults]` are looked up once a run, not once an entry: the
+/// user and group databases are each read once for 40 sockets, and every socket gets them.
+#[test]
+fn owners_are_looked_up_once_a_run() {
+    let d = Daemon::start();
+    let root = d.dir.path().display().to_string();
+    let mut text = "[defaults]\nowner = \"nobody\"\ngroup = \"nogroup\"\n".to_string();
+    for i in 0..40 {
+        text += &format!("[[fd]]\nkind = \"unix\"\npath = \"{root}/own/{i}.sock\"\n");
+    }
+    let config = d.path("owners.toml");
+    fs::write(&config, text).unwrap();
+    let log = d.path("trace");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=openat", "-o"])
+        .arg(&log)
+        .arg(crate::common::BIN)
+        .arg("-c")
+        .arg(&config)
+        .arg(&d.socket)
+        .output()
+        .expect("strace (test.sh installs it)");
+    assert_eq!(code_and_err(&out), (0, String::new()));
+    let trace = fs::read_to_string(&log).unwrap();
+    let opens = |file: &str| trace.lines().filter(|l| l.contains(file)).count();
+    assert_eq!(
+        (opens("/etc/passwd"), opens("/etc/group")),
+        (1, 1),
+        "{trace}"
+    );
+    assert_eq!(d.list().len(), 40);
+    for i in 0..40 {
+        let (_, uid, gid) = perms(&d.path(&format!("own/{i}.sock")));
+        assert_eq!((uid, gid), (NOBODY, NOBODY), "own/{i}.sock");
+    }
+}
+
 #[test]
 fn a_taken_port_rolls_everything_back() {
     let d = Daemon::start();

@@ -8,6 +8,7 @@
 //! the others. Users and groups are looked up here, so `--check` proves them too.
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::cell::RefCell;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -77,10 +78,55 @@ impl<T> Found<'_, T> {
     }
 }
 
+/// The user and group names of one load, each asked of the user database once: an
+/// `owner` or `group` in `[defaults]` was a lookup per entry, a dozen system calls and a
+/// read of /etc/passwd or /etc/group each, three times a plain entry's whole cost. Within
+/// a run, one answer per name also keeps its entries alike if the database changes.
+#[derive(Debug, Default)]
+pub(super) struct Names {
+    users: RefCell<HashMap<String, nix::Result<Option<Uid>>>>,
+    groups: RefCell<HashMap<String, nix::Result<Option<Gid>>>>,
+    primary: RefCell<HashMap<Uid, Option<Gid>>>,
+}
+
+impl Names {
+    /// The uid of the user `name`, if the database has one.
+    fn user(&self, name: &str) -> nix::Result<Option<Uid>> {
+        if let Some(&known) = self.users.borrow().get(name) {
+            return known;
+        }
+        let found = User::from_name(name).map(|u| u.map(|u| u.uid));
+        self.users.borrow_mut().insert(name.to_string(), found);
+        found
+    }
+
+    /// The gid of the group `name`, if the database has one.
+    fn group(&self, name: &str) -> nix::Result<Option<Gid>> {
+        if let Some(&known) = self.groups.borrow().get(name) {
+            return known;
+        }
+        let found = Group::from_name(name).map(|g| g.map(|g| g.gid));
+        self.groups.borrow_mut().insert(name.to_string(), found);
+        found
+    }
+
+    /// The primary group of `uid` in the user database, the group an `owner` without
+    /// `group` gets (as `chown user:` and systemd's `SocketUser=` give it); none for a uid
+    /// the database does not know, whose file keeps the group it is created with.
+    fn primary_group(&self, uid: Uid) -> Option<Gid> {
+        *self
+            .primary
+            .borrow_mut()
+            .entry(uid)
+            .or_insert_with(|| User::from_uid(uid).ok().flatten().map(|u| u.gid))
+    }
+}
+
 /// One entry being validated, with the defaults it may draw on.
 struct Ctx<'a> {
     entry: &'a RawEntry,
     defaults: &'a RawEntry,
+    names: &'a Names,
     place: Place,
     span: Range<usize>,
     kind: Kind,
@@ -342,40 +388,19 @@ fn perms(ctx: &Ctx<'_>) -> Result<Perms, Diag> {
         .unwrap_or(DEFAULT_DIRECTORY_MODE);
     let owner = ctx
         .get("owner", |e| &e.owner)
-        .map(|f| {
-            resolve(
-                &f,
-                "user",
-                |n| User::from_name(n).map(|u| u.map(|u| u.uid)),
-                Uid::from_raw,
-            )
-        })
+        .map(|f| resolve(&f, "user", |n| ctx.names.user(n), Uid::from_raw))
         .transpose()?;
     let group = ctx
         .get("group", |e| &e.group)
-        .map(|f| {
-            resolve(
-                &f,
-                "group",
-                |n| Group::from_name(n).map(|g| g.map(|g| g.gid)),
-                Gid::from_raw,
-            )
-        })
+        .map(|f| resolve(&f, "group", |n| ctx.names.group(n), Gid::from_raw))
         .transpose()?
-        .or_else(|| owner.and_then(primary_group));
+        .or_else(|| owner.and_then(|uid| ctx.names.primary_group(uid)));
     Ok(Perms {
         mode,
         owner,
         group,
         directory_mode,
     })
-}
-
-/// The primary group of `uid` in the user database, the group an `owner` without `group`
-/// gets (as `chown user:` and systemd's `SocketUser=` give it); none for a uid the
-/// database does not know, whose file keeps the group it is created with.
-fn primary_group(uid: Uid) -> Option<Gid> {
-    User::from_uid(uid).ok().flatten().map(|u| u.gid)
 }
 
 /// The id: the explicit one, or `derived` (the s6 convention), checked either way.
@@ -674,9 +699,10 @@ pub(super) fn entry(
     raw: &Spanned<RawEntry>,
     defaults: &RawEntry,
     now: SystemTime,
+    names: &Names,
 ) -> Result<Entry, Diag> {
     // The entry's label is made only for a message (the place is made without it).
-    unlabelled(index, raw, defaults, now, false).map_err(|mut d| {
+    unlabelled(index, raw, (defaults, names), now, false).map_err(|mut d| {
         if let Place::Fd { label: l, .. } = &mut d.place {
             *l = label(raw.get_ref());
         }
@@ -696,8 +722,9 @@ pub(super) fn push_entry<'e>(
     raw: &mut Spanned<RawEntry>,
     defaults: &RawEntry,
     now: SystemTime,
+    names: &Names,
 ) -> Result<&'e Entry, Diag> {
-    let e = unlabelled(index, raw, defaults, now, true)?;
+    let e = unlabelled(index, raw, (defaults, names), now, true)?;
     let len = entries.len();
     entries.push(e);
     let e = &mut entries[len];
@@ -712,7 +739,7 @@ pub(super) fn push_entry<'e>(
 fn unlabelled(
     index: usize,
     raw: &Spanned<RawEntry>,
-    defaults: &RawEntry,
+    (defaults, names): (&RawEntry, &Names),
     now: SystemTime,
     path_later: bool,
 ) -> Result<Entry, Diag> {
@@ -727,6 +754,7 @@ fn unlabelled(
     let mut ctx = Ctx {
         entry: e,
         defaults,
+        names,
         place,
         span: raw.span(),
         kind,
@@ -879,8 +907,9 @@ pub fn validate(raw: &RawConfig, now: SystemTime) -> Result<Config, Diag> {
     let defaults = raw.defaults.as_ref().map_or(&empty, Spanned::get_ref);
     let mut entries = Vec::with_capacity(raw.fd.len());
     let mut invalid = None;
+    let names = Names::default();
     for (index, r) in raw.fd.iter().enumerate() {
-        match entry(index, r, defaults, now) {
+        match entry(index, r, defaults, now, &names) {
             Ok(e) => entries.push(e),
             Err(d) => {
                 invalid = Some(d);

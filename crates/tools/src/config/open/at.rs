@@ -70,10 +70,17 @@ pub(super) fn unlink_if_same(dir: &OwnedFd, name: &OsStr, id: (u64, u64)) -> Res
     unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).map(|()| true)
 }
 
+/// The effective uid, asked once: no tool of this package changes it, and [`ours`] asks
+/// for it at every chowned socket (a system call each, glibc keeps no copy).
+fn euid() -> u32 {
+    static EUID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *EUID.get_or_init(|| geteuid().as_raw())
+}
+
 /// Whether a symlink owned by `uid` may be followed on the way to what the run creates:
 /// root's and the running user's are; another user's could point anywhere.
 pub(super) fn trusted_owner(uid: u32) -> bool {
-    uid == 0 || uid == geteuid().as_raw()
+    uid == 0 || uid == euid()
 }
 
 /// The directory and the last component of a path that validation made absolute and not
@@ -104,7 +111,7 @@ pub(super) fn split(path: &Path) -> (&Path, &OsStr) {
 /// the tool, with one link. A hard link to someone else's file, swapped in at its name
 /// between its creation and its opening, is neither.
 pub(super) fn ours(e: &Entry, st: &FileStat, path: &Path) -> Result<(), Diag> {
-    if st.st_uid == geteuid().as_raw() && st.st_nlink == 1 {
+    if st.st_uid == euid() && st.st_nlink == 1 {
         return Ok(());
     }
     Err(refuse(
