@@ -61,9 +61,9 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     let mut entries = Vec::with_capacity(brackets / 2);
     let mut keys = validate::Keys::with_capacity(brackets / 2);
     let mut invalid = false;
-    let names = validate::Names::default();
+    let shared = validate::Shared::default();
     let read = plain::read(text, |index, r, defaults| {
-        match validate::push_entry(&mut entries, index, r, defaults, now, &names) {
+        match validate::push_entry(&mut entries, index, r, defaults, now, &shared) {
             Ok(e) => {
                 keys.add(e);
                 Some(())
@@ -113,7 +113,7 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
         let Ok(mut r) = Spanned::<RawEntry>::deserialize(ValueDeserializer::from(v)) else {
             return slow();
         };
-        match validate::push_entry(&mut entries, index, &mut r, defaults, now, &names) {
+        match validate::push_entry(&mut entries, index, &mut r, defaults, now, &shared) {
             Ok(e) => keys.add(e),
             Err(_) => return slow(),
         }

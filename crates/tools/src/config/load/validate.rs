@@ -8,7 +8,7 @@
 //! the others. Users and groups are looked up here, so `--check` proves them too.
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -78,18 +78,23 @@ impl<T> Found<'_, T> {
     }
 }
 
-/// The user and group names of one load, each asked of the user database once: an
-/// `owner` or `group` in `[defaults]` was a lookup per entry, a dozen system calls and a
-/// read of /etc/passwd or /etc/group each, three times a plain entry's whole cost. Within
-/// a run, one answer per name also keeps its entries alike if the database changes.
+/// What one load works out once for all its entries. The user and group names, each asked
+/// of the user database once: an `owner` or `group` in `[defaults]` was a lookup per entry,
+/// a dozen system calls and a read of /etc/passwd or /etc/group each, three times a plain
+/// entry's whole cost (within a run, one answer per name also keeps its entries alike if
+/// the database changes). And the permissions and the expiry of the entries that take all
+/// of theirs from `[defaults]`, the same for every such entry: they were worked out again
+/// for each, a duration parsed and a mode read per entry.
 #[derive(Debug, Default)]
-pub(super) struct Names {
+pub(super) struct Shared {
     users: RefCell<HashMap<String, nix::Result<Option<Uid>>>>,
     groups: RefCell<HashMap<String, nix::Result<Option<Gid>>>>,
     primary: RefCell<HashMap<Uid, Option<Gid>>>,
+    default_perms: Cell<Option<Perms>>,
+    default_expiry: Cell<Option<Expiry>>,
 }
 
-impl Names {
+impl Shared {
     /// The uid of the user `name`, if the database has one.
     fn user(&self, name: &str) -> nix::Result<Option<Uid>> {
         if let Some(&known) = self.users.borrow().get(name) {
@@ -126,7 +131,7 @@ impl Names {
 struct Ctx<'a> {
     entry: &'a RawEntry,
     defaults: &'a RawEntry,
-    names: &'a Names,
+    shared: &'a Shared,
     place: Place,
     span: Range<usize>,
     kind: Kind,
@@ -325,6 +330,20 @@ fn own_or_default<T>(found: Option<Found<'_, T>>, own: bool) -> Option<Found<'_,
 
 /// The entry's lifetime: `lifetime` xor `expires`, the entry's own winning over defaults.
 fn expiry(ctx: &Ctx<'_>, now: SystemTime) -> Result<Expiry, Diag> {
+    // An entry that sets neither key takes the defaults', which apply to every kind.
+    let own = ctx.entry.lifetime.is_some() || ctx.entry.expires.is_some();
+    if !own && let Some(x) = ctx.shared.default_expiry.get() {
+        return Ok(x);
+    }
+    let x = own_expiry(ctx, now)?;
+    if !own {
+        ctx.shared.default_expiry.set(Some(x));
+    }
+    Ok(x)
+}
+
+/// [`expiry`], worked out.
+fn own_expiry(ctx: &Ctx<'_>, now: SystemTime) -> Result<Expiry, Diag> {
     for table in [ctx.entry, ctx.defaults] {
         if let (Some(_), Some(e)) = (&table.lifetime, &table.expires) {
             let place = if std::ptr::eq(table, ctx.entry) {
@@ -377,6 +396,23 @@ fn expiry(ctx: &Ctx<'_>, now: SystemTime) -> Result<Expiry, Diag> {
 
 /// Mode, owner, group and directory mode of an entry that creates something on disk.
 fn perms(ctx: &Ctx<'_>) -> Result<Perms, Diag> {
+    // An entry with none of the four keys takes them all from `[defaults]`, where they
+    // apply alike to every kind that calls this.
+    let e = ctx.entry;
+    let own =
+        e.mode.is_some() || e.directory_mode.is_some() || e.owner.is_some() || e.group.is_some();
+    if !own && let Some(p) = ctx.shared.default_perms.get() {
+        return Ok(p);
+    }
+    let p = own_perms(ctx)?;
+    if !own {
+        ctx.shared.default_perms.set(Some(p));
+    }
+    Ok(p)
+}
+
+/// [`perms`], worked out.
+fn own_perms(ctx: &Ctx<'_>) -> Result<Perms, Diag> {
     let mode = ctx
         .get("mode", |e| &e.mode)
         .map(|f| octal_mode(&f, "mode"))
@@ -388,13 +424,13 @@ fn perms(ctx: &Ctx<'_>) -> Result<Perms, Diag> {
         .unwrap_or(DEFAULT_DIRECTORY_MODE);
     let owner = ctx
         .get("owner", |e| &e.owner)
-        .map(|f| resolve(&f, "user", |n| ctx.names.user(n), Uid::from_raw))
+        .map(|f| resolve(&f, "user", |n| ctx.shared.user(n), Uid::from_raw))
         .transpose()?;
     let group = ctx
         .get("group", |e| &e.group)
-        .map(|f| resolve(&f, "group", |n| ctx.names.group(n), Gid::from_raw))
+        .map(|f| resolve(&f, "group", |n| ctx.shared.group(n), Gid::from_raw))
         .transpose()?
-        .or_else(|| owner.and_then(|uid| ctx.names.primary_group(uid)));
+        .or_else(|| owner.and_then(|uid| ctx.shared.primary_group(uid)));
     Ok(Perms {
         mode,
         owner,
@@ -699,10 +735,10 @@ pub(super) fn entry(
     raw: &Spanned<RawEntry>,
     defaults: &RawEntry,
     now: SystemTime,
-    names: &Names,
+    shared: &Shared,
 ) -> Result<Entry, Diag> {
     // The entry's label is made only for a message (the place is made without it).
-    unlabelled(index, raw, (defaults, names), now, false).map_err(|mut d| {
+    unlabelled(index, raw, (defaults, shared), now, false).map_err(|mut d| {
         if let Place::Fd { label: l, .. } = &mut d.place {
             *l = label(raw.get_ref());
         }
@@ -722,9 +758,9 @@ pub(super) fn push_entry<'e>(
     raw: &mut Spanned<RawEntry>,
     defaults: &RawEntry,
     now: SystemTime,
-    names: &Names,
+    shared: &Shared,
 ) -> Result<&'e Entry, Diag> {
-    let e = unlabelled(index, raw, (defaults, names), now, true)?;
+    let e = unlabelled(index, raw, (defaults, shared), now, true)?;
     let len = entries.len();
     entries.push(e);
     let e = &mut entries[len];
@@ -739,7 +775,7 @@ pub(super) fn push_entry<'e>(
 fn unlabelled(
     index: usize,
     raw: &Spanned<RawEntry>,
-    (defaults, names): (&RawEntry, &Names),
+    (defaults, shared): (&RawEntry, &Shared),
     now: SystemTime,
     path_later: bool,
 ) -> Result<Entry, Diag> {
@@ -754,7 +790,7 @@ fn unlabelled(
     let mut ctx = Ctx {
         entry: e,
         defaults,
-        names,
+        shared,
         place,
         span: raw.span(),
         kind,
@@ -907,9 +943,9 @@ pub fn validate(raw: &RawConfig, now: SystemTime) -> Result<Config, Diag> {
     let defaults = raw.defaults.as_ref().map_or(&empty, Spanned::get_ref);
     let mut entries = Vec::with_capacity(raw.fd.len());
     let mut invalid = None;
-    let names = Names::default();
+    let shared = Shared::default();
     for (index, r) in raw.fd.iter().enumerate() {
-        match entry(index, r, defaults, now, &names) {
+        match entry(index, r, defaults, now, &shared) {
             Ok(e) => entries.push(e),
             Err(d) => {
                 invalid = Some(d);
@@ -1149,6 +1185,65 @@ open = "append"
         assert!(
             matches!(specs[4], FdSpec::File { id, open: OpenMode::Append, create: false, .. } if &**id == "file:/tmp/f")
         );
+    }
+
+    /// The permissions and expiry worked out once for the entries that take all theirs from
+    /// `[defaults]` are theirs alone: an entry with one key of its own, before or after
+    /// them, gets its own, and the entries around it still the defaults'.
+    #[test]
+    fn defaults_worked_out_once_go_only_where_they_belong() {
+        let c = load(
+            r#"
+[defaults]
+lifetime = "1h"
+mode = "0600"
+owner = 0
+[[fd]]
+kind = "fifo"
+path = "/run/own"
+mode = "0640"
+lifetime = "2h"
+[[fd]]
+kind = "unix"
+path = "/run/a"
+[[fd]]
+kind = "file"
+path = "/run/b"
+open = "write"
+create = true
+group = 1
+expires = "2999-01-01T00:00:00Z"
+[[fd]]
+kind = "unix"
+path = "/run/c"
+"#,
+        );
+        let perms = |e: &Entry| match e.spec {
+            FdSpec::Unix { perms, .. }
+            | FdSpec::Fifo { perms, .. }
+            | FdSpec::File { perms, .. } => (perms.mode, perms.group.map(Gid::as_raw)),
+            _ => unreachable!(),
+        };
+        let hour = |n: u64| Expiry::After(Duration::from_secs(3600 * n));
+        let got: Vec<_> = c.entries.iter().map(|e| (perms(e), e.expiry)).collect();
+        let root_group = primary_group_of_root();
+        assert_eq!(got[0], ((Some(0o640), root_group), hour(2)));
+        assert_eq!(got[1], ((Some(0o600), root_group), hour(1)));
+        assert!(matches!(got[2], ((Some(0o600), Some(1)), Expiry::At(_))));
+        assert_eq!(got[3], got[1]);
+    }
+
+    /// The group root's files get from an owner of 0: its primary group, if it has one.
+    fn primary_group_of_root() -> Option<u32> {
+        User::from_uid(Uid::from_raw(0))
+            .ok()
+            .flatten()
+            .map(|u| u.gid.as_raw())
+    }
+
+    /// What the fused load makes of `text`, which must be valid.
+    fn load(text: &str) -> Config {
+        super::super::load(text, SystemTime::now()).unwrap_or_else(|d| panic!("{d:?}"))
     }
 
     #[test]
