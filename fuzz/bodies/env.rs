@@ -95,11 +95,18 @@ pub fn run(data: &[u8]) {
     let vars = vars(data);
     let got = fdholder::envdump::parse(vars.clone());
     assert_eq!(got, reference(&vars), "{vars:?}");
-    // Env mode reads its environment with parse_in_place: the same answer, ids borrowed.
-    let in_place =
-        fdholder::envdump::parse_in_place(vars.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())))
-            .map(|fds| fds.iter().map(EnvFd::to_owned).collect::<Vec<_>>());
+    // parse_in_place, and parse_counted as env mode calls it (S6_FD# as getenv finds it,
+    // bounded by the number of variables): the same answer, ids borrowed.
+    let pairs = || vars.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()));
+    let in_place = fdholder::envdump::parse_in_place(pairs())
+        .map(|fds| fds.iter().map(EnvFd::to_owned).collect::<Vec<_>>());
     assert_eq!(in_place, got, "{vars:?}");
+    let count = pairs()
+        .find(|(k, _)| k.as_bytes() == b"S6_FD#")
+        .map(|(_, v)| v);
+    let counted = fdholder::envdump::parse_counted(count, vars.len(), pairs())
+        .map(|fds| fds.iter().map(EnvFd::to_owned).collect::<Vec<_>>());
+    assert_eq!(counted, got, "{vars:?}");
     if let Err(e) = got {
         // Every error names a variable and can be printed.
         assert!(!e.to_string().is_empty());

@@ -174,7 +174,7 @@ impl EnvFd<&[u8]> {
 /// from the values, as env mode reads them from the process's environment in place. Two
 /// passes over `vars` (which must be cheap to clone, such as an iterator over `environ`)
 /// instead of a list of the variables found: the first finds `S6_FD#`, the second fills one
-/// slot per fd. Errors as [`parse`] says.
+/// slot per fd ([`parse_counted`]). Errors as [`parse`] says.
 pub fn parse_in_place<'a, I>(vars: I) -> Result<Vec<EnvFd<&'a [u8]>>, EnvError>
 where
     I: IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
@@ -193,12 +193,27 @@ where
             }
         }
     }
+    parse_counted(count, prefixed, vars)
+}
+
+/// [`parse_in_place`] in one pass, for a caller that has found `S6_FD#`'s value itself
+/// (`count`, the first such variable's, as getenv finds it; `None` when unset) and knows
+/// that `vars` holds at most `per_fd` per-fd variables (or variables at all): env mode,
+/// which finds both in a walk over `environ` that reads a few bytes of each string, where
+/// a pass of [`parse_in_place`] splits every variable. Errors as [`parse`] says.
+pub fn parse_counted<'a, I>(
+    count: Option<&'a OsStr>,
+    per_fd: usize,
+    vars: I,
+) -> Result<Vec<EnvFd<&'a [u8]>>, EnvError>
+where
+    I: IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
+{
     let count = count.ok_or(EnvError::NotSet(Var::Count))?;
     let n = scan_count(count)?;
-    // Slots past the number of variables found cannot all be filled: the first gap, and so
-    // the first error, lies within them. This bounds memory whatever S6_FD# says. (Every
-    // per-fd variable has the prefix.)
-    let mut slots = new_slots(n.min(prefixed + 1));
+    // Slots past the number of per-fd variables cannot all be filled: the first gap, and
+    // so the first error, lies within them. This bounds memory whatever S6_FD# says.
+    let mut slots = new_slots(n.min(per_fd + 1));
     for (name, value) in vars {
         if let Some(Some((kind, i))) = classify(name.as_bytes()) {
             if let Some(slot) = slots.get_mut(i as usize) {
@@ -291,10 +306,18 @@ mod tests {
     /// `super::parse`, checked against `parse_in_place` on the same variables: every test
     /// below runs both readers and they must agree, errors included.
     fn parse(v: Vec<(OsString, OsString)>) -> Result<Vec<EnvFd>, EnvError> {
-        let in_place = parse_in_place(v.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())))
+        let pairs = || v.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()));
+        let in_place =
+            parse_in_place(pairs()).map(|fds| fds.iter().map(EnvFd::to_owned).collect::<Vec<_>>());
+        // As env mode calls it: S6_FD# as getenv finds it, bounded by all the variables.
+        let count = pairs()
+            .find(|(k, _)| k.as_bytes() == b"S6_FD#")
+            .map(|(_, v)| v);
+        let counted = parse_counted(count, v.len(), pairs())
             .map(|fds| fds.iter().map(EnvFd::to_owned).collect::<Vec<_>>());
         let owned = super::parse(v);
         assert_eq!(in_place, owned);
+        assert_eq!(counted, owned);
         owned
     }
 

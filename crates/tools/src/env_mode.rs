@@ -43,7 +43,9 @@ pub struct EnvOptions {
 /// borrowed from the environment, so all of it happens while the environment is read.
 pub fn run(opts: &EnvOptions) -> Result<(), Fatal> {
     with_environ(|vars| {
-        let fds = envdump::parse_in_place(vars)?;
+        // S6_FD# and the number of variables first, in a walk that splits none of them.
+        let (count, len) = vars.lookup(b"S6_FD#");
+        let fds = envdump::parse_counted(count, len, vars)?;
         let deadline = Deadline::from_millis(opts.timeout_ms);
         let dump = entries(fds, Tain::now())?;
         let mut client = Client::connect(&opts.socket, deadline)
