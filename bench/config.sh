@@ -5,6 +5,8 @@
 #   against a shell script of one `s6-ipcserver-socketbinder PATH s6-fdholder-store SOCKET
 #   unix:PATH` per socket (Debian's s6: the binder binds and listens on its stdin, then execs
 #   the store, which stores its stdin).
+# - The same 1000 sockets as a deployment declares them: a lifetime, a mode, an owner and a
+#   group in [defaults] (no script: socketbinder sets none of them).
 # - 1000 tcp sockets on 127.0.0.1: one config run. The same script would need
 #   s6-tcpserver-socketbinder (s6-networking), which Debian does not ship: no comparison.
 #
@@ -12,7 +14,8 @@
 # and every run is checked: the daemon must hold N ids (s6-fdholder-list). Then `strace -c
 # -f` counts the system calls of one config run (and of one script run) per fd.
 #
-# Usage: bench/config.sh   (N=1000 RUNS=5 TMPFS=/dev/shm by default; needs s6 and strace)
+# Usage: bench/config.sh   (N=1000 RUNS=5 TMPFS=/dev/shm by default; needs s6 and strace;
+# BIN=PATH times another build of s6-fdholder-setdump, such as an older one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +25,10 @@ RUNS=${RUNS:-5}
 for tool in s6-fdholder-daemon s6-ipcserver-socketbinder s6-fdholder-store strace; do
     command -v "$tool" >/dev/null || { echo "bench/config.sh: $tool is missing" >&2; exit 100; }
 done
-cargo build --release -q
-BIN=$PWD/target/release/s6-fdholder-setdump
+if [ -z "${BIN:-}" ]; then
+    cargo build --release -q
+    BIN=$PWD/target/release/s6-fdholder-setdump
+fi
 
 # The sockets go on a tmpfs, as /run is one on a real system: binding a unix socket creates
 # an inode, and on a disk file system that alone can cost more than the rest of the work.
@@ -91,14 +96,18 @@ bench() {
     for i in $(seq "$RUNS"); do time_one "$name" "$@"; done | median
 }
 
-# The inputs: a config of N unix sockets, the same as a script, a config of N tcp sockets.
+# The inputs: a config of N unix sockets, the same as a script, the same sockets as a
+# deployment writes them (a lifetime, a mode, an owner and a group in [defaults]: Debian's
+# `daemon` user and group), a config of N tcp sockets.
 unix_toml=$work/unix.toml
+deployed_toml=$work/deployed.toml
 script=$work/today.sh
 tcp_toml=$work/tcp.toml
 : > "$unix_toml"
+printf '[defaults]\nlifetime = "1h"\nmode = "0660"\nowner = "daemon"\ngroup = "daemon"\n' > "$deployed_toml"
 echo 'set -e' > "$script"
 for i in $(seq "$N"); do
-    printf '[[fd]]\nkind = "unix"\npath = "%s/sock/%d.sock"\n' "$work" "$i" >> "$unix_toml"
+    printf '[[fd]]\nkind = "unix"\npath = "%s/sock/%d.sock"\n' "$work" "$i" | tee -a "$deployed_toml" >> "$unix_toml"
     printf 's6-ipcserver-socketbinder %s/sock/%d.sock s6-fdholder-store %s unix:%s/sock/%d.sock\n' \
         "$work" "$i" "$work/s" "$work" "$i" >> "$script"
 done
@@ -120,6 +129,7 @@ for base in 41000 45000 49000 53000 57000 0; do
 done
 
 ours_unix=$(bench "config, unix" "$BIN" -c "$unix_toml" "$work/s")
+ours_deployed=$(bench "config, deployed" "$BIN" -c "$deployed_toml" "$work/s")
 today_unix=$(bench "script, unix" sh "$script")
 ours_tcp=$(bench "config, tcp" "$BIN" -c "$tcp_toml" "$work/s")
 
@@ -134,6 +144,7 @@ syscalls() {
 }
 per_fd() { awk -v c="$1" -v n="$N" 'BEGIN { printf "%.2f", c / n }'; }
 sys_unix=$(syscalls "$BIN" -c "$unix_toml" "$work/s")
+sys_deployed=$(syscalls "$BIN" -c "$deployed_toml" "$work/s")
 sys_tcp=$(syscalls "$BIN" -c "$tcp_toml" "$work/s")
 sys_today=$(syscalls sh "$script")
 start_daemon
@@ -148,11 +159,13 @@ echo
 echo "| $N sockets | config file, one run | socketbinder + store script | speed-up |"
 echo "|---|---|---|---|"
 echo "| unix stream | $(ms "$ours_unix") | $(ms "$today_unix") | $(ratio "$today_unix" "$ours_unix") |"
+echo "| unix stream, lifetime, mode, owner and group in [defaults] | $(ms "$ours_deployed") | - (the script sets none of them) | - |"
 echo "| tcp, 127.0.0.1 | $(ms "$ours_tcp") | not run: s6-tcpserver-socketbinder is not in Debian | - |"
 echo
 echo "| system calls per fd (strace -c -f) | config file | script |"
 echo "|---|---|---|"
 echo "| unix stream | $(per_fd "$sys_unix") ($sys_unix in all) | $(per_fd "$sys_today") ($sys_today in all) |"
+echo "| unix stream, [defaults] as above | $(per_fd "$sys_deployed") ($sys_deployed in all) | - |"
 echo "| tcp, 127.0.0.1 | $(per_fd "$sys_tcp") ($sys_tcp in all) | - |"
 echo
 echo "The config run's system calls for $N unix sockets:"

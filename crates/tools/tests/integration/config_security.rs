@@ -262,10 +262,13 @@ fn a_hard_link_swapped_in_is_never_chowned() {
     // Between the creation of a socket or FIFO and its chown, a thread swaps a hard link to
     // a precious root file in at its name (renameat2 RENAME_EXCHANGE, the moment the name
     // exists), as a user with write access to the directory could (this machine, like
-    // many, has fs.protected_hardlinks off). Chowned by name, or through an fd opened by
-    // name without a look at what it is, the precious file would become nobody's. The run
-    // may fail or not, depending on when the swaps land; the file is never chowned.
-    // (Checked: without the type and link-count checks, this test fails for both kinds.)
+    // many, has fs.protected_hardlinks off): the directory is writable by all, so the run
+    // takes it for one that others can write in, as it is. Chowned by name, or through an
+    // fd opened by name without a look at what it is, the precious file would become
+    // nobody's. The run may fail or not, depending on when the swaps land; the file is
+    // never chowned. (Checked: without the type and link-count checks, this test fails for
+    // both kinds. In a directory only root and the run's user can write in, no one else
+    // can swap anything in, and a socket is chowned by name.)
     let d = Daemon::start();
     let precious = Precious::new(&d);
     for (kind, says) in [
@@ -295,6 +298,7 @@ fn swap_in_links(d: &Daemon, precious: &Precious, kind: &str, n: usize) -> (usiz
     let dir = d.path(&format!("{kind}-swapped"));
     let links = d.path(&format!("{kind}-links"));
     fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
     fs::create_dir(&links).unwrap();
     let paths: Vec<(PathBuf, PathBuf)> = (0..n)
         .map(|i| {

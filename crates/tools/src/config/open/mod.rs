@@ -16,9 +16,10 @@
 //! asked, with no chmod afterwards (modes are at most 0777, which a umask can express). The
 //! owner and group follow, without following a symlink. A symlink as the last component of
 //! a path is never followed: bind(2) and mkfifo(2) refuse an existing one, files are opened
-//! with `O_NOFOLLOW`, and chown is `fchown` on the fd, or for a socket on an `O_PATH` fd of
-//! its file once that is known to be a socket of ours with one link (so that a file swapped
-//! in, or a hard link to someone else's, is never chowned).
+//! with `O_NOFOLLOW`, and chown is `fchown` on the fd, or for a socket `fchownat` on its
+//! name (`AT_SYMLINK_NOFOLLOW`) where no other user can write in its directory, elsewhere
+//! on an `O_PATH` fd of its file once that is known to be a socket of ours with one link
+//! (so that a file swapped in, or a hard link to someone else's, is never chowned).
 //!
 //! The directory of every path is opened first, one component at a time from `/`
 //! (`Opener::open_dir`), creating what is missing; FIFOs and files are then made and

@@ -158,7 +158,7 @@ impl<'a> Opener<'a, '_> {
         };
         self.record(&dir, name, path, false, id, None);
         if perms.owner.is_some() || perms.group.is_some() {
-            chown_socket(e, &dir, name, path, perms)?;
+            chown_socket(e, (&dir, through_fd), name, path, perms)?;
         }
         Ok(())
     }
@@ -302,17 +302,31 @@ pub(super) fn listen_on(e: &Entry, fd: &OwnedFd, backlog: i32) -> Result<(), Dia
     listen(fd, backlog).map_err(|errno| fail(e, "unable to listen".into(), errno))
 }
 
-/// Gives the socket file `name` in `dir` the entry's owner and group: through an `O_PATH`
-/// fd of the file, once that is a socket of this run's ([`ours`]), so that nothing
-/// swapped in at the name is chowned.
+/// Gives the socket file `name` in `dir` the entry's owner and group. In an `exposed`
+/// directory ([`super::opener::exposed`]), through an `O_PATH` fd of the file, once that
+/// is a socket of this run's ([`ours`]), so that nothing swapped in at the name is
+/// chowned. Elsewhere no other user can put anything at the name, as no other user can
+/// change what the path that `bind` was given resolves to: the name itself, not followed
+/// if a symlink, in one call where the other way takes four (a deployment's sockets
+/// usually all have an owner).
 pub(super) fn chown_socket(
     e: &Entry,
-    dir: &OwnedFd,
+    (dir, exposed): (&OwnedFd, bool),
     name: &OsStr,
     path: &Path,
     perms: &Perms,
 ) -> Result<(), Diag> {
     let shown = path.display();
+    if !exposed {
+        return fchownat(
+            dir,
+            name,
+            perms.owner,
+            perms.group,
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|errno| fail(e, format!("unable to chown {shown}"), errno));
+    }
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = openat(dir, name, flags, Mode::empty())
         .map_err(|errno| fail(e, format!("unable to open {shown} to chown it"), errno))?;
