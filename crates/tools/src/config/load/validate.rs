@@ -97,22 +97,16 @@ pub(super) struct Shared {
 impl Shared {
     /// The uid of the user `name`, if the database has one.
     fn user(&self, name: &str) -> nix::Result<Option<Uid>> {
-        if let Some(&known) = self.users.borrow().get(name) {
-            return known;
-        }
-        let found = User::from_name(name).map(|u| u.map(|u| u.uid));
-        self.users.borrow_mut().insert(name.to_string(), found);
-        found
+        once(&self.users, name, |n| {
+            User::from_name(n).map(|u| u.map(|u| u.uid))
+        })
     }
 
     /// The gid of the group `name`, if the database has one.
     fn group(&self, name: &str) -> nix::Result<Option<Gid>> {
-        if let Some(&known) = self.groups.borrow().get(name) {
-            return known;
-        }
-        let found = Group::from_name(name).map(|g| g.map(|g| g.gid));
-        self.groups.borrow_mut().insert(name.to_string(), found);
-        found
+        once(&self.groups, name, |n| {
+            Group::from_name(n).map(|g| g.map(|g| g.gid))
+        })
     }
 
     /// The primary group of `uid` in the user database, the group an `owner` without
@@ -125,6 +119,21 @@ impl Shared {
             .entry(uid)
             .or_insert_with(|| User::from_uid(uid).ok().flatten().map(|u| u.gid))
     }
+}
+
+/// The answer `known` has for `name`, or else `look`'s, kept there (its key copied only
+/// then, as most names are met again).
+fn once<T: Copy>(
+    known: &RefCell<HashMap<String, T>>,
+    name: &str,
+    look: impl FnOnce(&str) -> T,
+) -> T {
+    if let Some(&answer) = known.borrow().get(name) {
+        return answer;
+    }
+    let answer = look(name);
+    known.borrow_mut().insert(name.to_string(), answer);
+    answer
 }
 
 /// One entry being validated, with the defaults it may draw on.
