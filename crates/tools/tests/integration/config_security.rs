@@ -258,6 +258,114 @@ fn another_users_symlink_on_the_way_is_not_followed() {
 }
 
 #[test]
+fn another_socket_swapped_in_is_never_chowned() {
+    // As above, but the decoys are sockets of root's, each with one link (another
+    // service's, say), which pass for the run's own by their type, owner and link count:
+    // only sock_diag's word on which file the run's socket is bound to tells them apart.
+    // (Checked: without that comparison, decoys are chowned.)
+    let d = Daemon::start();
+    let links = d.path("unix-links");
+    let swapped = d.path("unix-swapped");
+    // A decoy is where a swap left it, under its own name or the run's.
+    let (swaps, code, err, decoys) = swap_in(&d, "unix", 200, |path| {
+        drop(std::os::unix::net::UnixListener::bind(path).unwrap());
+    });
+    assert!(swaps > 0);
+    for dir in [&links, &swapped] {
+        for f in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let m = f.path().symlink_metadata().unwrap();
+            assert!(
+                !decoys.contains(&m.ino()) || (m.uid(), m.gid()) == (0, 0),
+                "{} chowned ({swaps} swaps; the run: {code} {err})",
+                f.path().display()
+            );
+        }
+    }
+    if code != 0 {
+        assert!(
+            code == 111
+                && (err.contains("is another socket than the one bound there")
+                    || err.contains("was replaced after")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_root_symlink_into_another_users_way_is_walked_too() {
+    // Root's symlink `link` points into a directory of nobody's, at nobody's symlink to a
+    // directory of root's. Followed by the kernel in one call, the way ended in root's
+    // directory, which no one else can write in: the socket was bound there by its whole
+    // path and chowned by its name, while nobody could repoint `d` between the walk and
+    // the bind, and so choose where either landed (a helper's attack made the run chown a
+    // root file it never made). Walked one component at a time, the way meets nobody's
+    // symlink, which is not followed: nothing is created, chowned or sent.
+    let d = Daemon::start();
+    let victim = d.path("victim");
+    fs::create_dir(&victim).unwrap();
+    let theirs = d.path("theirs");
+    fs::create_dir(&theirs).unwrap();
+    let nobody = (Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY)));
+    fchownat(
+        AT_FDCWD,
+        &theirs,
+        nobody.0,
+        nobody.1,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let planted = theirs.join("d");
+    symlink(&victim, &planted).unwrap();
+    fchownat(
+        AT_FDCWD,
+        &planted,
+        nobody.0,
+        nobody.1,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let link = d.path("link");
+    symlink(&planted, &link).unwrap();
+    let text = format!(
+        "[[fd]]\nkind = \"unix\"\npath = \"{}/app.sock\"\nowner = \"nobody\"\n",
+        link.display()
+    );
+    let config = write_config(&d, "c.toml", &text);
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_fatal(
+        &got,
+        111,
+        &format!("{}:1:1: fd[0] ", config.display()),
+        &format!(
+            "{} is a symlink owned by uid {NOBODY}: it is not followed",
+            planted.display()
+        ),
+    );
+    assert_eq!(tree(&victim), Vec::<PathBuf>::new());
+    assert!(d.list().is_empty());
+
+    // Root's symlinks all the way, relative ones and one through `..` included, are
+    // followed, and the socket is bound where they lead.
+    let inner = d.path("a/b");
+    fs::create_dir_all(&inner).unwrap();
+    symlink("../victim", d.path("a/up")).unwrap();
+    symlink("a/up", d.path("two")).unwrap();
+    symlink(d.path("two"), d.path("three")).unwrap();
+    let text = format!(
+        "[[fd]]\nkind = \"unix\"\npath = \"{}/ok.sock\"\nowner = \"nobody\"\n",
+        d.path("three").display()
+    );
+    let config = write_config(&d, "ok.toml", &text);
+    assert_eq!(
+        code_and_err(&run(&[&"-c", &config, &d.socket])),
+        (0, String::new())
+    );
+    let made = fs::symlink_metadata(victim.join("ok.sock")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (NOBODY, NOBODY));
+    assert_eq!(d.list().len(), 1);
+}
+
+#[test]
 fn a_hard_link_swapped_in_is_never_chowned() {
     // Between the creation of a socket or FIFO and its chown, a thread swaps a hard link to
     // a precious root file in at its name (renameat2 RENAME_EXCHANGE, the moment the name
@@ -294,6 +402,29 @@ fn a_hard_link_swapped_in_is_never_chowned() {
 /// `precious` in at each name as soon as it exists; the swaps made, and the run's exit
 /// code and stderr. The links are gone afterwards.
 fn swap_in_links(d: &Daemon, precious: &Precious, kind: &str, n: usize) -> (usize, i32, String) {
+    let (swaps, code, err, _) = swap_in(d, kind, n, |link| {
+        fs::hard_link(&precious.path, link).unwrap();
+    });
+    fs::remove_dir_all(d.path(&format!("{kind}-links"))).unwrap();
+    for f in fs::read_dir(d.path(&format!("{kind}-swapped"))).unwrap() {
+        let path = f.unwrap().path();
+        if path.symlink_metadata().unwrap().ino() == precious.ino() {
+            fs::remove_file(path).unwrap();
+        }
+    }
+    (swaps, code, err)
+}
+
+/// Runs `n` entries of `kind`, each owned by nobody, in a directory all may write in,
+/// while a thread swaps a decoy (made by `decoy` at a path of its own) in at each name as
+/// soon as it exists; the swaps made, the run's exit code and stderr, and the decoys'
+/// inodes. The decoys are left where the swaps put them: `KIND-links` or `KIND-swapped`.
+fn swap_in(
+    d: &Daemon,
+    kind: &str,
+    n: usize,
+    decoy: impl Fn(&Path),
+) -> (usize, i32, String, Vec<u64>) {
     use nix::fcntl::{RenameFlags, renameat2};
     let dir = d.path(&format!("{kind}-swapped"));
     let links = d.path(&format!("{kind}-links"));
@@ -303,9 +434,13 @@ fn swap_in_links(d: &Daemon, precious: &Precious, kind: &str, n: usize) -> (usiz
     let paths: Vec<(PathBuf, PathBuf)> = (0..n)
         .map(|i| {
             let link = links.join(i.to_string());
-            fs::hard_link(&precious.path, &link).unwrap();
+            decoy(&link);
             (dir.join(i.to_string()), link)
         })
+        .collect();
+    let inodes: Vec<u64> = paths
+        .iter()
+        .map(|(_, link)| link.symlink_metadata().unwrap().ino())
         .collect();
     let text: String = paths
         .iter()
@@ -338,16 +473,7 @@ fn swap_in_links(d: &Daemon, precious: &Precious, kind: &str, n: usize) -> (usiz
     let (code, err) = code_and_err(&run(&[&"-c", &config, &d.socket]));
     done.store(true, Ordering::Relaxed);
     let swaps = swapper.join().unwrap();
-    fs::remove_dir_all(&links).unwrap();
-    for (path, _) in &paths {
-        if path
-            .symlink_metadata()
-            .is_ok_and(|m| m.ino() == precious.ino())
-        {
-            fs::remove_file(path).unwrap();
-        }
-    }
-    (swaps, code, err)
+    (swaps, code, err, inodes)
 }
 
 #[test]

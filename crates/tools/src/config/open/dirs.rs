@@ -1,13 +1,16 @@
 //! The walk to a path's directory, one component at a time from `/`, creating what is
-//! missing with the declared directory mode.
+//! missing with the declared directory mode. A symlink on the way is followed only if
+//! root's (or the user's), and then walked too, one component of its target at a time: a
+//! directory is taken for one no other user can change ([`exposed`]) only if every
+//! directory the way went through is.
 
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open, openat};
+use nix::fcntl::{OFlag, open, openat, readlinkat};
 use nix::sys::stat::{Mode, SFlag, mkdirat};
 
 use super::at::*;
@@ -75,10 +78,10 @@ impl Opener<'_, '_> {
                 open = self.exposed.contains(&here);
                 continue;
             }
-            let next = self.open_component(e, &cur, name, &here, create)?;
+            let (next, through_exposed) = self.open_component(e, &cur, name, &here, create)?;
             cur = Rc::new(next);
             self.dirs.insert(here.clone(), cur.clone());
-            open = open || self.is_exposed(&cur, &here);
+            open = open || through_exposed || self.is_exposed(&cur, &here);
             if open {
                 self.exposed.insert(here.clone());
             }
@@ -89,14 +92,15 @@ impl Opener<'_, '_> {
     /// Whether the directory `dir` (at `here`) is [`exposed`], recording it if so; one
     /// that cannot be looked at counts as exposed.
     fn is_exposed(&mut self, dir: &Dir, here: &Path) -> bool {
-        let e = nix::sys::stat::fstat(&**dir).map_or(true, |st| exposed(&st));
+        let e = fd_exposed(dir);
         if e {
             self.exposed.insert(here.to_path_buf());
         }
         e
     }
 
-    /// One step of [`Opener::open_dir`]: `name` in `parent`, which is `here`.
+    /// One step of [`Opener::open_dir`]: `name` in `parent`, which is `here`; and whether
+    /// a directory on the way to it through a symlink is [`exposed`].
     pub(super) fn open_component(
         &mut self,
         e: &Entry,
@@ -104,7 +108,7 @@ impl Opener<'_, '_> {
         name: &OsStr,
         here: &Path,
         create: Option<u32>,
-    ) -> Result<OwnedFd, Diag> {
+    ) -> Result<(OwnedFd, bool), Diag> {
         let shown = here.display();
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let mut r = openat(&**parent, name, flags | OFlag::O_NOFOLLOW, Mode::empty());
@@ -133,30 +137,91 @@ impl Opener<'_, '_> {
         }
         match r {
             // A symlink (O_NOFOLLOW with O_DIRECTORY), or not a directory at all.
-            Err(Errno::ENOTDIR) => {
-                let st = stat_in(parent, name)
-                    .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
-                let t = file_type(st.st_mode);
-                if t != SFlag::S_IFLNK {
-                    return Err(refuse(
-                        e,
-                        format!("{shown} is {}, not a directory", type_name(t)),
-                    ));
-                }
-                if !trusted_owner(st.st_uid) {
-                    return Err(refuse(
-                        e,
-                        format!(
-                            "{shown} is a symlink owned by uid {}: it is not followed \
-                             (only root's are, on the way to what the run creates)",
-                            st.st_uid
-                        ),
-                    ));
-                }
-                openat(&**parent, name, flags, Mode::empty())
-                    .map_err(|errno| fail(e, format!("unable to open directory {shown}"), errno))
-            }
-            r => r.map_err(|errno| fail(e, format!("unable to open directory {shown}"), errno)),
+            Err(Errno::ENOTDIR) => self.follow(e, parent, name, here, 0),
+            r => r
+                .map(|fd| (fd, false))
+                .map_err(|errno| fail(e, format!("unable to open directory {shown}"), errno)),
         }
     }
+
+    /// Opens the directory that `name` in `parent` (at `here`) points to, if it is a
+    /// symlink that may be followed, walking its target one component at a time: the
+    /// kernel, following it in one call, would go unseen through directories and symlinks
+    /// of other users, and the directory found at the end, safe to look at, could be one
+    /// another user chose; the socket then bound by its whole path, and chowned by its
+    /// name, somewhere else. Whether a directory on the way is [`exposed`]. `depth` counts
+    /// the symlinks followed, at most 40 as the kernel allows.
+    fn follow(
+        &mut self,
+        e: &Entry,
+        parent: &OwnedFd,
+        name: &OsStr,
+        here: &Path,
+        depth: u32,
+    ) -> Result<(OwnedFd, bool), Diag> {
+        let shown = here.display();
+        let st = stat_in(parent, name)
+            .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+        let t = file_type(st.st_mode);
+        if t != SFlag::S_IFLNK {
+            return Err(refuse(
+                e,
+                format!("{shown} is {}, not a directory", type_name(t)),
+            ));
+        }
+        if !trusted_owner(st.st_uid) {
+            return Err(refuse(
+                e,
+                format!(
+                    "{shown} is a symlink owned by uid {}: it is not followed \
+                     (only root's are, on the way to what the run creates)",
+                    st.st_uid
+                ),
+            ));
+        }
+        let cannot = |errno| fail(e, format!("unable to open directory {shown}"), errno);
+        if depth >= 40 {
+            return Err(cannot(Errno::ELOOP));
+        }
+        let target = PathBuf::from(readlinkat(parent, name).map_err(cannot)?);
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        // From `/` for an absolute target, else from the symlink's own directory, whose
+        // way the walk has looked at already.
+        let (start, mut at) = match target.is_absolute() {
+            true => (Path::new("/"), PathBuf::from("/")),
+            false => (Path::new("."), here.parent().unwrap_or(here).to_path_buf()),
+        };
+        let mut cur = openat(parent, start, flags, Mode::empty()).map_err(cannot)?;
+        let mut through_exposed = target.is_absolute() && fd_exposed(&cur);
+        for c in target.components() {
+            let step = match c {
+                Component::Normal(n) => n,
+                Component::ParentDir => OsStr::new(".."),
+                _ => continue,
+            };
+            at.push(step);
+            let next = match openat(&cur, step, flags | OFlag::O_NOFOLLOW, Mode::empty()) {
+                Err(Errno::ENOTDIR) => {
+                    let (fd, through) = self.follow(e, &cur, step, &at, depth + 1)?;
+                    through_exposed |= through;
+                    fd
+                }
+                r => r.map_err(|errno| {
+                    fail(
+                        e,
+                        format!("unable to open directory {}", at.display()),
+                        errno,
+                    )
+                })?,
+            };
+            through_exposed |= fd_exposed(&next);
+            cur = next;
+        }
+        Ok((cur, through_exposed))
+    }
+}
+
+/// Whether the directory `fd` is [`exposed`]; one that cannot be looked at counts as one.
+fn fd_exposed(fd: &OwnedFd) -> bool {
+    nix::sys::stat::fstat(fd).map_or(true, |st| exposed(&st))
 }

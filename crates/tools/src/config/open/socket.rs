@@ -158,7 +158,7 @@ impl<'a> Opener<'a, '_> {
         };
         self.record(&dir, name, path, false, id, None);
         if perms.owner.is_some() || perms.group.is_some() {
-            chown_socket(e, (&dir, through_fd), name, path, perms)?;
+            chown_socket(e, (&dir, through_fd), (fd, name), path, perms)?;
         }
         Ok(())
     }
@@ -302,17 +302,18 @@ pub(super) fn listen_on(e: &Entry, fd: &OwnedFd, backlog: i32) -> Result<(), Dia
     listen(fd, backlog).map_err(|errno| fail(e, "unable to listen".into(), errno))
 }
 
-/// Gives the socket file `name` in `dir` the entry's owner and group. In an `exposed`
-/// directory ([`super::opener::exposed`]), through an `O_PATH` fd of the file, once that
-/// is a socket of this run's ([`ours`]), so that nothing swapped in at the name is
-/// chowned. Elsewhere no other user can put anything at the name, as no other user can
+/// Gives the file `name` in `dir`, which `socket` is bound to, the entry's owner and group.
+/// In an `exposed` directory ([`super::opener::exposed`]), through an `O_PATH` fd of the
+/// file, once that is a socket of this run's ([`ours`]) and the very file `socket` is
+/// bound to (sock_diag, where the kernel can say), so that nothing swapped in at the name
+/// is chowned, not even another socket of root's moved there. Elsewhere no other user can put anything at the name, as no other user can
 /// change what the path that `bind` was given resolves to: the name itself, not followed
 /// if a symlink, in one call where the other way takes four (a deployment's sockets
 /// usually all have an owner).
 pub(super) fn chown_socket(
     e: &Entry,
     (dir, exposed): (&OwnedFd, bool),
-    name: &OsStr,
+    (socket, name): (&OwnedFd, &OsStr),
     path: &Path,
     perms: &Perms,
 ) -> Result<(), Diag> {
@@ -342,6 +343,15 @@ pub(super) fn chown_socket(
         ));
     }
     ours(e, &st, path)?;
+    let bound = fstat(socket)
+        .ok()
+        .and_then(|s| crate::fdinfo::unix_diag(s.st_ino).ok()?.file);
+    if bound.is_some_and(|(dev, ino)| (dev, ino) != (st.st_dev, st.st_ino as u32)) {
+        return Err(refuse(
+            e,
+            format!("{shown} is another socket than the one bound there: it is not chowned"),
+        ));
+    }
     fchownat(&fd, "", perms.owner, perms.group, AtFlags::AT_EMPTY_PATH)
         .map_err(|errno| fail(e, format!("unable to chown {shown}"), errno))
 }
