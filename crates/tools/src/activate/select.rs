@@ -30,8 +30,8 @@ pub fn select(config: &Config, file: &Path, selectors: &[String]) -> Result<Vec<
                     id: id.as_bytes().to_vec(),
                     name: entry
                         .name
-                        .clone()
-                        .unwrap_or_else(|| fdname::from_id(id.as_bytes())),
+                        .as_deref()
+                        .map_or_else(|| fdname::from_id(id.as_bytes()), str::to_string),
                 });
             }
         }

@@ -221,21 +221,18 @@ pub struct Entry {
     pub index: usize,
     /// The span of its table (its `[[fd]]` header), for messages about it.
     pub span: Range<usize>,
-    /// Its kind and address as written, for messages ([`Entry::place`]), where the spec
-    /// does not say it again (the `listen` of tcp and udp, which is read into an address).
-    pub written: Option<String>,
     /// What to open.
     pub spec: FdSpec,
     /// How long the daemon holds it.
     pub expiry: Expiry,
     /// Its `name`, for `LISTEN_FDNAMES`, if the file gives one.
-    pub name: Option<String>,
+    pub name: Option<Box<str>>,
     /// Socket options of a unix, tcp or udp entry; `None` where none is set, as for the
     /// other kinds ([`Entry::sockopts`] reads them): boxed, as most entries set none and an
     /// entry's size is most of a large run's memory.
     pub sockopts: Option<Box<SocketOptions>>,
     /// Symbolic links to a unix socket's path or a FIFO, made beside it.
-    pub symlinks: Vec<PathBuf>,
+    pub symlinks: Box<[PathBuf]>,
 }
 
 /// The socket options of an entry that sets none.
@@ -262,12 +259,12 @@ impl Entry {
     /// for a message: a run of 10 000 entries need not make 10 000 labels.
     pub fn place(&self) -> Place {
         let kind = self.spec.kind();
-        let label = match (&self.written, &self.spec) {
-            (Some(w), _) => w.clone(),
+        let label = match &self.spec {
+            FdSpec::Inet { written, .. } => written.to_string(),
             // Written with no address (a netlink entry has `family`, not `path`).
-            (None, FdSpec::Pipe { .. } | FdSpec::Netlink { .. }) => kind.name().to_string(),
+            FdSpec::Pipe { .. } | FdSpec::Netlink { .. } => kind.name().to_string(),
             // A path or `@name`, read from the file (so UTF-8), is the address as written.
-            (None, _) => [kind.name(), ":", &self.address()].concat(),
+            _ => [kind.name(), ":", &self.address()].concat(),
         };
         Place::Fd {
             index: self.index,
@@ -326,7 +323,7 @@ pub enum UnixAddress {
     /// A path in the file system.
     Path(PathBuf),
     /// A name in Linux's abstract namespace (without the `@`).
-    Abstract(Vec<u8>),
+    Abstract(Box<[u8]>),
 }
 
 impl UnixAddress {
@@ -474,6 +471,9 @@ pub enum FdSpec {
         transport: Transport,
         /// Where it is bound.
         address: SocketAddr,
+        /// Its kind and `listen` as written (`tcp:[fe80::1%lo]:80`), for messages
+        /// ([`Entry::place`]): the address read from it may say it otherwise.
+        written: Box<str>,
         /// The listen backlog (tcp).
         backlog: i32,
         /// Options set before bind (boxed: the other kinds are half the size).
@@ -602,8 +602,8 @@ mod tests {
             .iter()
             .map(|p| UnixAddress::Path(PathBuf::from(p)))
             .collect();
-        all.push(UnixAddress::Abstract(b"/a/b".to_vec()));
-        all.push(UnixAddress::Abstract(b"/a//b".to_vec()));
+        all.push(UnixAddress::Abstract(Box::from(&b"/a/b"[..])));
+        all.push(UnixAddress::Abstract(Box::from(&b"/a//b"[..])));
         for x in &all {
             for y in &all {
                 assert_eq!(x == y, x.key() == y.key(), "{x:?} {y:?}");

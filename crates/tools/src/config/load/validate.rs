@@ -501,7 +501,7 @@ fn unix_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
                 "an abstract socket name is 1 to {UNIX_PATH_MAX} bytes after the @"
             )));
         }
-        Some(name) => UnixAddress::Abstract(name.as_bytes().to_vec()),
+        Some(name) => UnixAddress::Abstract(name.as_bytes().into()),
         None => {
             let p = ctx.entry_path(&path)?;
             if path.value.len() > UNIX_PATH_MAX {
@@ -604,6 +604,7 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
         )?,
         transport,
         address,
+        written: label(ctx.entry).into(),
         backlog,
         options: Box::new(options),
     })
@@ -837,7 +838,7 @@ fn unlabelled(
         .get("name", |e| &e.name)
         .map(|f| {
             crate::fdname::check(f.value)
-                .map(|()| f.value.clone())
+                .map(|()| f.value.as_str().into())
                 .map_err(|e| f.err(format!("bad `name`: {e}")))
         })
         .transpose()?;
@@ -845,10 +846,9 @@ fn unlabelled(
         index,
         name,
         sockopts: sockopts(&ctx)?,
-        symlinks: symlinks(&ctx, &spec)?,
+        symlinks: symlinks(&ctx, &spec)?.into(),
         expiry: expiry(&ctx, now)?,
         span: ctx.span,
-        written: matches!(kind, Kind::Tcp | Kind::Udp).then(|| label(e)),
         spec,
     })
 }

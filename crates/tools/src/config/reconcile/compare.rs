@@ -484,7 +484,7 @@ fn unix(
 ) {
     let want = match address {
         UnixAddress::Path(p) => Address::Path(p.clone()),
-        UnixAddress::Abstract(n) => Address::Abstract(n.clone()),
+        UnixAddress::Abstract(n) => Address::Abstract(n.to_vec()),
     };
     let listens = socket != SocketType::Dgram;
     if s.listening != listens {
