@@ -299,7 +299,8 @@ fn a_root_symlink_into_another_users_way_is_walked_too() {
     // path and chowned by its name, while nobody could repoint `d` between the walk and
     // the bind, and so choose where either landed (a helper's attack made the run chown a
     // root file it never made). Walked one component at a time, the way meets nobody's
-    // symlink, which is not followed: nothing is created, chowned or sent.
+    // symlink, in nobody's directory, which is not followed: nothing is created, chowned
+    // or sent.
     let d = Daemon::start();
     let victim = d.path("victim");
     fs::create_dir(&victim).unwrap();
@@ -337,7 +338,7 @@ fn a_root_symlink_into_another_users_way_is_walked_too() {
         111,
         &format!("{}:1:1: fd[0] ", config.display()),
         &format!(
-            "{} is a symlink owned by uid {NOBODY}: it is not followed",
+            "{} is a symlink where another user can write: it is not followed",
             planted.display()
         ),
     );
@@ -363,6 +364,60 @@ fn a_root_symlink_into_another_users_way_is_walked_too() {
     let made = fs::symlink_metadata(victim.join("ok.sock")).unwrap();
     assert_eq!((made.uid(), made.gid()), (NOBODY, NOBODY));
     assert_eq!(d.list().len(), 1);
+}
+
+#[test]
+fn a_root_symlink_where_others_can_write_is_not_followed() {
+    // Root's symlink, moved by nobody into a directory of nobody's (as anyone can move a
+    // link of root's from a directory of theirs, say one root made for them), is followed
+    // by no run: where another user can write, who owns a symlink says nothing about who
+    // put it there. Nor is a second hard link to a symlink of root's, which anyone may
+    // make where fs.protected_hardlinks is off, in a sticky directory say.
+    let d = Daemon::start();
+    let victim = d.path("victim");
+    fs::create_dir(&victim).unwrap();
+    let theirs = d.path("theirs");
+    fs::create_dir(&theirs).unwrap();
+    let nobody = (Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY)));
+    fchownat(
+        AT_FDCWD,
+        &theirs,
+        nobody.0,
+        nobody.1,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let moved = theirs.join("app");
+    symlink(&victim, &moved).unwrap();
+    let sticky = d.path("sticky");
+    fs::create_dir(&sticky).unwrap();
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let linked = sticky.join("app");
+    fs::hard_link(&moved, &linked).unwrap();
+    for (link, says) in [
+        (
+            &moved,
+            "is a symlink where another user can write: it is not followed",
+        ),
+        (&linked, "is a symlink with 2 links: it is not followed"),
+    ] {
+        let text = format!(
+            "[[fd]]\nkind = \"unix\"\npath = \"{}/app.sock\"\nowner = \"nobody\"\n\
+             [[fd]]\nkind = \"file\"\npath = \"{}/app.log\"\nopen = \"append\"\ncreate = true\n",
+            link.display(),
+            link.display()
+        );
+        let config = write_config(&d, "c.toml", &text);
+        let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+        assert_fatal(
+            &got,
+            111,
+            &format!("{}:1:1: fd[0] ", config.display()),
+            &format!("{} {says}", link.display()),
+        );
+        assert_eq!(tree(&victim), Vec::<PathBuf>::new());
+        assert!(d.list().is_empty());
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! The walk to a path's directory, one component at a time from `/`, creating what is
 //! missing with the declared directory mode. A symlink on the way is followed only if
-//! root's (or the user's), and then walked too, one component of its target at a time: a
-//! directory is taken for one no other user can change ([`exposed`]) only if every
-//! directory the way went through is.
+//! root's (or the user's) and no other user can write in a directory on the way to it,
+//! and then walked too, one component of its target at a time: a directory is taken for
+//! one no other user can change ([`exposed`]) only if every directory the way went
+//! through is.
 
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
@@ -78,7 +79,8 @@ impl Opener<'_, '_> {
                 open = self.exposed.contains(&here);
                 continue;
             }
-            let (next, through_exposed) = self.open_component(e, &cur, name, &here, create)?;
+            let (next, through_exposed) =
+                self.open_component(e, (&cur, open), name, &here, create)?;
             cur = Rc::new(next);
             self.dirs.insert(here.clone(), cur.clone());
             open = open || through_exposed || self.is_exposed(&cur, &here);
@@ -99,12 +101,13 @@ impl Opener<'_, '_> {
         e
     }
 
-    /// One step of [`Opener::open_dir`]: `name` in `parent`, which is `here`; and whether
-    /// a directory on the way to it through a symlink is [`exposed`].
+    /// One step of [`Opener::open_dir`]: `name` in `parent`, which is `here` (and whether
+    /// `parent`, or a directory on the way to it, is [`exposed`]); and whether a directory
+    /// on the way to it through a symlink is.
     pub(super) fn open_component(
         &mut self,
         e: &Entry,
-        parent: &Dir,
+        (parent, parent_exposed): (&Dir, bool),
         name: &OsStr,
         here: &Path,
         create: Option<u32>,
@@ -137,7 +140,7 @@ impl Opener<'_, '_> {
         }
         match r {
             // A symlink (O_NOFOLLOW with O_DIRECTORY), or not a directory at all.
-            Err(Errno::ENOTDIR) => self.follow(e, parent, name, here, 0),
+            Err(Errno::ENOTDIR) => self.follow(e, (parent, parent_exposed), name, here, 0),
             r => r
                 .map(|fd| (fd, false))
                 .map_err(|errno| fail(e, format!("unable to open directory {shown}"), errno)),
@@ -151,22 +154,46 @@ impl Opener<'_, '_> {
     /// another user chose; the socket then bound by its whole path, and chowned by its
     /// name, somewhere else. Whether a directory on the way is [`exposed`]. `depth` counts
     /// the symlinks followed, at most 40 as the kernel allows.
+    ///
+    /// A symlink is followed only if root's (or the user's) and `parent`, and every
+    /// directory on the way to it, is not exposed (`parent_exposed`): where another user
+    /// can write, they can put any symlink of root's at the name, moved from a directory of
+    /// theirs. It is looked at and read through one `O_PATH` fd of it, so that what is
+    /// read is what was looked at, not a symlink swapped in between.
     fn follow(
         &mut self,
         e: &Entry,
-        parent: &OwnedFd,
+        (parent, parent_exposed): (&OwnedFd, bool),
         name: &OsStr,
         here: &Path,
         depth: u32,
     ) -> Result<(OwnedFd, bool), Diag> {
         let shown = here.display();
-        let st = stat_in(parent, name)
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let link = openat(parent, name, flags, Mode::empty())
+            .map_err(|errno| fail(e, format!("unable to open {shown}"), errno))?;
+        let st = nix::sys::stat::fstat(&link)
             .map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
         let t = file_type(st.st_mode);
+        if t == SFlag::S_IFDIR {
+            return Err(refuse(
+                e,
+                format!("{shown} changed while it was opened: it is left alone"),
+            ));
+        }
         if t != SFlag::S_IFLNK {
             return Err(refuse(
                 e,
                 format!("{shown} is {}, not a directory", type_name(t)),
+            ));
+        }
+        if parent_exposed {
+            return Err(refuse(
+                e,
+                format!(
+                    "{shown} is a symlink where another user can write: it is not followed \
+                     (a symlink on the way is followed only where no one else can change it)"
+                ),
             ));
         }
         if !trusted_owner(st.st_uid) {
@@ -179,11 +206,22 @@ impl Opener<'_, '_> {
                 ),
             ));
         }
+        // A hard link to a symlink of root's is one that someone else may have made, in a
+        // sticky directory say, where fs.protected_hardlinks is off.
+        if st.st_nlink != 1 {
+            return Err(refuse(
+                e,
+                format!(
+                    "{shown} is a symlink with {} links: it is not followed",
+                    st.st_nlink
+                ),
+            ));
+        }
         let cannot = |errno| fail(e, format!("unable to open directory {shown}"), errno);
         if depth >= 40 {
             return Err(cannot(Errno::ELOOP));
         }
-        let target = PathBuf::from(readlinkat(parent, name).map_err(cannot)?);
+        let target = PathBuf::from(readlinkat(&link, "").map_err(cannot)?);
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         // From `/` for an absolute target, else from the symlink's own directory, whose
         // way the walk has looked at already.
@@ -202,7 +240,8 @@ impl Opener<'_, '_> {
             at.push(step);
             let next = match openat(&cur, step, flags | OFlag::O_NOFOLLOW, Mode::empty()) {
                 Err(Errno::ENOTDIR) => {
-                    let (fd, through) = self.follow(e, &cur, step, &at, depth + 1)?;
+                    let way = (&cur, through_exposed);
+                    let (fd, through) = self.follow(e, way, step, &at, depth + 1)?;
                     through_exposed |= through;
                     fd
                 }
