@@ -368,11 +368,12 @@ fn a_root_symlink_into_another_users_way_is_walked_too() {
 
 #[test]
 fn a_root_symlink_where_others_can_write_is_not_followed() {
-    // Root's symlink, moved by nobody into a directory of nobody's (as anyone can move a
-    // link of root's from a directory of theirs, say one root made for them), is followed
-    // by no run: where another user can write, who owns a symlink says nothing about who
-    // put it there. Nor is a second hard link to a symlink of root's, which anyone may
-    // make where fs.protected_hardlinks is off, in a sticky directory say.
+    // Who owns a symlink says nothing about who put it where it is. Root's symlink to a
+    // directory of root's, moved by nobody into a directory of nobody's, or renamed by them
+    // into a sticky one such as /tmp (which keeps them from removing what is not theirs,
+    // not from adding), as anyone can move a link of root's from a directory of theirs
+    // (say one root made for them): followed by no run. Nor is a second hard link to a
+    // symlink of root's, wherever it is.
     let d = Daemon::start();
     let victim = d.path("victim");
     fs::create_dir(&victim).unwrap();
@@ -392,15 +393,25 @@ fn a_root_symlink_where_others_can_write_is_not_followed() {
     let sticky = d.path("sticky");
     fs::create_dir(&sticky).unwrap();
     fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
-    let linked = sticky.join("app");
+    let renamed = sticky.join("app");
+    symlink(&victim, theirs.join("mine")).unwrap();
+    fs::rename(theirs.join("mine"), &renamed).unwrap();
+    let roots = d.path("roots");
+    fs::create_dir(&roots).unwrap();
+    let linked = roots.join("app");
     fs::hard_link(&moved, &linked).unwrap();
-    for (link, says) in [
+    let cases = [
         (
             &moved,
             "is a symlink where another user can write: it is not followed",
         ),
+        (
+            &renamed,
+            "is a symlink where another user can write: it is not followed",
+        ),
         (&linked, "is a symlink with 2 links: it is not followed"),
-    ] {
+    ];
+    for (link, says) in cases {
         let text = format!(
             "[[fd]]\nkind = \"unix\"\npath = \"{}/app.sock\"\nowner = \"nobody\"\n\
              [[fd]]\nkind = \"file\"\npath = \"{}/app.log\"\nopen = \"append\"\ncreate = true\n",

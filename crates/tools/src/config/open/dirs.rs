@@ -1,9 +1,9 @@
 //! The walk to a path's directory, one component at a time from `/`, creating what is
 //! missing with the declared directory mode. A symlink on the way is followed only if
-//! root's (or the user's) and no other user can write in a directory on the way to it,
-//! and then walked too, one component of its target at a time: a directory is taken for
-//! one no other user can change ([`exposed`]) only if every directory the way went
-//! through is.
+//! root's (or the user's), in a directory where no other user can put a name (sticky or
+//! not), with no directory before it that another user can change; and then walked too,
+//! one component of its target at a time: a directory is taken for one no other user can
+//! change ([`exposed`]) only if every directory the way went through is.
 
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
@@ -155,11 +155,12 @@ impl Opener<'_, '_> {
     /// name, somewhere else. Whether a directory on the way is [`exposed`]. `depth` counts
     /// the symlinks followed, at most 40 as the kernel allows.
     ///
-    /// A symlink is followed only if root's (or the user's) and `parent`, and every
-    /// directory on the way to it, is not exposed (`parent_exposed`): where another user
-    /// can write, they can put any symlink of root's at the name, moved from a directory of
-    /// theirs. It is looked at and read through one `O_PATH` fd of it, so that what is
-    /// read is what was looked at, not a symlink swapped in between.
+    /// A symlink is followed only if root's (or the user's), with one link, where no
+    /// other user can put a name in `parent`, sticky or not ([`others_may_add`]), and no
+    /// directory on the way to it is exposed (`parent_exposed`): another user can put any
+    /// symlink of root's where they can add a name, moved from a directory of theirs. It is
+    /// looked at and read through one `O_PATH` fd of it, so that what is read is what was
+    /// looked at, not a symlink swapped in between.
     fn follow(
         &mut self,
         e: &Entry,
@@ -187,7 +188,9 @@ impl Opener<'_, '_> {
                 format!("{shown} is {}, not a directory", type_name(t)),
             ));
         }
-        if parent_exposed {
+        // Who owns a symlink says nothing about who put it where it is.
+        let others_add = nix::sys::stat::fstat(parent).map_or(true, |st| others_may_add(&st));
+        if parent_exposed || others_add {
             return Err(refuse(
                 e,
                 format!(

@@ -85,6 +85,14 @@ pub(super) fn exposed(st: &nix::sys::stat::FileStat) -> bool {
     !trusted_owner(st.st_uid) || writable_by_others
 }
 
+/// Whether another user could put a name in the directory `st`, sticky or not: it is
+/// theirs, or they may write to it. The sticky bit keeps them from renaming or removing
+/// what is not theirs, not from adding: a symlink of root's, say, moved from a directory
+/// of theirs into `/tmp`.
+pub(super) fn others_may_add(st: &nix::sys::stat::FileStat) -> bool {
+    !trusted_owner(st.st_uid) || st.st_mode & 0o022 != 0
+}
+
 impl<'a> Opener<'a, '_> {
     /// Records `name` in `parent`, the file `id` this run has just made, to be removed
     /// on failure if it is still that file.
