@@ -395,19 +395,13 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
 }
 
 /// Compares a held FIFO's or file's path with the declared one, and the inode the path
-/// leads to now with the held one's; false if they differ. A declared path that leads to
-/// the held file through a symlink on the way (`/var/run/x` for a held `/run/x`) is the
-/// held path: the kernel gives a held fd's path with every symlink resolved.
+/// leads to now with the held one's; false if they differ.
 fn same_path(v: &mut Verdict, held: &Path, declared: &Path, inode: (u64, u64)) -> bool {
-    let now = lstat(declared);
-    if now.as_ref().is_ok_and(|st| (st.st_dev, st.st_ino) == inode) {
-        return true;
-    }
     if held != declared {
         v.differ(Field::Path, held.display(), declared.display());
         return false;
     }
-    match now {
+    match lstat(declared) {
         Ok(st) if (st.st_dev, st.st_ino) == inode => true,
         Ok(_) => {
             v.differ(Field::File, "replaced", "in place");
