@@ -19,7 +19,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
-use nix::fcntl::{AT_FDCWD, FcntlArg, OFlag, fcntl, open, openat};
+use nix::fcntl::{AT_FDCWD, FcntlArg, OFlag, fcntl, openat};
 use nix::sys::socket::{Backlog, getsockopt, listen, setsockopt, sockopt};
 use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmod, fchmodat, fstat};
 use nix::unistd::{Gid, Uid, fchown, fchownat};
@@ -154,11 +154,10 @@ fn socket_file(e: &Entry, path: &Path, held: BorrowedFd<'_>) -> Result<OwnedFd, 
             Errno::EINVAL,
         ));
     };
-    let dirflags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let dir = open(dir, dirflags, Mode::empty())
-        .map_err(|errno| fail(format!("unable to open {}", dir.display()), errno))?;
+    // Where a run would bind: another user's symlink on the way is not followed.
+    let dir = crate::config::open::open_dir_as_run(e, dir)?;
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = openat(&dir, name, flags, Mode::empty())
+    let fd = openat(&*dir, name, flags, Mode::empty())
         .map_err(|errno| fail(format!("unable to open {shown}"), errno))?;
     let st = fstat(&fd).map_err(|errno| fail(format!("unable to stat {shown}"), errno))?;
     let own = fstat(held)

@@ -432,6 +432,64 @@ fn a_root_symlink_where_others_can_write_is_not_followed() {
 }
 
 #[test]
+fn a_held_socket_is_not_found_through_another_users_symlink() {
+    // A socket bound in a directory of nobody's is bound through the directory's fd: its
+    // address says nothing of its path, and the comparison looked at the declared path to
+    // learn whether it still leads to the held socket's file. With `lstat`, a declared
+    // path through nobody's symlink into that directory led there: the held socket was
+    // taken as the one declared and "fixed in place" to the new mode (a helper's attack
+    // gave one user's socket to another this way). Looked at as a run would bind it, the
+    // way is refused: the entry is to be replaced, and the run refuses that way too,
+    // leaving the held socket's file as it was.
+    let d = Daemon::start();
+    let nobody = (Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY)));
+    let theirs = |name: &str| {
+        let p = d.path(name);
+        fs::create_dir(&p).unwrap();
+        fchownat(
+            AT_FDCWD,
+            &p,
+            nobody.0,
+            nobody.1,
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        p
+    };
+    let (a, m) = (theirs("a"), theirs("m"));
+    let entry = |path: &Path, mode: &str| {
+        format!(
+            "[[fd]]\nkind = \"unix\"\nid = \"svc\"\npath = \"{}\"\nmode = \"{mode}\"\n",
+            path.display()
+        )
+    };
+    let config = write_config(&d, "c.toml", &entry(&a.join("s.sock"), "0600"));
+    let first = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_eq!(first, (0, String::new()));
+    let sock = a.join("s.sock");
+    assert_eq!(sock.symlink_metadata().unwrap().mode() & 0o777, 0o600);
+    symlink(&a, m.join("run")).unwrap();
+    fchownat(
+        AT_FDCWD,
+        &m.join("run"),
+        nobody.0,
+        nobody.1,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let config = write_config(&d, "c.toml", &entry(&m.join("run/s.sock"), "0666"));
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_eq!(got.0, 111, "{}", got.1);
+    assert!(
+        got.1.contains("is a symlink where another user can write"),
+        "{}",
+        got.1
+    );
+    assert_eq!(sock.symlink_metadata().unwrap().mode() & 0o777, 0o600);
+    assert_eq!(d.list(), vec!["svc".to_string()]);
+}
+
+#[test]
 fn a_hard_link_swapped_in_is_never_chowned() {
     // Between the creation of a socket or FIFO and its chown, a thread swaps a hard link to
     // a precious root file in at its name (renameat2 RENAME_EXCHANGE, the moment the name

@@ -61,6 +61,17 @@ use crate::config::plan::{Item, ItemIdx, Plan};
 
 pub use self::rollback::{Leftover, Opened};
 
+/// The directory `dir` (absolute) of entry `e`, opened as a run opens it: by the walk
+/// from `/`, with its rules on symlinks, creating nothing. For what looks at a held
+/// socket's file by its declared path (the comparison, the fixes in place), which must
+/// look where a run would bind, not wherever another user's symlink on the way leads.
+pub fn open_dir_as_run(
+    e: &crate::config::model::Entry,
+    dir: &std::path::Path,
+) -> Result<std::rc::Rc<OwnedFd>, Diag> {
+    Opener::default().open_dir(e, dir, None)
+}
+
 /// An fd that could not be opened: the message, and what could not be undone.
 #[derive(Debug)]
 pub struct OpenFailure {

@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use crate::config::model::{Entry, Expiry, FdKind, FdSpec, InetOptions, Perms, UnixAddress};
 use crate::config::model::{OpenMode, SocketOptions, SocketType, Timestamping};
+use crate::config::open::open_dir_as_run;
 use crate::config::plan::{Item, kind_name};
 use crate::expiry::{is_never, show};
 use crate::fdinfo::{self, Access, Address, FdInfo, Kind, SocketInfo};
@@ -309,7 +310,15 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 },
                 Kind::Socket(s),
             ) => {
-                unix(&mut v, address, *socket, *backlog, perms, s, info.inode);
+                unix(
+                    &mut v,
+                    e,
+                    address,
+                    (*socket, *backlog),
+                    perms,
+                    s,
+                    info.inode,
+                );
                 socket_options(&mut v, held, &e.spec, e.sockopts());
             }
             (
@@ -475,9 +484,9 @@ fn pipe_capacity(n: i32) -> Option<i32> {
 
 fn unix(
     v: &mut Verdict,
+    e: &Entry,
     address: &UnixAddress,
-    socket: SocketType,
-    backlog: i32,
+    (socket, backlog): (SocketType, i32),
     perms: &Perms,
     s: &SocketInfo,
     inode: (u64, u64),
@@ -514,14 +523,51 @@ fn unix(
     let (UnixAddress::Path(path), Some((dev, ino))) = (address, diag.file) else {
         return;
     };
-    match lstat(path) {
-        Ok(st) if st.st_dev == dev && st.st_ino as u32 == ino => {
+    match stat_as_run(e, path) {
+        AsRun::Stat(st) if st.st_dev == dev && st.st_ino as u32 == ino => {
             v.own_file = Some((st.st_dev, st.st_ino));
             socket_file_perms(v, &st, perms);
         }
-        Ok(_) => v.differ(Field::File, "replaced", "in place"),
-        Err(Errno::ENOENT) => v.differ(Field::File, "missing", "in place"),
-        Err(_) => {}
+        AsRun::Stat(_) => v.differ(Field::File, "replaced", "in place"),
+        AsRun::Missing => v.differ(Field::File, "missing", "in place"),
+        AsRun::OffTheWay => v.differ(Field::File, "not on a run's way", "in place"),
+        AsRun::Unreadable => {}
+    }
+}
+
+/// What is at a declared path, as a run would find it.
+enum AsRun {
+    /// This file (its last component not followed).
+    Stat(FileStat),
+    /// Nothing.
+    Missing,
+    /// Something, but only on a way that a run refuses (another user's symlink on it,
+    /// say): not the declared file, whatever it is.
+    OffTheWay,
+    /// Not to be looked at.
+    Unreadable,
+}
+
+/// The file at `path`, reached as a run reaches it ([`open_dir_as_run`]): a socket
+/// bound through its directory fd has an address that says nothing of its path, and
+/// `lstat` would follow any symlink on the way to a file that only looks like the held
+/// socket's own.
+fn stat_as_run(e: &Entry, path: &Path) -> AsRun {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return AsRun::Unreadable;
+    };
+    let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+    match open_dir_as_run(e, dir) {
+        Ok(d) => match nix::sys::stat::fstatat(&*d, name, flags) {
+            Ok(st) => AsRun::Stat(st),
+            Err(Errno::ENOENT) => AsRun::Missing,
+            Err(_) => AsRun::Unreadable,
+        },
+        Err(_) => match lstat(path) {
+            Ok(_) => AsRun::OffTheWay,
+            Err(Errno::ENOENT) => AsRun::Missing,
+            Err(_) => AsRun::Unreadable,
+        },
     }
 }
 
