@@ -490,6 +490,62 @@ fn a_held_socket_is_not_found_through_another_users_symlink() {
 }
 
 #[test]
+fn a_hard_link_planted_where_others_write_is_not_adopted() {
+    // Where fs.protected_hardlinks is off, another user can hard-link a root file or FIFO
+    // into a directory of theirs at a config's path: the run found it there, opened it, and
+    // truncated the file (or, at the next run, fixed the FIFO in place for them). A FIFO or
+    // file the run did not make, with more than one link, in a directory another user can
+    // write in, is left alone. (Made here as root, which the kernel lets link anything.)
+    let d = Daemon::start();
+    let precious = Precious::new(&d);
+    let fifo = d.path("precious.fifo");
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+    let theirs = d.path("theirs");
+    fs::create_dir(&theirs).unwrap();
+    let nobody = (Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY)));
+    fchownat(
+        AT_FDCWD,
+        &theirs,
+        nobody.0,
+        nobody.1,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    fs::hard_link(&precious.path, theirs.join("app.log")).unwrap();
+    fs::hard_link(&fifo, theirs.join("ctl")).unwrap();
+    let root = theirs.display();
+    for (entry, name) in [
+        (
+            format!(
+                "kind = \"file\"\npath = \"{root}/app.log\"\nopen = \"write\"\ncreate = true\ntruncate = true"
+            ),
+            "app.log",
+        ),
+        (
+            format!("kind = \"fifo\"\npath = \"{root}/ctl\"\nowner = \"nobody\""),
+            "ctl",
+        ),
+    ] {
+        let config = write_config(&d, "c.toml", &format!("[[fd]]\n{entry}\n"));
+        let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+        assert_fatal(
+            &got,
+            111,
+            &format!("{}:1:1: fd[0] ", config.display()),
+            &format!(
+                "{}/{name} has 2 links, in a directory another user can write in: it is left alone",
+                theirs.display()
+            ),
+        );
+        assert!(d.list().is_empty());
+    }
+    fs::remove_file(theirs.join("app.log")).unwrap();
+    precious.assert_untouched("the hard-linked file");
+    let m = fifo.symlink_metadata().unwrap();
+    assert_eq!((m.mode() & 0o777, m.uid()), (0o600, 0));
+}
+
+#[test]
 fn a_hard_link_swapped_in_is_never_chowned() {
     // Between the creation of a socket or FIFO and its chown, a thread swaps a hard link to
     // a precious root file in at its name (renameat2 RENAME_EXCHANGE, the moment the name

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl, openat};
-use nix::sys::stat::{Mode, SFlag, fstat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat};
 use nix::unistd::{fchown, mkfifoat};
 
 use super::at::*;
@@ -65,6 +65,8 @@ impl<'a> Opener<'a, '_> {
         if created {
             ours(e, &st, path)?;
             chown_fd(e, &fd, path, perms)?;
+        } else {
+            single_link(e, &st, path, self.dir_exposed(parent))?;
         }
         Ok(fd)
     }
@@ -118,9 +120,29 @@ impl<'a> Opener<'a, '_> {
             .map_err(|errno| fail(e, format!("unable to set the flags of {shown}"), errno))?;
         if created {
             chown_fd(e, &fd, path, perms)?;
+        } else {
+            single_link(e, &st, path, self.dir_exposed(parent))?;
         }
         Ok(fd)
     }
+}
+
+/// Refuses a FIFO or file this run did not make (`st`, at `path`) that has more than one
+/// link, in an `exposed` directory: a hard link to someone else's file, which another user
+/// can put there where fs.protected_hardlinks is off, to have it truncated, handed over,
+/// or fixed in place by a later run.
+fn single_link(e: &Entry, st: &FileStat, path: &Path, exposed: bool) -> Result<(), Diag> {
+    if !exposed || st.st_nlink == 1 {
+        return Ok(());
+    }
+    Err(refuse(
+        e,
+        format!(
+            "{} has {} links, in a directory another user can write in: it is left alone",
+            path.display(),
+            st.st_nlink
+        ),
+    ))
 }
 
 /// Gives what `fd` refers to its owner and group, if the entry names them.
