@@ -523,7 +523,7 @@ fn unix(
     let (UnixAddress::Path(path), Some((dev, ino))) = (address, diag.file) else {
         return;
     };
-    match stat_as_run(e, path) {
+    match stat_as_run(e, path, through_fd) {
         AsRun::Stat(st) if st.st_dev == dev && st.st_ino as u32 == ino => {
             v.own_file = Some((st.st_dev, st.st_ino));
             socket_file_perms(v, &st, perms);
@@ -548,13 +548,19 @@ enum AsRun {
     Unreadable,
 }
 
-/// The file at `path`, reached as a run reaches it ([`open_dir_as_run`]): a socket
-/// bound through its directory fd has an address that says nothing of its path, and
-/// `lstat` would follow any symlink on the way to a file that only looks like the held
-/// socket's own.
-fn stat_as_run(e: &Entry, path: &Path) -> AsRun {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return AsRun::Unreadable;
+/// The file at `path`, reached as a run reaches it ([`open_dir_as_run`]) when `walk`: a
+/// socket bound through its directory fd has an address that says nothing of its path,
+/// and `lstat` would follow any symlink on the way to a file that only looks like the
+/// held socket's own. Else by `lstat`: a socket bound by its whole path has that path for
+/// its address, which the caller has found to be the declared one, in directories no
+/// other user can change.
+fn stat_as_run(e: &Entry, path: &Path, walk: bool) -> AsRun {
+    let (Some(dir), Some(name), true) = (path.parent(), path.file_name(), walk) else {
+        return match lstat(path) {
+            Ok(st) => AsRun::Stat(st),
+            Err(Errno::ENOENT) => AsRun::Missing,
+            Err(_) => AsRun::Unreadable,
+        };
     };
     let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
     match open_dir_as_run(e, dir) {
