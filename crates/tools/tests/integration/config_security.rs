@@ -133,6 +133,27 @@ fn modes_are_never_wider_than_asked_even_for_an_instant() {
     }
 }
 
+/// Gives `path`, not followed, to nobody.
+fn give_to_nobody(path: &Path) {
+    let nobody = (Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY)));
+    fchownat(
+        AT_FDCWD,
+        path,
+        nobody.0,
+        nobody.1,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+}
+
+/// A new directory `name` in `d`'s directory, nobody's: one another user can write in.
+fn nobodys_dir(d: &Daemon, name: &str) -> PathBuf {
+    let dir = d.path(name);
+    fs::create_dir(&dir).unwrap();
+    give_to_nobody(&dir);
+    dir
+}
+
 /// A root-owned file no run may touch, and a way to check that none did.
 struct Precious {
     path: PathBuf,
@@ -210,14 +231,7 @@ fn another_users_symlink_on_the_way_is_not_followed() {
     fs::copy(&precious.path, victim.join("x")).unwrap();
     let planted = d.path("planted");
     symlink(&victim, &planted).unwrap();
-    fchownat(
-        AT_FDCWD,
-        &planted,
-        Some(Uid::from_raw(NOBODY)),
-        Some(Gid::from_raw(NOBODY)),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .unwrap();
+    give_to_nobody(&planted);
     let before = tree(&victim);
     let says = format!(
         "{} is a symlink owned by uid {NOBODY}: it is not followed",
@@ -304,46 +318,18 @@ fn a_root_symlink_into_another_users_way_is_walked_too() {
     let d = Daemon::start();
     let victim = d.path("victim");
     fs::create_dir(&victim).unwrap();
-    let theirs = d.path("theirs");
-    fs::create_dir(&theirs).unwrap();
-    let nobody = (Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY)));
-    fchownat(
-        AT_FDCWD,
-        &theirs,
-        nobody.0,
-        nobody.1,
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .unwrap();
+    let theirs = nobodys_dir(&d, "theirs");
     let planted = theirs.join("d");
     symlink(&victim, &planted).unwrap();
-    fchownat(
-        AT_FDCWD,
-        &planted,
-        nobody.0,
-        nobody.1,
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .unwrap();
+    give_to_nobody(&planted);
     let link = d.path("link");
     symlink(&planted, &link).unwrap();
     let text = format!(
         "[[fd]]\nkind = \"unix\"\npath = \"{}/app.sock\"\nowner = \"nobody\"\n",
         link.display()
     );
-    let config = write_config(&d, "c.toml", &text);
-    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
-    assert_fatal(
-        &got,
-        111,
-        &format!("{}:1:1: fd[0] ", config.display()),
-        &format!(
-            "{} is a symlink where another user can write: it is not followed",
-            planted.display()
-        ),
-    );
-    assert_eq!(tree(&victim), Vec::<PathBuf>::new());
-    assert!(d.list().is_empty());
+    let says = "is a symlink where another user can write: it is not followed";
+    refused_first(&d, &text, &format!("{} {says}", planted.display()), &victim);
 
     // Root's symlinks all the way, relative ones and one through `..` included, are
     // followed, and the socket is bound where they lead.
@@ -377,17 +363,7 @@ fn a_root_symlink_where_others_can_write_is_not_followed() {
     let d = Daemon::start();
     let victim = d.path("victim");
     fs::create_dir(&victim).unwrap();
-    let theirs = d.path("theirs");
-    fs::create_dir(&theirs).unwrap();
-    let nobody = (Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY)));
-    fchownat(
-        AT_FDCWD,
-        &theirs,
-        nobody.0,
-        nobody.1,
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .unwrap();
+    let theirs = nobodys_dir(&d, "theirs");
     let moved = theirs.join("app");
     symlink(&victim, &moved).unwrap();
     let sticky = d.path("sticky");
@@ -418,17 +394,23 @@ fn a_root_symlink_where_others_can_write_is_not_followed() {
             link.display(),
             link.display()
         );
-        let config = write_config(&d, "c.toml", &text);
-        let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
-        assert_fatal(
-            &got,
-            111,
-            &format!("{}:1:1: fd[0] ", config.display()),
-            &format!("{} {says}", link.display()),
-        );
-        assert_eq!(tree(&victim), Vec::<PathBuf>::new());
-        assert!(d.list().is_empty());
+        refused_first(&d, &text, &format!("{} {says}", link.display()), &victim);
     }
+}
+
+/// Runs the config `text` against `d`: the run must fail at its first entry, saying
+/// `says`, having made nothing in `victim` and sent nothing.
+fn refused_first(d: &Daemon, text: &str, says: &str, victim: &Path) {
+    let config = write_config(d, "c.toml", text);
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_fatal(
+        &got,
+        111,
+        &format!("{}:1:1: fd[0] ", config.display()),
+        says,
+    );
+    assert_eq!(tree(victim), Vec::<PathBuf>::new());
+    assert!(d.list().is_empty());
 }
 
 #[test]
@@ -442,21 +424,7 @@ fn a_held_socket_is_not_found_through_another_users_symlink() {
     // way is refused: the entry is to be replaced, and the run refuses that way too,
     // leaving the held socket's file as it was.
     let d = Daemon::start();
-    let nobody = (Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY)));
-    let theirs = |name: &str| {
-        let p = d.path(name);
-        fs::create_dir(&p).unwrap();
-        fchownat(
-            AT_FDCWD,
-            &p,
-            nobody.0,
-            nobody.1,
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .unwrap();
-        p
-    };
-    let (a, m) = (theirs("a"), theirs("m"));
+    let (a, m) = (nobodys_dir(&d, "a"), nobodys_dir(&d, "m"));
     let entry = |path: &Path, mode: &str| {
         format!(
             "[[fd]]\nkind = \"unix\"\nid = \"svc\"\npath = \"{}\"\nmode = \"{mode}\"\n",
@@ -469,14 +437,7 @@ fn a_held_socket_is_not_found_through_another_users_symlink() {
     let sock = a.join("s.sock");
     assert_eq!(sock.symlink_metadata().unwrap().mode() & 0o777, 0o600);
     symlink(&a, m.join("run")).unwrap();
-    fchownat(
-        AT_FDCWD,
-        &m.join("run"),
-        nobody.0,
-        nobody.1,
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .unwrap();
+    give_to_nobody(&m.join("run"));
     let config = write_config(&d, "c.toml", &entry(&m.join("run/s.sock"), "0666"));
     let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
     assert_eq!(got.0, 111, "{}", got.1);
@@ -500,17 +461,7 @@ fn a_hard_link_planted_where_others_write_is_not_adopted() {
     let precious = Precious::new(&d);
     let fifo = d.path("precious.fifo");
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
-    let theirs = d.path("theirs");
-    fs::create_dir(&theirs).unwrap();
-    let nobody = (Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY)));
-    fchownat(
-        AT_FDCWD,
-        &theirs,
-        nobody.0,
-        nobody.1,
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .unwrap();
+    let theirs = nobodys_dir(&d, "theirs");
     fs::hard_link(&precious.path, theirs.join("app.log")).unwrap();
     fs::hard_link(&fifo, theirs.join("ctl")).unwrap();
     let root = theirs.display();
