@@ -451,6 +451,45 @@ fn a_held_socket_is_not_found_through_another_users_symlink() {
 }
 
 #[test]
+fn a_held_fifo_is_not_found_through_another_users_symlink() {
+    // A FIFO is held as `ctl` in a directory of root's; the config then declares the id in
+    // a directory of nobody's, through nobody's symlink to root's. The held FIFO's path is
+    // not the declared one as written, and the declared one leads to the held FIFO only
+    // through nobody's symlink, which a run does not follow: it is not the FIFO declared
+    // (a helper's attack had it fixed in place, chowned and chmodded for nobody), the entry
+    // is to be replaced, and the run refuses that way.
+    let d = Daemon::start();
+    let root = d.path("srv");
+    fs::create_dir(&root).unwrap();
+    let m = nobodys_dir(&d, "m");
+    let entry = |path: &Path, owner: &str| {
+        format!(
+            "[[fd]]\nkind = \"fifo\"\nid = \"app-ctl\"\npath = \"{}\"\nmode = \"0600\"\n{owner}",
+            path.display()
+        )
+    };
+    let config = write_config(&d, "c.toml", &entry(&root.join("ctl"), ""));
+    assert_eq!(
+        code_and_err(&run(&[&"-c", &config, &d.socket])),
+        (0, String::new())
+    );
+    symlink(&root, m.join("run")).unwrap();
+    give_to_nobody(&m.join("run"));
+    let text = entry(&m.join("run/ctl"), "owner = \"nobody\"\n");
+    let config = write_config(&d, "c.toml", &text);
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_eq!(got.0, 111, "{}", got.1);
+    assert!(
+        got.1.contains("is a symlink where another user can write"),
+        "{}",
+        got.1
+    );
+    let held = root.join("ctl").symlink_metadata().unwrap();
+    assert_eq!((held.mode() & 0o777, held.uid()), (0o600, 0));
+    assert_eq!(d.list(), vec!["app-ctl".to_string()]);
+}
+
+#[test]
 fn a_hard_link_planted_where_others_write_is_not_adopted() {
     // Where fs.protected_hardlinks is off, another user can hard-link a root file or FIFO
     // into a directory of theirs at a config's path: the run found it there, opened it, and

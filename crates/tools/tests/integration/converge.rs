@@ -139,6 +139,38 @@ fn a_second_run_changes_nothing() {
 }
 
 #[test]
+fn a_fifo_and_a_file_through_a_symlink_converge() {
+    // Declared through root's symlink on the way, as `/var/run/x` is `/run/x`: the kernel
+    // gives the held fds' paths resolved, and the second run must still find them held as
+    // declared, not reopen them at every run.
+    let d = Daemon::start();
+    let real = d.path("real");
+    fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, d.path("alias")).unwrap();
+    let alias = d.path("alias").display().to_string();
+    let text = format!(
+        "[[fd]]\nkind = \"fifo\"\npath = \"{alias}/x.fifo\"\n\
+         [[fd]]\nkind = \"file\"\npath = \"{alias}/x.log\"\nopen = \"append\"\ncreate = true\n"
+    );
+    let config = write_config(&d, "c.toml", &text);
+    ok(&d, &config, &[]);
+    let before = inodes(&d);
+    assert_eq!(before.len(), 2);
+    let first = signs(&d, &config);
+    assert!(first.values().all(|s| s == "="), "{first:?}");
+    let (_, err) = ok(&d, &config, &["-v"]);
+    assert_eq!(
+        err,
+        "s6-fdholder-setdump: info: nothing to do: 2 fds held as declared\n"
+    );
+    assert_eq!(inodes(&d), before, "nothing reopened");
+    // The file replaced behind the held fd: changed, whatever way the path is written.
+    fs::remove_file(real.join("x.log")).unwrap();
+    fs::write(real.join("x.log"), "").unwrap();
+    assert_ne!(signs(&d, &config).values().filter(|s| *s == "~").count(), 0);
+}
+
+#[test]
 fn one_changed_port_is_one_replacement() {
     let (d, config, tcp, _) = every_kind_file(true);
     let before = inodes(&d);

@@ -295,7 +295,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
     let (declared, actual) = (kind_name(&e.spec, item.end), kind_of(info));
     if let FdSpec::Special { path, writable, .. } = &e.spec {
         // A device is no kind the held fd's description names: compared on its own.
-        special(&mut v, held, info, path, *writable);
+        special(&mut v, e, held, info, (path, *writable));
     } else if declared != actual {
         v.differ(Field::Kind, actual, declared);
     } else {
@@ -363,7 +363,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
             // Access is compared only where the path leads to the held object.
             (FdSpec::Fifo { path, perms, .. }, Kind::Fifo(p, access)) => {
                 // The held FIFO is the one at its path: its permissions are that file's.
-                if same_path(&mut v, p, path, info.inode)
+                if same_path(&mut v, e, (p, path), info.inode)
                     && same(
                         &mut v,
                         Field::Access,
@@ -376,7 +376,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 }
             }
             (FdSpec::File { path, open, .. }, Kind::File(p, access)) => {
-                let _ = same_path(&mut v, p, path, info.inode)
+                let _ = same_path(&mut v, e, (p, path), info.inode)
                     && same(
                         &mut v,
                         Field::Open,
@@ -404,24 +404,38 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
 }
 
 /// Compares a held FIFO's or file's path with the declared one, and the inode the path
-/// leads to now with the held one's; false if they differ.
-fn same_path(v: &mut Verdict, held: &Path, declared: &Path, inode: (u64, u64)) -> bool {
+/// leads to now with the held one's; false if they differ. The kernel gives a held fd's
+/// path with every symlink resolved: a declared path written otherwise (`/var/run/x` for a
+/// held `/run/x`) is the held one's if it leads there as a run goes, by the walk with its
+/// rules on symlinks, not as `lstat` goes, through any user's symlink to a file the config
+/// no longer names.
+fn same_path(
+    v: &mut Verdict,
+    e: &Entry,
+    (held, declared): (&Path, &Path),
+    inode: (u64, u64),
+) -> bool {
+    let found = stat_as_run(e, declared, held != declared);
+    if let AsRun::Stat(st) = &found
+        && (st.st_dev, st.st_ino) == inode
+    {
+        return true;
+    }
     if held != declared {
         v.differ(Field::Path, held.display(), declared.display());
         return false;
     }
-    match lstat(declared) {
-        Ok(st) if (st.st_dev, st.st_ino) == inode => true,
-        Ok(_) => {
+    match found {
+        AsRun::Stat(_) | AsRun::OffTheWay => {
             v.differ(Field::File, "replaced", "in place");
             false
         }
-        Err(Errno::ENOENT) => {
+        AsRun::Missing => {
             v.differ(Field::File, "missing", "in place");
             false
         }
         // Not readable: not compared.
-        Err(_) => true,
+        AsRun::Unreadable => true,
     }
 }
 
@@ -667,13 +681,19 @@ fn inet_options(v: &mut Verdict, held: &HeldFd, s: &SocketInfo, o: &InetOptions)
 
 /// Compares a special entry with the held fd: a character device or regular file, at the
 /// path, opened as declared.
-fn special(v: &mut Verdict, held: &HeldFd, info: &FdInfo, path: &Path, writable: bool) {
+fn special(
+    v: &mut Verdict,
+    e: &Entry,
+    held: &HeldFd,
+    info: &FdInfo,
+    (path, writable): (&Path, bool),
+) {
     let at = match &info.kind {
         Kind::File(p, _) => p.clone(),
         Kind::Other(link) if link.starts_with('/') => std::path::PathBuf::from(link),
         _ => return v.differ(Field::Kind, kind_of(info), "special"),
     };
-    if !same_path(v, &at, path, info.inode) {
+    if !same_path(v, e, (&at, path), info.inode) {
         return;
     }
     if let Ok(flags) = fcntl(held.fd.as_fd(), FcntlArg::F_GETFL) {
