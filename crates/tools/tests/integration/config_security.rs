@@ -492,28 +492,85 @@ fn a_held_fifo_is_not_found_through_another_users_symlink() {
 #[test]
 fn a_hard_link_planted_where_others_write_is_not_adopted() {
     // Where fs.protected_hardlinks is off, another user can hard-link a root file or FIFO
-    // into a directory of theirs at a config's path: the run found it there, opened it, and
-    // truncated the file (or, at the next run, fixed the FIFO in place for them). A FIFO or
-    // file the run did not make, with more than one link, in a directory another user can
-    // write in, is left alone. (Made here as root, which the kernel lets link anything.)
+    // into a directory where they can put a name, theirs or a sticky one such as /tmp, at a
+    // config's path: the run found it there, opened it, and truncated the file (or, at the
+    // next run, fixed the FIFO in place for them); a special entry held it read-write. A
+    // FIFO or regular file the run did not make, with more than one link, where another
+    // user can put a name, is left alone. (Made here as root, which may link anything.)
     let d = Daemon::start();
     let precious = Precious::new(&d);
     let fifo = d.path("precious.fifo");
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
-    let theirs = nobodys_dir(&d, "theirs");
-    fs::hard_link(&precious.path, theirs.join("app.log")).unwrap();
-    fs::hard_link(&fifo, theirs.join("ctl")).unwrap();
-    let root = theirs.display();
-    for (entry, name) in [
+    let sticky = d.path("sticky");
+    fs::create_dir(&sticky).unwrap();
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    for dir in [nobodys_dir(&d, "theirs"), sticky] {
+        fs::hard_link(&precious.path, dir.join("app.log")).unwrap();
+        fs::hard_link(&fifo, dir.join("ctl")).unwrap();
+        let root = dir.display();
+        for (entry, name) in [
+            (
+                format!(
+                    "kind = \"file\"\npath = \"{root}/app.log\"\nopen = \"write\"\ncreate = true\ntruncate = true"
+                ),
+                "app.log",
+            ),
+            (
+                format!("kind = \"fifo\"\npath = \"{root}/ctl\"\nowner = \"nobody\""),
+                "ctl",
+            ),
+            (
+                format!("kind = \"special\"\npath = \"{root}/app.log\"\nwritable = true"),
+                "app.log",
+            ),
+        ] {
+            let config = write_config(&d, "c.toml", &format!("[[fd]]\n{entry}\n"));
+            let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+            let says = "has 2 links, in a directory another user can write in: it is left alone";
+            assert_fatal(
+                &got,
+                111,
+                &format!("{}:1:1: fd[0] ", config.display()),
+                &format!("{root}/{name} {says}"),
+            );
+            assert!(d.list().is_empty());
+        }
+        fs::remove_file(dir.join("app.log")).unwrap();
+        fs::remove_file(dir.join("ctl")).unwrap();
+    }
+    precious.assert_untouched("the hard-linked file");
+    let m = fifo.symlink_metadata().unwrap();
+    assert_eq!((m.mode() & 0o777, m.uid()), (0o600, 0));
+}
+
+#[test]
+fn a_file_of_another_users_in_a_sticky_directory_is_not_adopted() {
+    // In a sticky directory others write in, such as /tmp, another user can make a file or
+    // FIFO at a config's path before the run: the kernel keeps root's O_CREAT open from
+    // taking it (fs.protected_regular, fs.protected_fifos), but the tool's O_EXCL open
+    // failed and its second open, without O_CREAT, took it, and the service wrote to a
+    // file its maker reads. Neither the user's nor the directory owner's: left alone.
+    let d = Daemon::start();
+    let sticky = d.path("sticky");
+    fs::create_dir(&sticky).unwrap();
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let log = sticky.join("app.log");
+    fs::write(&log, "").unwrap();
+    give_to_nobody(&log);
+    let fifo = sticky.join("ctl");
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o666)).unwrap();
+    give_to_nobody(&fifo);
+    for (entry, path) in [
         (
             format!(
-                "kind = \"file\"\npath = \"{root}/app.log\"\nopen = \"write\"\ncreate = true\ntruncate = true"
+                "kind = \"file\"\npath = \"{}\"\nopen = \"append\"\ncreate = true",
+                log.display()
             ),
-            "app.log",
+            &log,
         ),
         (
-            format!("kind = \"fifo\"\npath = \"{root}/ctl\"\nowner = \"nobody\""),
-            "ctl",
+            format!("kind = \"fifo\"\npath = \"{}\"", fifo.display()),
+            &fifo,
         ),
     ] {
         let config = write_config(&d, "c.toml", &format!("[[fd]]\n{entry}\n"));
@@ -523,16 +580,47 @@ fn a_hard_link_planted_where_others_write_is_not_adopted() {
             111,
             &format!("{}:1:1: fd[0] ", config.display()),
             &format!(
-                "{}/{name} has 2 links, in a directory another user can write in: it is left alone",
-                theirs.display()
+                "{} is uid {NOBODY}'s, in a sticky directory others write in: it is left alone",
+                path.display()
             ),
         );
         assert!(d.list().is_empty());
     }
-    fs::remove_file(theirs.join("app.log")).unwrap();
-    precious.assert_untouched("the hard-linked file");
-    let m = fifo.symlink_metadata().unwrap();
-    assert_eq!((m.mode() & 0o777, m.uid()), (0o600, 0));
+}
+
+#[test]
+fn a_held_fifo_is_not_found_through_a_second_link() {
+    // The id of a FIFO held in a directory of root's is declared at a new path in a sticky
+    // directory, where another user has put a hard link to the held FIFO: the new path
+    // leads to the held FIFO, but by a link that may be theirs, so it is not the declared
+    // one (it was fixed in place for them, chowned and chmodded); the entry is to be
+    // replaced, and the opening refuses the link.
+    let d = Daemon::start();
+    let root = d.path("srv");
+    fs::create_dir(&root).unwrap();
+    let sticky = d.path("sticky");
+    fs::create_dir(&sticky).unwrap();
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let entry = |path: &Path, owner: &str| {
+        format!(
+            "[[fd]]\nkind = \"fifo\"\nid = \"app-ctl\"\npath = \"{}\"\nmode = \"0600\"\n{owner}",
+            path.display()
+        )
+    };
+    let config = write_config(&d, "c.toml", &entry(&root.join("ctl"), ""));
+    assert_eq!(
+        code_and_err(&run(&[&"-c", &config, &d.socket])),
+        (0, String::new())
+    );
+    fs::hard_link(root.join("ctl"), sticky.join("ctl")).unwrap();
+    let text = entry(&sticky.join("ctl"), "owner = \"nobody\"\n");
+    let config = write_config(&d, "c.toml", &text);
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_eq!(got.0, 111, "{}", got.1);
+    assert!(got.1.contains("has 2 links"), "{}", got.1);
+    let held = root.join("ctl").symlink_metadata().unwrap();
+    assert_eq!((held.mode() & 0o777, held.uid()), (0o600, 0));
+    assert_eq!(d.list(), vec!["app-ctl".to_string()]);
 }
 
 #[test]

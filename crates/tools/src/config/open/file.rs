@@ -66,7 +66,7 @@ impl<'a> Opener<'a, '_> {
             ours(e, &st, path)?;
             chown_fd(e, &fd, path, perms)?;
         } else {
-            single_link(e, &st, path, self.dir_exposed(parent))?;
+            adoptable(e, (&dir, name), &st, (path, self.dir_exposed(parent)))?;
         }
         Ok(fd)
     }
@@ -121,28 +121,65 @@ impl<'a> Opener<'a, '_> {
         if created {
             chown_fd(e, &fd, path, perms)?;
         } else {
-            single_link(e, &st, path, self.dir_exposed(parent))?;
+            adoptable(e, (&dir, name), &st, (path, self.dir_exposed(parent)))?;
         }
         Ok(fd)
     }
 }
 
-/// Refuses a FIFO or file this run did not make (`st`, at `path`) that has more than one
-/// link, in an `exposed` directory: a hard link to someone else's file, which another user
-/// can put there where fs.protected_hardlinks is off, to have it truncated, handed over,
-/// or fixed in place by a later run.
-fn single_link(e: &Entry, st: &FileStat, path: &Path, exposed: bool) -> Result<(), Diag> {
-    if !exposed || st.st_nlink == 1 {
+/// Refuses a FIFO or regular file this run did not make (`st`, opened as `name` in `dir`,
+/// at `path`) where another user can put a name in `dir` (sticky or not, or any directory
+/// on the way is `exposed`): one with more than one link, or no longer at its name (a hard
+/// link to someone else's file, which a user can make where fs.protected_hardlinks is off,
+/// maybe removed again between the open and the look); and, in a sticky directory others
+/// write in, one that is neither the user's nor the directory owner's, which the kernel
+/// itself refuses to an `O_CREAT` open (fs.protected_regular, fs.protected_fifos): the
+/// tool's `O_EXCL` open fails first, and the second open has no such guard.
+pub(super) fn adoptable(
+    e: &Entry,
+    (dir, name): (&OwnedFd, &std::ffi::OsStr),
+    st: &FileStat,
+    (path, exposed): (&Path, bool),
+) -> Result<(), Diag> {
+    let d = fstat(dir).map_err(|errno| {
+        fail(
+            e,
+            format!("unable to stat the directory of {}", path.display()),
+            errno,
+        )
+    })?;
+    if !exposed && !others_may_add(&d) {
         return Ok(());
     }
-    Err(refuse(
-        e,
-        format!(
-            "{} has {} links, in a directory another user can write in: it is left alone",
-            path.display(),
-            st.st_nlink
-        ),
-    ))
+    let shown = path.display();
+    let still = stat_in(dir, name)
+        .is_ok_and(|now| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) && now.st_nlink == 1);
+    if st.st_nlink != 1 {
+        return Err(refuse(
+            e,
+            format!(
+                "{shown} has {} links, in a directory another user can write in: it is left alone",
+                st.st_nlink
+            ),
+        ));
+    }
+    if !still {
+        return Err(refuse(
+            e,
+            format!("{shown} changed while it was opened: it is left alone"),
+        ));
+    }
+    let shared_sticky = d.st_mode & 0o1000 != 0 && d.st_mode & 0o022 != 0;
+    if shared_sticky && !trusted_owner(st.st_uid) && st.st_uid != d.st_uid {
+        return Err(refuse(
+            e,
+            format!(
+                "{shown} is uid {}'s, in a sticky directory others write in: it is left alone",
+                st.st_uid
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Gives what `fd` refers to its owner and group, if the entry names them.

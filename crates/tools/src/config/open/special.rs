@@ -36,7 +36,12 @@ impl Opener<'_, '_> {
             .map_err(|errno| open_failure(e, &shown, errno))?;
         let st = fstat(&fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
         match file_type(st.st_mode) {
-            SFlag::S_IFCHR | SFlag::S_IFREG => Ok(fd),
+            SFlag::S_IFCHR => Ok(fd),
+            SFlag::S_IFREG => {
+                let exposed = self.dir_exposed(parent);
+                super::file::adoptable(e, (&dir, name), &st, (path, exposed))?;
+                Ok(fd)
+            }
             t => Err(refuse(
                 e,
                 format!(

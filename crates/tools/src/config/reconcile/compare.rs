@@ -419,7 +419,17 @@ fn same_path(
     if let AsRun::Stat(st) = &found
         && (st.st_dev, st.st_ino) == inode
     {
-        return true;
+        // A second link where another user can put a name may be theirs, to someone
+        // else's file: not the declared one, which the opening then refuses too.
+        let linked = st.st_nlink != 1
+            && declared
+                .parent()
+                .is_none_or(crate::config::open::others_may_add_in);
+        if !linked {
+            return true;
+        }
+        v.differ(Field::File, format!("{} links", st.st_nlink), "one");
+        return false;
     }
     if held != declared {
         v.differ(Field::Path, held.display(), declared.display());
