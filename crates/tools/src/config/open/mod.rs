@@ -62,7 +62,7 @@ use crate::config::plan::{Item, ItemIdx, Plan};
 pub use self::rollback::{Leftover, Opened};
 
 /// Whether another user could put a name in the directory at `dir`, sticky or not, as
-/// the walk judges it ([`opener::others_may_add`]); yes when it cannot be looked at.
+/// the walk judges it; yes when it cannot be looked at.
 pub fn others_may_add_in(dir: &std::path::Path) -> bool {
     nix::sys::stat::stat(dir).map_or(true, |st| others_may_add(&st))
 }
