@@ -589,6 +589,48 @@ fn a_file_of_another_users_in_a_sticky_directory_is_not_adopted() {
 }
 
 #[test]
+fn another_users_link_in_the_way_of_symlinks_is_not_kept() {
+    // A `symlinks` link that already points at the socket is left as it is, and that was
+    // so whoever made it: in a sticky directory, another user could make it first, keep
+    // it, and later point it at a socket of theirs for the service's clients. Another
+    // user's link where another user can put a name is left alone, and the entry fails;
+    // root's own, already there, is kept.
+    let d = Daemon::start();
+    let sticky = d.path("sticky");
+    fs::create_dir(&sticky).unwrap();
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let sock = d.path("srv/app.sock");
+    let link = sticky.join("app");
+    symlink(&sock, &link).unwrap();
+    give_to_nobody(&link);
+    let text = format!(
+        "[[fd]]\nkind = \"unix\"\npath = \"{}\"\nsymlinks = [\"{}\"]\n",
+        sock.display(),
+        link.display()
+    );
+    let config = write_config(&d, "c.toml", &text);
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    assert_fatal(
+        &got,
+        111,
+        &format!("{}:1:1: fd[0] ", config.display()),
+        &format!(
+            "the symlink {} is uid {NOBODY}'s, where another user can put a name: it is left alone",
+            link.display()
+        ),
+    );
+    assert!(d.list().is_empty());
+    assert!(!sock.exists(), "the socket made is removed");
+    fs::remove_file(&link).unwrap();
+    symlink(&sock, &link).unwrap();
+    assert_eq!(
+        code_and_err(&run(&[&"-c", &config, &d.socket])),
+        (0, String::new())
+    );
+    assert_eq!(d.list().len(), 1);
+}
+
+#[test]
 fn a_held_fifo_is_not_found_through_a_second_link() {
     // The id of a FIFO held in a directory of root's is declared at a new path in a sticky
     // directory, where another user has put a hard link to the held FIFO: the new path

@@ -1,7 +1,9 @@
 //! `symlinks`: symbolic links to a unix socket's path or a FIFO, made beside it once it
 //! is created (systemd's `Symlinks=`), through the fd of each link's directory, and
 //! recorded so that a rollback removes those this run made. A link that already points at
-//! the path is left as it is; anything else at a link's name is an error, as in systemd.
+//! the path is left as it is, but for one of another user's where another user can put a
+//! name (which they could repoint at a socket of theirs); anything else at a link's name
+//! is an error, as in systemd.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +13,7 @@ use nix::sys::stat::{Mode, fstat};
 use nix::unistd::symlinkat;
 
 use super::at::*;
-use super::opener::Opener;
+use super::opener::{Opener, others_may_add};
 use super::rollback::Identity;
 use crate::config::diag::Diag;
 use crate::config::model::{DEFAULT_DIRECTORY_MODE, Entry};
@@ -45,29 +47,10 @@ impl<'a> Opener<'a, '_> {
                     let id = Identity::File(file_id(&st));
                     self.record(&dir, name, link, false, id, Some(pin));
                 }
-                Err(Errno::EEXIST) => match readlinkat(&*dir, name) {
-                    Ok(t) if Path::new(&t) == target => {}
-                    Ok(t) => {
-                        return Err(refuse(
-                            e,
-                            format!(
-                                "the symlink {shown} points at {}, not {}",
-                                Path::new(&t).display(),
-                                target.display()
-                            ),
-                        ));
-                    }
-                    Err(Errno::EINVAL) => {
-                        return Err(refuse(e, format!("{shown} exists and is not a symlink")));
-                    }
-                    Err(errno) => {
-                        return Err(fail(
-                            e,
-                            format!("unable to read the symlink {shown}"),
-                            errno,
-                        ));
-                    }
-                },
+                Err(Errno::EEXIST) => {
+                    let exposed = self.dir_exposed(parent);
+                    self.existing_link(e, (&dir, name), (link, exposed), target)?;
+                }
                 Err(errno) => {
                     return Err(fail(
                         e,
@@ -76,6 +59,51 @@ impl<'a> Opener<'a, '_> {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the link that exists at `name` in `dir` (at `link`; `exposed` if a directory
+    /// on the way is): a symlink pointing at `target`, looked at and read through one
+    /// `O_PATH` fd of it, and not another user's where another user can put a name in
+    /// `dir`, sticky or not.
+    fn existing_link(
+        &self,
+        e: &Entry,
+        (dir, name): (&Dir, &std::ffi::OsStr),
+        (link, exposed): (&Path, bool),
+        target: &Path,
+    ) -> Result<(), Diag> {
+        let shown = link.display();
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(&**dir, name, flags, Mode::empty())
+            .map_err(|errno| fail(e, format!("unable to open {shown}"), errno))?;
+        let st = fstat(&fd).map_err(|errno| fail(e, format!("unable to stat {shown}"), errno))?;
+        if file_type(st.st_mode) != nix::sys::stat::SFlag::S_IFLNK {
+            return Err(refuse(e, format!("{shown} exists and is not a symlink")));
+        }
+        let t = readlinkat(&fd, "")
+            .map_err(|errno| fail(e, format!("unable to read the symlink {shown}"), errno))?;
+        if Path::new(&t) != target {
+            return Err(refuse(
+                e,
+                format!(
+                    "the symlink {shown} points at {}, not {}",
+                    Path::new(&t).display(),
+                    target.display()
+                ),
+            ));
+        }
+        let shared = exposed || fstat(&**dir).map_or(true, |d| others_may_add(&d));
+        if shared && !trusted_owner(st.st_uid) {
+            return Err(refuse(
+                e,
+                format!(
+                    "the symlink {shown} is uid {}'s, where another user can put a name: it \
+                     is left alone",
+                    st.st_uid
+                ),
+            ));
         }
         Ok(())
     }
