@@ -341,14 +341,25 @@ fn own_or_default<T>(found: Option<Found<'_, T>>, own: bool) -> Option<Found<'_,
 fn expiry(ctx: &Ctx<'_>, now: SystemTime) -> Result<Expiry, Diag> {
     // An entry that sets neither key takes the defaults', which apply to every kind.
     let own = ctx.entry.lifetime.is_some() || ctx.entry.expires.is_some();
-    if !own && let Some(x) = ctx.shared.default_expiry.get() {
-        return Ok(x);
+    from_defaults(&ctx.shared.default_expiry, own, || own_expiry(ctx, now))
+}
+
+/// `work`'s answer, for an entry with keys of its `own`; for one that takes them all from
+/// `[defaults]`, the answer `once` holds, worked out by the first such entry.
+fn from_defaults<T: Copy>(
+    once: &Cell<Option<T>>,
+    own: bool,
+    work: impl FnOnce() -> Result<T, Diag>,
+) -> Result<T, Diag> {
+    if own {
+        return work();
     }
-    let x = own_expiry(ctx, now)?;
-    if !own {
-        ctx.shared.default_expiry.set(Some(x));
+    if let Some(known) = once.get() {
+        return Ok(known);
     }
-    Ok(x)
+    let answer = work()?;
+    once.set(Some(answer));
+    Ok(answer)
 }
 
 /// [`expiry`], worked out.
@@ -410,14 +421,7 @@ fn perms(ctx: &Ctx<'_>) -> Result<Perms, Diag> {
     let e = ctx.entry;
     let own =
         e.mode.is_some() || e.directory_mode.is_some() || e.owner.is_some() || e.group.is_some();
-    if !own && let Some(p) = ctx.shared.default_perms.get() {
-        return Ok(p);
-    }
-    let p = own_perms(ctx)?;
-    if !own {
-        ctx.shared.default_perms.set(Some(p));
-    }
-    Ok(p)
+    from_defaults(&ctx.shared.default_perms, own, || own_perms(ctx))
 }
 
 /// [`perms`], worked out.
@@ -758,10 +762,9 @@ pub(super) fn entry(
 
 /// [`entry`] for a raw entry that is dropped after: the entry is appended to `entries`
 /// and its own path is then the raw entry's `path` string, moved, not copied (an
-/// allocation and a copy an entry fewer; moved once the entry is in place, as the
-/// 230-byte entry was otherwise moved once more). Returns the entry. Its messages'
-/// place has no label: a caller that takes this way words errors again through
-/// [`validate`].
+/// allocation and a copy an entry fewer; moved once the entry is in place, as the entry
+/// was otherwise moved once more). Returns the entry. Its messages' place has no label: a
+/// caller that takes this way words errors again through [`validate`].
 pub(super) fn push_entry<'e>(
     entries: &'e mut Vec<Entry>,
     index: usize,

@@ -189,8 +189,7 @@ impl Opener<'_, '_> {
             ));
         }
         // Who owns a symlink says nothing about who put it where it is.
-        let others_add = nix::sys::stat::fstat(parent).map_or(true, |st| others_may_add(&st));
-        if parent_exposed || others_add {
+        if others_write_in(parent, parent_exposed) {
             return Err(refuse(
                 e,
                 format!(

@@ -152,8 +152,6 @@ pub(super) fn adoptable(
         return Ok(());
     }
     let shown = path.display();
-    let still = stat_in(dir, name)
-        .is_ok_and(|now| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) && now.st_nlink == 1);
     if st.st_nlink != 1 {
         return Err(refuse(
             e,
@@ -163,6 +161,9 @@ pub(super) fn adoptable(
             ),
         ));
     }
+    // Opened by a second link, unlinked since: its count of one says nothing.
+    let still = stat_in(dir, name)
+        .is_ok_and(|now| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) && now.st_nlink == 1);
     if !still {
         return Err(refuse(
             e,

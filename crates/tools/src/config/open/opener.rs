@@ -93,6 +93,13 @@ pub(super) fn others_may_add(st: &nix::sys::stat::FileStat) -> bool {
     !trusted_owner(st.st_uid) || st.st_mode & 0o022 != 0
 }
 
+/// Whether another user could have put what is in the directory `dir`: they may add a name
+/// to it ([`others_may_add`]), or `way_exposed` says a directory on the way to it is
+/// [`exposed`]. Yes when `dir` cannot be looked at.
+pub(super) fn others_write_in(dir: &OwnedFd, way_exposed: bool) -> bool {
+    way_exposed || nix::sys::stat::fstat(dir).map_or(true, |st| others_may_add(&st))
+}
+
 impl<'a> Opener<'a, '_> {
     /// Records `name` in `parent`, the file `id` this run has just made, to be removed
     /// on failure if it is still that file.

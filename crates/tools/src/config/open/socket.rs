@@ -306,10 +306,10 @@ pub(super) fn listen_on(e: &Entry, fd: &OwnedFd, backlog: i32) -> Result<(), Dia
 /// In an `exposed` directory ([`super::opener::exposed`]), through an `O_PATH` fd of the
 /// file, once that is a socket of this run's ([`ours`]) and the very file `socket` is
 /// bound to (sock_diag, where the kernel can say), so that nothing swapped in at the name
-/// is chowned, not even another socket of root's moved there. Elsewhere no other user can put anything at the name, as no other user can
-/// change what the path that `bind` was given resolves to: the name itself, not followed
-/// if a symlink, in one call where the other way takes four (a deployment's sockets
-/// usually all have an owner).
+/// is chowned, not even another socket of root's moved there. Elsewhere no other user can
+/// put anything at the name, as no other user can change what the path that `bind` was
+/// given resolves to: the name itself, not followed if a symlink, in one call where the
+/// other way takes four (a deployment's sockets usually all have an owner).
 pub(super) fn chown_socket(
     e: &Entry,
     (dir, exposed): (&OwnedFd, bool),

@@ -13,7 +13,7 @@ use nix::sys::stat::{Mode, fstat};
 use nix::unistd::symlinkat;
 
 use super::at::*;
-use super::opener::{Opener, others_may_add};
+use super::opener::{Opener, others_write_in};
 use super::rollback::Identity;
 use crate::config::diag::Diag;
 use crate::config::model::{DEFAULT_DIRECTORY_MODE, Entry};
@@ -94,8 +94,7 @@ impl<'a> Opener<'a, '_> {
                 ),
             ));
         }
-        let shared = exposed || fstat(&**dir).map_or(true, |d| others_may_add(&d));
-        if shared && !trusted_owner(st.st_uid) {
+        if others_write_in(dir, exposed) && !trusted_owner(st.st_uid) {
             return Err(refuse(
                 e,
                 format!(

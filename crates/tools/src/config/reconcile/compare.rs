@@ -572,6 +572,17 @@ enum AsRun {
     Unreadable,
 }
 
+impl AsRun {
+    /// What a stat of the declared file says.
+    fn of(stat: nix::Result<FileStat>) -> AsRun {
+        match stat {
+            Ok(st) => AsRun::Stat(st),
+            Err(Errno::ENOENT) => AsRun::Missing,
+            Err(_) => AsRun::Unreadable,
+        }
+    }
+}
+
 /// The file at `path`, reached as a run reaches it ([`open_dir_as_run`]) when `walk`: a
 /// socket bound through its directory fd has an address that says nothing of its path,
 /// and `lstat` would follow any symlink on the way to a file that only looks like the
@@ -580,23 +591,14 @@ enum AsRun {
 /// other user can change.
 fn stat_as_run(e: &Entry, path: &Path, walk: bool) -> AsRun {
     let (Some(dir), Some(name), true) = (path.parent(), path.file_name(), walk) else {
-        return match lstat(path) {
-            Ok(st) => AsRun::Stat(st),
-            Err(Errno::ENOENT) => AsRun::Missing,
-            Err(_) => AsRun::Unreadable,
-        };
+        return AsRun::of(lstat(path));
     };
     let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
     match open_dir_as_run(e, dir) {
-        Ok(d) => match nix::sys::stat::fstatat(&*d, name, flags) {
-            Ok(st) => AsRun::Stat(st),
-            Err(Errno::ENOENT) => AsRun::Missing,
-            Err(_) => AsRun::Unreadable,
-        },
-        Err(_) => match lstat(path) {
-            Ok(_) => AsRun::OffTheWay,
-            Err(Errno::ENOENT) => AsRun::Missing,
-            Err(_) => AsRun::Unreadable,
+        Ok(d) => AsRun::of(nix::sys::stat::fstatat(&*d, name, flags)),
+        Err(_) => match AsRun::of(lstat(path)) {
+            AsRun::Stat(_) => AsRun::OffTheWay,
+            other => other,
         },
     }
 }
