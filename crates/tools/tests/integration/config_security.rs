@@ -205,17 +205,9 @@ fn a_symlink_at_the_path_is_never_followed() {
         ),
     ] {
         let text = format!("[[fd]]\n{entry}\npath = \"{}\"\n{perms}\n", link.display());
-        let config = write_config(&d, "c.toml", &text);
-        let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
-        assert_fatal(
-            &got,
-            111,
-            &format!("{}:1:1: fd[0] ", config.display()),
-            says,
-        );
+        fails_first(&d, &text, says);
         precious.assert_untouched(entry);
         assert_eq!(fs::read_link(&link).unwrap(), precious.path, "{entry}");
-        assert!(d.list().is_empty());
     }
 }
 
@@ -243,17 +235,9 @@ fn another_users_symlink_on_the_way_is_not_followed() {
         "kind = \"file\"\npath = \"PLANTED/x\"\nopen = \"write\"\ncreate = true\ntruncate = true",
     ] {
         let entry = entry.replace("PLANTED", &planted.display().to_string());
-        let config = write_config(&d, "c.toml", &format!("[[fd]]\n{entry}\n"));
-        let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
-        assert_fatal(
-            &got,
-            111,
-            &format!("{}:1:1: fd[0] ", config.display()),
-            &says,
-        );
+        fails_first(&d, &format!("[[fd]]\n{entry}\n"), &says);
         assert_eq!(tree(&victim), before, "{entry}");
         assert_eq!(fs::read_to_string(victim.join("x")).unwrap(), "keep me");
-        assert!(d.list().is_empty());
     }
 
     let alias = d.path("alias");
@@ -366,9 +350,7 @@ fn a_root_symlink_where_others_can_write_is_not_followed() {
     let theirs = nobodys_dir(&d, "theirs");
     let moved = theirs.join("app");
     symlink(&victim, &moved).unwrap();
-    let sticky = d.path("sticky");
-    fs::create_dir(&sticky).unwrap();
-    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let sticky = sticky_dir(&d, "sticky");
     let renamed = sticky.join("app");
     symlink(&victim, theirs.join("mine")).unwrap();
     fs::rename(theirs.join("mine"), &renamed).unwrap();
@@ -399,8 +381,8 @@ fn a_root_symlink_where_others_can_write_is_not_followed() {
 }
 
 /// Runs the config `text` against `d`: the run must fail at its first entry, saying
-/// `says`, having made nothing in `victim` and sent nothing.
-fn refused_first(d: &Daemon, text: &str, says: &str, victim: &Path) {
+/// `says`, having sent nothing.
+fn fails_first(d: &Daemon, text: &str, says: &str) {
     let config = write_config(d, "c.toml", text);
     let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
     assert_fatal(
@@ -409,8 +391,22 @@ fn refused_first(d: &Daemon, text: &str, says: &str, victim: &Path) {
         &format!("{}:1:1: fd[0] ", config.display()),
         says,
     );
-    assert_eq!(tree(victim), Vec::<PathBuf>::new());
     assert!(d.list().is_empty());
+}
+
+/// [`fails_first`], having also made nothing in `victim`.
+fn refused_first(d: &Daemon, text: &str, says: &str, victim: &Path) {
+    fails_first(d, text, says);
+    assert_eq!(tree(victim), Vec::<PathBuf>::new());
+}
+
+/// A new directory `name` in `d`'s directory, root's and sticky, that all may write in, as
+/// /tmp.
+fn sticky_dir(d: &Daemon, name: &str) -> PathBuf {
+    let dir = d.path(name);
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    dir
 }
 
 #[test]
@@ -459,34 +455,18 @@ fn a_held_fifo_is_not_found_through_another_users_symlink() {
     // (a helper's attack had it fixed in place, chowned and chmodded for nobody), the entry
     // is to be replaced, and the run refuses that way.
     let d = Daemon::start();
-    let root = d.path("srv");
-    fs::create_dir(&root).unwrap();
     let m = nobodys_dir(&d, "m");
-    let entry = |path: &Path, owner: &str| {
-        format!(
-            "[[fd]]\nkind = \"fifo\"\nid = \"app-ctl\"\npath = \"{}\"\nmode = \"0600\"\n{owner}",
-            path.display()
-        )
+    let planted = m.join("run");
+    let plant = |root: &Path| {
+        symlink(root, &planted).unwrap();
+        give_to_nobody(&planted);
     };
-    let config = write_config(&d, "c.toml", &entry(&root.join("ctl"), ""));
-    assert_eq!(
-        code_and_err(&run(&[&"-c", &config, &d.socket])),
-        (0, String::new())
+    held_fifo_not_found_at(
+        &d,
+        &planted.join("ctl"),
+        plant,
+        "is a symlink where another user can write",
     );
-    symlink(&root, m.join("run")).unwrap();
-    give_to_nobody(&m.join("run"));
-    let text = entry(&m.join("run/ctl"), "owner = \"nobody\"\n");
-    let config = write_config(&d, "c.toml", &text);
-    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
-    assert_eq!(got.0, 111, "{}", got.1);
-    assert!(
-        got.1.contains("is a symlink where another user can write"),
-        "{}",
-        got.1
-    );
-    let held = root.join("ctl").symlink_metadata().unwrap();
-    assert_eq!((held.mode() & 0o777, held.uid()), (0o600, 0));
-    assert_eq!(d.list(), vec!["app-ctl".to_string()]);
 }
 
 #[test]
@@ -501,9 +481,7 @@ fn a_hard_link_planted_where_others_write_is_not_adopted() {
     let precious = Precious::new(&d);
     let fifo = d.path("precious.fifo");
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
-    let sticky = d.path("sticky");
-    fs::create_dir(&sticky).unwrap();
-    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let sticky = sticky_dir(&d, "sticky");
     for dir in [nobodys_dir(&d, "theirs"), sticky] {
         fs::hard_link(&precious.path, dir.join("app.log")).unwrap();
         fs::hard_link(&fifo, dir.join("ctl")).unwrap();
@@ -524,16 +502,12 @@ fn a_hard_link_planted_where_others_write_is_not_adopted() {
                 "app.log",
             ),
         ] {
-            let config = write_config(&d, "c.toml", &format!("[[fd]]\n{entry}\n"));
-            let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
             let says = "has 2 links, in a directory another user can write in: it is left alone";
-            assert_fatal(
-                &got,
-                111,
-                &format!("{}:1:1: fd[0] ", config.display()),
+            fails_first(
+                &d,
+                &format!("[[fd]]\n{entry}\n"),
                 &format!("{root}/{name} {says}"),
             );
-            assert!(d.list().is_empty());
         }
         fs::remove_file(dir.join("app.log")).unwrap();
         fs::remove_file(dir.join("ctl")).unwrap();
@@ -551,9 +525,7 @@ fn a_file_of_another_users_in_a_sticky_directory_is_not_adopted() {
     // failed and its second open, without O_CREAT, took it, and the service wrote to a
     // file its maker reads. Neither the user's nor the directory owner's: left alone.
     let d = Daemon::start();
-    let sticky = d.path("sticky");
-    fs::create_dir(&sticky).unwrap();
-    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let sticky = sticky_dir(&d, "sticky");
     let log = sticky.join("app.log");
     fs::write(&log, "").unwrap();
     give_to_nobody(&log);
@@ -573,18 +545,12 @@ fn a_file_of_another_users_in_a_sticky_directory_is_not_adopted() {
             &fifo,
         ),
     ] {
-        let config = write_config(&d, "c.toml", &format!("[[fd]]\n{entry}\n"));
-        let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
-        assert_fatal(
-            &got,
-            111,
-            &format!("{}:1:1: fd[0] ", config.display()),
-            &format!(
-                "{} is uid {NOBODY}'s, in a sticky directory others write in: it is left alone",
-                path.display()
-            ),
+        let says = "in a sticky directory others write in: it is left alone";
+        fails_first(
+            &d,
+            &format!("[[fd]]\n{entry}\n"),
+            &format!("{} is uid {NOBODY}'s, {says}", path.display()),
         );
-        assert!(d.list().is_empty());
     }
 }
 
@@ -596,9 +562,7 @@ fn another_users_link_in_the_way_of_symlinks_is_not_kept() {
     // user's link where another user can put a name is left alone, and the entry fails;
     // root's own, already there, is kept.
     let d = Daemon::start();
-    let sticky = d.path("sticky");
-    fs::create_dir(&sticky).unwrap();
-    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let sticky = sticky_dir(&d, "sticky");
     let sock = d.path("srv/app.sock");
     let link = sticky.join("app");
     symlink(&sock, &link).unwrap();
@@ -608,21 +572,16 @@ fn another_users_link_in_the_way_of_symlinks_is_not_kept() {
         sock.display(),
         link.display()
     );
-    let config = write_config(&d, "c.toml", &text);
-    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
-    assert_fatal(
-        &got,
-        111,
-        &format!("{}:1:1: fd[0] ", config.display()),
-        &format!(
-            "the symlink {} is uid {NOBODY}'s, where another user can put a name: it is left alone",
-            link.display()
-        ),
+    let says = "where another user can put a name: it is left alone";
+    fails_first(
+        &d,
+        &text,
+        &format!("the symlink {} is uid {NOBODY}'s, {says}", link.display()),
     );
-    assert!(d.list().is_empty());
     assert!(!sock.exists(), "the socket made is removed");
     fs::remove_file(&link).unwrap();
     symlink(&sock, &link).unwrap();
+    let config = write_config(&d, "c.toml", &text);
     assert_eq!(
         code_and_err(&run(&[&"-c", &config, &d.socket])),
         (0, String::new())
@@ -638,28 +597,33 @@ fn a_held_fifo_is_not_found_through_a_second_link() {
     // one (it was fixed in place for them, chowned and chmodded); the entry is to be
     // replaced, and the opening refuses the link.
     let d = Daemon::start();
+    let sticky = sticky_dir(&d, "sticky");
+    let plant = |root: &Path| fs::hard_link(root.join("ctl"), sticky.join("ctl")).unwrap();
+    held_fifo_not_found_at(&d, &sticky.join("ctl"), plant, "has 2 links");
+}
+
+/// Holds a FIFO at `srv/ctl` under the id `app-ctl`, calls `plant` with `srv`, then
+/// declares the id at `moved` with nobody for owner: the run must fail saying `says`, the
+/// held FIFO keep its mode and owner, and the daemon hold the id still.
+fn held_fifo_not_found_at(d: &Daemon, moved: &Path, plant: impl FnOnce(&Path), says: &str) {
     let root = d.path("srv");
     fs::create_dir(&root).unwrap();
-    let sticky = d.path("sticky");
-    fs::create_dir(&sticky).unwrap();
-    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
     let entry = |path: &Path, owner: &str| {
         format!(
             "[[fd]]\nkind = \"fifo\"\nid = \"app-ctl\"\npath = \"{}\"\nmode = \"0600\"\n{owner}",
             path.display()
         )
     };
-    let config = write_config(&d, "c.toml", &entry(&root.join("ctl"), ""));
+    let config = write_config(d, "c.toml", &entry(&root.join("ctl"), ""));
     assert_eq!(
         code_and_err(&run(&[&"-c", &config, &d.socket])),
         (0, String::new())
     );
-    fs::hard_link(root.join("ctl"), sticky.join("ctl")).unwrap();
-    let text = entry(&sticky.join("ctl"), "owner = \"nobody\"\n");
-    let config = write_config(&d, "c.toml", &text);
+    plant(&root);
+    let config = write_config(d, "c.toml", &entry(moved, "owner = \"nobody\"\n"));
     let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
     assert_eq!(got.0, 111, "{}", got.1);
-    assert!(got.1.contains("has 2 links"), "{}", got.1);
+    assert!(got.1.contains(says), "{}", got.1);
     let held = root.join("ctl").symlink_metadata().unwrap();
     assert_eq!((held.mode() & 0o777, held.uid()), (0o600, 0));
     assert_eq!(d.list(), vec!["app-ctl".to_string()]);
