@@ -570,6 +570,43 @@ impl FdSpec {
         }
     }
 
+    /// This spec at another path, under another id: `None` for the kinds with no path
+    /// (and an abstract unix socket).
+    pub fn with_own(&self, path: PathBuf, id: Rc<str>) -> Option<FdSpec> {
+        Some(match *self {
+            FdSpec::Unix {
+                address: UnixAddress::Path(_),
+                socket,
+                backlog,
+                perms,
+                ..
+            } => FdSpec::Unix {
+                id,
+                address: UnixAddress::Path(path),
+                socket,
+                backlog,
+                perms,
+            },
+            FdSpec::Fifo { perms, .. } => FdSpec::Fifo { id, path, perms },
+            FdSpec::File {
+                open,
+                create,
+                truncate,
+                perms,
+                ..
+            } => FdSpec::File {
+                id,
+                path,
+                open,
+                create,
+                truncate,
+                perms,
+            },
+            FdSpec::Special { writable, .. } => FdSpec::Special { id, path, writable },
+            _ => return None,
+        })
+    }
+
     /// The ids this entry's fds are held under: two for a pipe.
     pub fn ids(&self) -> impl Iterator<Item = &Rc<str>> {
         let (one, two) = match self {

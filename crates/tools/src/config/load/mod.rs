@@ -19,9 +19,10 @@ use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
 use crate::config::diag::Diag;
-use crate::config::model::Config;
+use crate::config::model::{Config, Entry};
 use crate::fatal::Fatal;
 use parse::{RawConfig, RawEntry};
+use plain::Table;
 
 /// Reads `file` (trust checks as root, unless `allow_insecure`) and validates it with `now`
 /// as the run's clock: its text, for messages about it later, and the config.
@@ -62,11 +63,39 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     let mut keys = validate::Keys::with_capacity(brackets / 2);
     let mut invalid = false;
     let shared = validate::Shared::default();
-    let read = plain::read(text, |index, r, defaults| {
+    // The first valid table of `kind` and `path` alone of each kind, validated in full:
+    // the others of that kind are made from it (`validate::like`).
+    let mut templates: Vec<Entry> = Vec::new();
+    let read = plain::read(text, |index, table| {
+        let (r, defaults) = match table {
+            Table::Short { span, kind, path } => {
+                let like = templates
+                    .iter()
+                    .find(|t| t.spec.kind().name() == kind)
+                    .and_then(|t| validate::like(t, index, span, path));
+                let Some(e) = like else {
+                    return Some(false);
+                };
+                keys.add(&e);
+                entries.push(e);
+                return Some(true);
+            }
+            Table::Raw(r, defaults) => (r, defaults),
+        };
+        let short = r
+            .get_ref()
+            .find_key(|k| k != "kind" && k != "path")
+            .is_none();
         match validate::push_entry(&mut entries, index, r, defaults, now, &shared) {
             Ok(e) => {
                 keys.add(e);
-                Some(())
+                if short
+                    && validate::is_template(e)
+                    && !templates.iter().any(|t| t.spec.kind() == e.spec.kind())
+                {
+                    templates.push(e.clone());
+                }
+                Some(false)
             }
             Err(_) => {
                 invalid = true;
@@ -167,5 +196,64 @@ mod tests {
             assert_eq!(format!("{one:?}"), format!("{two:?}"), "{text}");
         }
         assert_eq!(valid, 6, "the first six texts are valid");
+    }
+
+    /// Tables of `kind` and `path` alone made from the first of their kind
+    /// (`validate::like`) are what validating each gives, and every path `like` refuses
+    /// still gets its own error.
+    #[test]
+    fn entries_made_alike_are_entries_validated() {
+        let now = SystemTime::now();
+        let table =
+            |kind: &str, path: &str| format!("[[fd]]\nkind = \"{kind}\"\npath = '{path}'\n");
+        let long = format!("/{}", "x".repeat(106));
+        let longer = format!("/{}", "x".repeat(107));
+        let longest = format!("/{}", "x".repeat(251));
+        let heads = [
+            "",
+            "[defaults]\nlifetime = \"1h\"\nmode = \"0640\"\nowner = 0\nname = \"n\"\n",
+            "[defaults]\nsocket = \"dgram\"\npass-credentials = true\ncreate = true\nopen = \"append\"\nwritable = true\n",
+            "[defaults]\nsymlinks = [\"/l\"]\n",
+        ];
+        let paths = [
+            "/a/b",
+            "/a/c",
+            "/a//d",
+            "/a/./e",
+            "/a/b",
+            "a/rel",
+            "/a/end/",
+            "@abs",
+            "@abs2",
+            "/",
+            &long,
+            &longer,
+            &longest,
+            "/a/\u{e9}",
+        ];
+        let mut valid = 0;
+        for head in heads {
+            for kind in ["unix", "fifo", "file", "special", "tcp", "pipe"] {
+                for (i, p) in paths.iter().enumerate() {
+                    // The first table of the kind, then each path after it, alone and
+                    // after the others.
+                    let first = table(kind, "/t/first");
+                    let rest: String = paths[..=i].iter().map(|p| table(kind, p)).collect();
+                    let mixed = table("fifo", "/t/f") + &table(kind, "/t/k") + &table(kind, p);
+                    for text in [
+                        head.to_string() + &first + &table(kind, p),
+                        head.to_string() + &first + &rest,
+                        head.to_string() + &mixed,
+                    ] {
+                        let two =
+                            parse::parse_str(&text).and_then(|raw| validate::validate(&raw, now));
+                        let one = load(&text, now);
+                        valid += usize::from(one.is_ok());
+                        assert_eq!(format!("{one:?}"), format!("{two:?}"), "{text}");
+                    }
+                }
+            }
+        }
+        assert!(valid > 50, "only {valid} valid texts");
     }
 }

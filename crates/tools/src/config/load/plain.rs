@@ -223,6 +223,31 @@ impl<'a> Lines<'a> {
         Some(Some(line))
     }
 
+    /// The table whose header ends here if it holds `kind` and `path` alone, both strings,
+    /// in either order ([`Table::Short`]), with the next header (`None` at the end of the
+    /// text). `Some(None)`, back where it started, for any other table; `None` outside the
+    /// subset.
+    fn short(&mut self) -> Option<Option<Short<'a>>> {
+        let start = self.pos;
+        let (mut kind, mut path) = (None, None);
+        let next = loop {
+            match self.next()? {
+                Some(Line::Empty) => {}
+                Some(Line::Pair("kind", _, Plain::Str(s))) if kind.is_none() => kind = Some(s),
+                Some(Line::Pair("path", _, Plain::Str(s))) if path.is_none() => path = Some(s),
+                Some(Line::Pair(..)) => break None,
+                other => break Some(other),
+            }
+        };
+        match (kind, path, next) {
+            (Some(kind), Some(path), Some(next)) => Some(Some(Short { kind, path, next })),
+            _ => {
+                self.pos = start;
+                Some(None)
+            }
+        }
+    }
+
     /// The pairs of the table whose header ends here, into `table`; stops before the next
     /// header, which it returns (`None` at the end of the text). `None` outside the subset.
     fn table(&mut self, table: &mut RawEntry) -> Option<Option<Line<'a>>> {
@@ -234,6 +259,14 @@ impl<'a> Lines<'a> {
             }
         }
     }
+}
+
+/// An `[[fd]]` table of `kind` and `path` alone ([`Lines::short`]).
+struct Short<'a> {
+    kind: &'a str,
+    path: &'a str,
+    /// The line that ends the table: the next header, or `None` at the end of the text.
+    next: Option<Line<'a>>,
 }
 
 /// What [`read`]'s first pass finds: the top level's `fdholder`, the `[defaults]` table,
@@ -335,14 +368,31 @@ fn outline(text: &str) -> Option<Outline> {
     })
 }
 
+/// One `[[fd]]` table, as [`read`] hands it over.
+pub enum Table<'t, 'a> {
+    /// A table of `kind` and `path` alone, both strings: its header's span and the two
+    /// values. Most tables of a large file are such; one not taken comes again as `Raw`.
+    Short {
+        /// The span of its `[[fd]]` header.
+        span: Range<usize>,
+        /// Its `kind`.
+        kind: &'a str,
+        /// Its `path`.
+        path: &'a str,
+    },
+    /// Any table, with the `[defaults]` table (empty if there is none).
+    Raw(&'t mut Spanned<RawEntry>, &'t RawEntry),
+}
+
 /// Reads `text` if it is in the subset, handing each `[[fd]]` table in file order to
-/// `each` with its index and the `[defaults]` table (empty if there is none), wherever in
-/// the file that is; `each` answers `None` to stop. `None` outside the subset, or when
-/// `each` stopped. The top level and the defaults are read in a first pass, which skips
-/// the `[[fd]]` tables' lines.
-pub fn read(
-    text: &str,
-    mut each: impl FnMut(usize, &mut Spanned<RawEntry>, &RawEntry) -> Option<()>,
+/// `each` with its index, wherever in the file `[defaults]` is. `each` answers `None` to
+/// stop, and whether it took the table: a [`Table::Short`] not taken is made into a raw
+/// entry and handed over again (a raw entry is made field by field, then validated key by
+/// key). `None` outside the subset, or when `each` stopped. The top level and the defaults
+/// are read in a first pass, which skips the `[[fd]]` tables' lines.
+pub fn read<'a>(
+    text: &'a str,
+    mut each: impl FnMut(usize, Table<'_, 'a>) -> Option<bool>,
 ) -> Option<Top> {
     let Outline {
         fdholder,
@@ -358,10 +408,27 @@ pub fn read(
         match header {
             None => break,
             Some(Line::Fd(span)) => {
+                let body = lines.pos;
+                if let Some(t) = lines.short()? {
+                    let (kind, path) = (t.kind, t.path);
+                    if each(
+                        index,
+                        Table::Short {
+                            span: span.clone(),
+                            kind,
+                            path,
+                        },
+                    )? {
+                        index += 1;
+                        header = t.next;
+                        continue;
+                    }
+                    lines.pos = body;
+                }
                 // Made where it stays: a RawEntry is over a kilobyte.
                 let mut table = Spanned::new(span, RawEntry::default());
                 let next = lines.table(table.get_mut())?;
-                each(index, &mut table, shared)?;
+                each(index, Table::Raw(&mut table, shared))?;
                 index += 1;
                 header = next;
             }
@@ -381,9 +448,11 @@ mod tests {
     /// The subset's reading of `text` as a [`RawConfig`], if it takes it.
     fn plain(text: &str) -> Option<RawConfig> {
         let mut fd = Vec::new();
-        let (fdholder, defaults) = read(text, |_, e, _| {
-            fd.push(e.clone());
-            Some(())
+        let (fdholder, defaults) = read(text, |_, t| {
+            if let Table::Raw(e, _) = t {
+                fd.push(e.clone());
+            }
+            Some(false)
         })?;
         Some(RawConfig {
             fdholder,

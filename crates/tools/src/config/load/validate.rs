@@ -783,6 +783,53 @@ pub(super) fn push_entry<'e>(
     Ok(e)
 }
 
+/// Whether [`like`] may make entries from `e`, made of a table of `kind` and `path` alone:
+/// a path that is not an abstract socket name, and no symlinks (from `[defaults]`), which
+/// are checked against the path.
+pub(super) fn is_template(e: &Entry) -> bool {
+    e.symlinks.is_empty()
+        && matches!(
+            e.spec,
+            FdSpec::Unix {
+                address: UnixAddress::Path(_),
+                ..
+            } | FdSpec::Fifo { .. }
+                | FdSpec::File { .. }
+                | FdSpec::Special { .. }
+        )
+}
+
+/// What [`entry`] makes of a table of `kind` and `path` alone, its `path` at `path`, given
+/// `template`, what it made of another such table of the same kind ([`is_template`]):
+/// nothing else in such an entry depends on its path. `None` where the path would not do:
+/// [`entry`] then finds out why.
+pub(super) fn like(
+    template: &Entry,
+    index: usize,
+    span: Range<usize>,
+    path: &str,
+) -> Option<Entry> {
+    let kind = template.spec.kind();
+    let fits = path.starts_with('/')
+        && !path.ends_with('/')
+        && (kind != Kind::Unix || path.len() <= UNIX_PATH_MAX);
+    if !fits {
+        return None;
+    }
+    let id = default_id(kind, path);
+    // (A NUL in the path is one in the id.)
+    check_id(id.as_bytes()).ok()?;
+    Some(Entry {
+        index,
+        span,
+        spec: template.spec.with_own(PathBuf::from(path), id)?,
+        expiry: template.expiry,
+        name: template.name.clone(),
+        sockopts: template.sockopts.clone(),
+        symlinks: Box::default(),
+    })
+}
+
 /// [`entry`], its messages' place without a label; with `path_later`, the entry's own
 /// path left empty for [`push_entry`] to fill.
 fn unlabelled(
