@@ -204,8 +204,11 @@ mod tests {
     #[test]
     fn entries_made_alike_are_entries_validated() {
         let now = SystemTime::now();
+        // Written as most files are (read by `Lines::quick`), and otherwise.
         let table =
-            |kind: &str, path: &str| format!("[[fd]]\nkind = \"{kind}\"\npath = '{path}'\n");
+            |kind: &str, path: &str| format!("[[fd]]\nkind = \"{kind}\"\npath = \"{path}\"\n");
+        let other =
+            |kind: &str, path: &str| format!("[[fd]]\npath = '{path}' # p\nkind = '{kind}'\n");
         let long = format!("/{}", "x".repeat(106));
         let longer = format!("/{}", "x".repeat(107));
         let longest = format!("/{}", "x".repeat(251));
@@ -230,6 +233,14 @@ mod tests {
             &longer,
             &longest,
             "/a/\u{e9}",
+            "/a/\tb",
+            "/a/\u{7f}",
+            "/a/\\c",
+            "/a/\\\\",
+            "/a/\u{1}",
+            // A byte that ends no string, then a newline, and more tables.
+            "/a/b\u{1}\n[[fd]]\nkind = \"unix\"\npath = \"/c",
+            "/a/b\\\n[[fd]]\nkind = \"unix\"\npath = \"/c",
         ];
         let mut valid = 0;
         for head in heads {
@@ -239,11 +250,15 @@ mod tests {
                     // after the others.
                     let first = table(kind, "/t/first");
                     let rest: String = paths[..=i].iter().map(|p| table(kind, p)).collect();
-                    let mixed = table("fifo", "/t/f") + &table(kind, "/t/k") + &table(kind, p);
+                    let mixed = table("fifo", "/t/f") + &other(kind, "/t/k") + &table(kind, p);
+                    let unended = (head.to_string() + &first + &table(kind, p))
+                        .replace(&format!("{p}\"\n"), &format!("{p}\""));
                     for text in [
                         head.to_string() + &first + &table(kind, p),
                         head.to_string() + &first + &rest,
                         head.to_string() + &mixed,
+                        head.to_string() + &first + &other(kind, p),
+                        unended,
                     ] {
                         let two =
                             parse::parse_str(&text).and_then(|raw| validate::validate(&raw, now));

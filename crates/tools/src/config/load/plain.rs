@@ -229,6 +229,10 @@ impl<'a> Lines<'a> {
     /// subset.
     fn short(&mut self) -> Option<Option<Short<'a>>> {
         let start = self.pos;
+        if let Some(short) = self.quick() {
+            return Some(Some(short));
+        }
+        self.pos = start;
         let (mut kind, mut path) = (None, None);
         let next = loop {
             match self.next()? {
@@ -246,6 +250,41 @@ impl<'a> Lines<'a> {
                 Some(None)
             }
         }
+    }
+
+    /// [`Lines::short`] of a table written as most are: `kind = "…"` and `path = "…"` on
+    /// the lines after its header, each ending in a newline, then the next `[[fd]]` header
+    /// alone on its line, or the end of the text. `None` for any other way of writing it,
+    /// which [`Lines::next`] then reads line by line.
+    fn quick(&mut self) -> Option<Short<'a>> {
+        let kind = self.quoted(b"kind = \"")?;
+        let path = self.quoted(b"path = \"")?;
+        let (b, at) = (self.text.as_bytes(), self.pos);
+        let next = match &b[at..] {
+            [] => None,
+            [b'[', b'[', b'f', b'd', b']', b']', b'\n', ..] => {
+                self.pos += 7;
+                Some(Line::Fd(at..at + 6))
+            }
+            _ => return None,
+        };
+        Some(Short { kind, path, next })
+    }
+
+    /// The value of a line `PREFIX…"` and a newline, `prefix` ending in the opening
+    /// quote; the value a one-line basic string, as [`Lines::string`] reads one.
+    fn quoted(&mut self, prefix: &[u8]) -> Option<&'a str> {
+        let b = self.text.as_bytes();
+        let from = self.pos + prefix.len();
+        if !b[self.pos..].starts_with(prefix) {
+            return None;
+        }
+        let end = from + (b[from..].iter()).position(|&c| BASIC_STOPS[usize::from(c)])?;
+        if b[end] != b'"' || b.get(end + 1) != Some(&b'\n') {
+            return None;
+        }
+        self.pos = end + 2;
+        Some(&self.text[from..end])
     }
 
     /// The pairs of the table whose header ends here, into `table`; stops before the next
