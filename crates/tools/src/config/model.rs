@@ -337,14 +337,8 @@ impl UnixAddress {
             UnixAddress::Path(p) => p.as_os_str().as_bytes(),
         };
         // Only an empty or a `.` component is written otherwise than its components say.
-        // (Most paths have no `/` followed by `/` or `.`: one quick look settles them, a
-        // look with no early exit, which the compiler does several bytes at a time.)
-        let suspect = p
-            .iter()
-            .zip(&p[1.min(p.len())..])
-            .fold(false, |seen, (&a, &b)| {
-                seen | ((a == b'/') & ((b == b'/') | (b == b'.')))
-            });
+        // (Most paths have no `/` followed by `/` or `.`: one quick look settles them.)
+        let suspect = slash_then_slash_or_dot(p);
         let plain = p.first() == Some(&b'/')
             && p.last() != Some(&b'/')
             && (!suspect || {
@@ -363,6 +357,14 @@ impl UnixAddress {
         }
         (true, Cow::Owned(key))
     }
+}
+
+/// Whether `/` is followed by `/` or `.` anywhere in `p`: a look with no early exit,
+/// which the compiler does several bytes at a time.
+fn slash_then_slash_or_dot(p: &[u8]) -> bool {
+    (p.iter().zip(p.get(1..).unwrap_or_default())).fold(false, |seen, (&a, &b)| {
+        seen | ((a == b'/') & ((b == b'/') | (b == b'.')))
+    })
 }
 
 /// TCP or UDP.
@@ -629,6 +631,26 @@ mod tests {
     use super::*;
 
     /// Two addresses have one key exactly when they are equal.
+    #[test]
+    fn the_quick_look_at_pairs_sees_every_one() {
+        let naive = |p: &[u8]| {
+            p.windows(2)
+                .any(|w| w[0] == b'/' && matches!(w[1], b'/' | b'.'))
+        };
+        for len in 0..50 {
+            for at in 0..len {
+                for (a, b) in [(b'/', b'/'), (b'/', b'.'), (b'.', b'/'), (b'/', b'x')] {
+                    let mut p = vec![b'x'; len];
+                    p[at] = a;
+                    if at + 1 < len {
+                        p[at + 1] = b;
+                    }
+                    assert_eq!(slash_then_slash_or_dot(&p), naive(&p), "{p:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn address_keys_agree_with_equality() {
         let paths = [

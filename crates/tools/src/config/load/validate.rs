@@ -7,9 +7,9 @@
 //! fills in a key an entry leaves out, for the kinds the key applies to; it is ignored for
 //! the others. Users and groups are looked up here, so `--check` proves them too.
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 use std::cell::{Cell, RefCell};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -1052,7 +1052,10 @@ pub(super) fn top(raw: &RawConfig) -> Result<Option<PathBuf>, Diag> {
 /// cache at each of them in a large file.
 pub(super) struct Keys {
     state: foldhash::fast::RandomState,
-    hashes: Vec<u64>,
+    /// The ids' hashes.
+    ids: Vec<u64>,
+    /// The unix addresses' hashes.
+    addresses: Vec<u64>,
 }
 
 impl Keys {
@@ -1060,25 +1063,62 @@ impl Keys {
     pub(super) fn with_capacity(n: usize) -> Keys {
         Keys {
             state: foldhash::fast::RandomState::default(),
-            hashes: Vec::with_capacity(2 * n),
+            ids: Vec::with_capacity(n),
+            addresses: Vec::with_capacity(n),
         }
+    }
+
+    /// The hash of `bytes` and `tag`, in one write each: a key is hashed alone, so no
+    /// length need say where its bytes end (a `str`'s or a tuple's `Hash` wrote three
+    /// times, and cost twice as much).
+    fn hash(&self, bytes: &[u8], tag: u8) -> u64 {
+        let mut h = self.state.build_hasher();
+        h.write(bytes);
+        h.write_u8(tag);
+        h.finish()
     }
 
     /// Takes the keys of `e`.
     pub(super) fn add(&mut self, e: &Entry) {
         for id in e.spec.ids() {
-            self.hashes.push(self.state.hash_one((0u8, id)));
+            self.ids.push(self.hash(id.as_bytes(), 0));
         }
         if let FdSpec::Unix { address, .. } = &e.spec {
-            self.hashes.push(self.state.hash_one((1u8, address.key())));
+            let (path, key) = address.key();
+            self.addresses.push(self.hash(&key, u8::from(path)));
         }
     }
 
     /// Whether no two keys taken hash alike.
     pub(super) fn all_unique(&self) -> bool {
-        let mut seen: HashSet<u64> = HashSet::with_capacity(self.hashes.len());
-        self.hashes.iter().all(|&h| seen.insert(h))
+        distinct(&self.ids) && distinct(&self.addresses)
     }
+}
+
+/// Whether no two of `hashes` are equal, as far as their bits but the lowest tell (a
+/// wrong "no" costs [`Keys`]' caller time, never a result). One table with open
+/// addressing, sized once, the hashes' own top bits for a slot: they are uniform already,
+/// and a `HashSet` hashed them again.
+fn distinct(hashes: &[u64]) -> bool {
+    let size = (2 * hashes.len()).next_power_of_two().max(2);
+    let bits = size.trailing_zeros();
+    let mut table = vec![0u64; size];
+    for &h in hashes {
+        // 0 marks a free slot: made odd, no hash is 0.
+        let h = h | 1;
+        let mut slot = (h >> (64 - bits)) as usize;
+        loop {
+            match table[slot] {
+                0 => {
+                    table[slot] = h;
+                    break;
+                }
+                seen if seen == h => return false,
+                _ => slot = (slot + 1) & (size - 1),
+            }
+        }
+    }
+    true
 }
 
 /// Checks that no two entries share an id or a unix address; the first repeat in file
