@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
@@ -278,8 +278,8 @@ impl Entry {
             FdSpec::Unix {
                 address: UnixAddress::Path(p),
                 ..
-            }
-            | FdSpec::Fifo { path: p, .. }
+            } => p.to_string_lossy().into_owned(),
+            FdSpec::Fifo { path: p, .. }
             | FdSpec::File { path: p, .. }
             | FdSpec::Special { path: p, .. } => p.to_string_lossy().into_owned(),
             FdSpec::Unix {
@@ -321,9 +321,78 @@ pub struct Perms {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum UnixAddress {
     /// A path in the file system.
-    Path(PathBuf),
+    Path(SocketPath),
     /// A name in Linux's abstract namespace (without the `@`).
     Abstract(Box<[u8]>),
+}
+
+/// A unix socket's path: a [`Path`] (through `Deref`), kept in an allocation of its own, or
+/// in its id's where the id is `unix:PATH`, as most are: one allocation an entry fewer.
+#[derive(Clone)]
+pub struct SocketPath(Held);
+
+/// Where a [`SocketPath`] keeps its bytes.
+#[derive(Clone)]
+enum Held {
+    Own(PathBuf),
+    /// An id `unix:PATH`.
+    InId(Rc<str>),
+}
+
+/// What an id holding its socket's path starts with.
+const UNIX_ID_PREFIX: &str = "unix:";
+
+impl SocketPath {
+    /// The path `p`.
+    pub fn new(p: PathBuf) -> SocketPath {
+        SocketPath(Held::Own(p))
+    }
+
+    /// The path that the id `unix:PATH` ends with, kept in the id's allocation; `None` for
+    /// another id.
+    pub fn in_id(id: &Rc<str>) -> Option<SocketPath> {
+        id.starts_with(UNIX_ID_PREFIX)
+            .then(|| SocketPath(Held::InId(id.clone())))
+    }
+
+    /// The path, to change it, where it has an allocation of its own.
+    pub fn own_mut(&mut self) -> Option<&mut PathBuf> {
+        match &mut self.0 {
+            Held::Own(p) => Some(p),
+            Held::InId(_) => None,
+        }
+    }
+}
+
+impl std::ops::Deref for SocketPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        match &self.0 {
+            Held::Own(p) => p,
+            Held::InId(id) => Path::new(id.get(UNIX_ID_PREFIX.len()..).unwrap_or_default()),
+        }
+    }
+}
+
+/// As the path: where the bytes are kept says nothing.
+impl std::fmt::Debug for SocketPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Path::fmt(self, f)
+    }
+}
+
+impl PartialEq for SocketPath {
+    fn eq(&self, other: &SocketPath) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for SocketPath {}
+
+impl std::hash::Hash for SocketPath {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        Path::hash(self, h)
+    }
 }
 
 impl UnixAddress {
@@ -564,8 +633,8 @@ impl FdSpec {
             FdSpec::Unix {
                 address: UnixAddress::Path(path),
                 ..
-            }
-            | FdSpec::Fifo { path, .. }
+            } => path.own_mut(),
+            FdSpec::Fifo { path, .. }
             | FdSpec::File { path, .. }
             | FdSpec::Special { path, .. } => Some(path),
             _ => None,
@@ -573,8 +642,10 @@ impl FdSpec {
     }
 
     /// This spec at another path, under another id: `None` for the kinds with no path
-    /// (and an abstract unix socket).
-    pub fn with_own(&self, path: PathBuf, id: Rc<str>) -> Option<FdSpec> {
+    /// (and an abstract unix socket). A unix socket's path is kept in its id's allocation
+    /// where the id is `unix:PATH`.
+    pub fn with_own(&self, path: &str, id: Rc<str>) -> Option<FdSpec> {
+        let own = || PathBuf::from(path);
         Some(match *self {
             FdSpec::Unix {
                 address: UnixAddress::Path(_),
@@ -583,13 +654,21 @@ impl FdSpec {
                 perms,
                 ..
             } => FdSpec::Unix {
+                address: UnixAddress::Path(
+                    SocketPath::in_id(&id)
+                        .filter(|p| p.as_os_str() == path)
+                        .unwrap_or_else(|| SocketPath::new(own())),
+                ),
                 id,
-                address: UnixAddress::Path(path),
                 socket,
                 backlog,
                 perms,
             },
-            FdSpec::Fifo { perms, .. } => FdSpec::Fifo { id, path, perms },
+            FdSpec::Fifo { perms, .. } => FdSpec::Fifo {
+                id,
+                path: own(),
+                perms,
+            },
             FdSpec::File {
                 open,
                 create,
@@ -598,13 +677,17 @@ impl FdSpec {
                 ..
             } => FdSpec::File {
                 id,
-                path,
+                path: own(),
                 open,
                 create,
                 truncate,
                 perms,
             },
-            FdSpec::Special { writable, .. } => FdSpec::Special { id, path, writable },
+            FdSpec::Special { writable, .. } => FdSpec::Special {
+                id,
+                path: own(),
+                writable,
+            },
             _ => return None,
         })
     }
@@ -659,7 +742,7 @@ mod tests {
         ];
         let mut all: Vec<UnixAddress> = paths
             .iter()
-            .map(|p| UnixAddress::Path(PathBuf::from(p)))
+            .map(|p| UnixAddress::Path(SocketPath::new(PathBuf::from(p))))
             .collect();
         all.push(UnixAddress::Abstract(Box::from(&b"/a/b"[..])));
         all.push(UnixAddress::Abstract(Box::from(&b"/a//b"[..])));

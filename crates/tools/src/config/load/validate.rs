@@ -23,8 +23,8 @@ use crate::config::diag::{Diag, Place, entry_label};
 use crate::config::load::parse::{InstantText, NameOrId, OctalText, RawConfig, RawEntry};
 use crate::config::model::{
     Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind,
-    NETLINK_FAMILIES, NO_SOCKET_OPTIONS, OpenMode, Perms, SocketOptions, SocketType, Timestamping,
-    Transport, UNIX_PATH_MAX, UnixAddress, default_id,
+    NETLINK_FAMILIES, NO_SOCKET_OPTIONS, OpenMode, Perms, SocketOptions, SocketPath, SocketType,
+    Timestamping, Transport, UNIX_PATH_MAX, UnixAddress, default_id,
 };
 use fdholder::error::strerror;
 use fdholder::proto::check_id;
@@ -514,7 +514,7 @@ fn unix_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
                     path.value.len()
                 )));
             }
-            UnixAddress::Path(p)
+            UnixAddress::Path(SocketPath::new(p))
         }
     };
     let backlog = match ctx.get("backlog", |e| &e.backlog) {
@@ -822,7 +822,7 @@ pub(super) fn like(
     Some(Entry {
         index,
         span,
-        spec: template.spec.with_own(PathBuf::from(path), id)?,
+        spec: template.spec.with_own(path, id)?,
         expiry: template.expiry,
         name: template.name.clone(),
         sockopts: template.sockopts.clone(),

@@ -516,7 +516,7 @@ fn unix(
     inode: (u64, u64),
 ) {
     let want = match address {
-        UnixAddress::Path(p) => Address::Path(p.clone()),
+        UnixAddress::Path(p) => Address::Path(p.to_path_buf()),
         UnixAddress::Abstract(n) => Address::Abstract(n.to_vec()),
     };
     let listens = socket != SocketType::Dgram;
@@ -725,8 +725,8 @@ fn symlinks(v: &mut Verdict, e: &Entry) {
         FdSpec::Unix {
             address: UnixAddress::Path(p),
             ..
-        }
-        | FdSpec::Fifo { path: p, .. } => p,
+        } => &**p,
+        FdSpec::Fifo { path: p, .. } => p.as_path(),
         _ => return,
     };
     for link in &e.symlinks {
