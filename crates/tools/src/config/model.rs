@@ -626,8 +626,9 @@ impl FdSpec {
         }
     }
 
-    /// The path the entry is at, for a unix socket with a path, a FIFO, a file or a special
-    /// file; `None` for the kinds with no path.
+    /// The path the entry is at, to set it, for a unix socket with a path, a FIFO, a file or
+    /// a special file; `None` for the kinds with no path, and for a unix socket whose path
+    /// is kept in its id ([`SocketPath::in_id`]), which cannot be set apart from the id.
     pub fn own_path_mut(&mut self) -> Option<&mut PathBuf> {
         match self {
             FdSpec::Unix {
