@@ -202,28 +202,43 @@ if [ "$CFG_BIG" -gt "$MAX_HELD" ]; then
 fi
 CFG_SIZES=(1 100 1000 10000 "$CFG_BIG")
 for n in "${CFG_SIZES[@]}" 50000; do config_file "$n"; done
-for n in "${CFG_SIZES[@]}"; do
-    case $n in 1 | 100) r=40 ;; 1000) r=30 ;; *) r=14 ;; esac
+# The sizes whose times are divided by each other (10000 and the largest, for linearity)
+# are run in alternation, round by round, as the two sides are: run one block after the
+# other, a drift of the machine between the blocks would read as a cost that grows.
+config_rounds() {
+    local r=$1 i n
+    shift
+    for n in "$@"; do for side in ours floor; do : >"$WORK/cfg.$side.$n"; done; done
+    for i in $(seq "$r"); do
+        for n in "$@"; do
+            if [ $((i % 2)) -eq 1 ]; then
+                config_one ours "$n"
+                config_one floor "$n"
+            else
+                config_one floor "$n"
+                config_one ours "$n"
+            fi
+        done
+    done
+}
+for n in 1 100 1000; do
+    case $n in 1000) r=30 ;; *) r=40 ;; esac
     r=$(runs "$r")
     say "config mode, $n unix sockets, $r runs a side"
-    for side in ours floor; do : >"$WORK/cfg.$side.$n"; done
-    for i in $(seq "$r"); do
-        if [ $((i % 2)) -eq 1 ]; then
-            config_one ours "$n"
-            config_one floor "$n"
-        else
-            config_one floor "$n"
-            config_one ours "$n"
-        fi
-    done
+    config_rounds "$r" "$n"
 done
+r=$(runs 14)
+say "config mode, 10000 and $CFG_BIG unix sockets in alternation, $r runs a side each"
+config_rounds "$r" 10000 "$CFG_BIG"
 # --check alone: no socket on the command line nor in the file, so no daemon; the plan is
-# printed (to /dev/null).
-for n in 1000 10000 50000; do
-    r=$(runs 15)
-    say "config --check, $n entries, $r runs"
-    : >"$WORK/check.$n"
-    for i in $(seq "$r"); do "$FDBENCH" --once "$OURS" --check -c "$WORK/cfg.$n.toml" >>"$WORK/check.$n"; done
+# printed (to /dev/null). The three sizes in alternation, round by round (see above).
+r=$(runs 15)
+say "config --check, 1000, 10000 and 50000 entries in alternation, $r runs each"
+for n in 1000 10000 50000; do : >"$WORK/check.$n"; done
+for i in $(seq "$r"); do
+    for n in 1000 10000 50000; do
+        "$FDBENCH" --once "$OURS" --check -c "$WORK/cfg.$n.toml" >>"$WORK/check.$n"
+    done
 done
 
 # --- the table ----------------------------------------------------------------------------
