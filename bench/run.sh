@@ -155,7 +155,7 @@ for n in 1 253 1000 5000 19000; do
     ENV_SIZES+=("$n")
 done
 for n in "${ENV_SIZES[@]}"; do
-    case $n in 1) r=400 ;; 253) r=160 ;; 1000) r=60 ;; 5000) r=40 ;; *) r=15 ;; esac
+    case $n in 1) r=400 ;; 253) r=160 ;; 1000 | 5000) r=100 ;; *) r=30 ;; esac
     say "env mode, $n fds, $(runs "$r") runs a tool"
     env_compare "$n" "$(runs "$r")"
 done
@@ -222,17 +222,17 @@ config_rounds() {
     done
 }
 for n in 1 100 1000; do
-    case $n in 1000) r=30 ;; *) r=40 ;; esac
+    case $n in 1000) r=150 ;; *) r=100 ;; esac
     r=$(runs "$r")
     say "config mode, $n unix sockets, $r runs a side"
     config_rounds "$r" "$n"
 done
-r=$(runs 14)
+r=$(runs 30)
 say "config mode, 10000 and $CFG_BIG unix sockets in alternation, $r runs a side each"
 config_rounds "$r" 10000 "$CFG_BIG"
 # --check alone: no socket on the command line nor in the file, so no daemon; the plan is
 # printed (to /dev/null). The three sizes in alternation, round by round (see above).
-r=$(runs 15)
+r=$(runs 30)
 say "config --check, 1000, 10000 and 50000 entries in alternation, $r runs each"
 for n in 1000 10000 50000; do : >"$WORK/check.$n"; done
 for i in $(seq "$r"); do
