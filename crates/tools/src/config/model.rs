@@ -397,7 +397,7 @@ impl std::hash::Hash for SocketPath {
 
 impl UnixAddress {
     /// What two addresses are told apart by, equal exactly when the addresses are
-    /// (paths compare by component, as [`Path`](std::path::Path) does: `/a//b` is `/a/b`),
+    /// (paths compare by component, as [`Path`] does: `/a//b` is `/a/b`),
     /// for hashing as bytes: a path's hash by component costs ten times as much.
     pub fn key(&self) -> (bool, Cow<'_, [u8]>) {
         use std::os::unix::ffi::OsStrExt;
