@@ -14,7 +14,9 @@
 #   one setdump), alternating A B A B, each run on a fresh daemon and a fresh directory on a
 #   tmpfs, both through the same wrapper (`fdbench --once`) and checked (the daemon must hold
 #   N ids). Then `--check` alone (no daemon), and a second run against the daemon of a first
-#   ("nothing to do"), beside what a list of that daemon costs.
+#   ("nothing to do"), beside what a list of that daemon costs. Sizes whose times are
+#   divided by each other for linearity (10000 and the largest run; --check's three sizes)
+#   run in alternation, round by round.
 # - Fixed and per-fd costs: the time at the smallest size, and the slope to the largest.
 #
 # Ids are unique per run and every fd has its own limit, so the daemon never replaces an fd
