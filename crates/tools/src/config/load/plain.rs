@@ -223,57 +223,77 @@ impl<'a> Lines<'a> {
         Some(Some(line))
     }
 
-    /// The table whose header ends here if it holds `kind` and `path` alone, both strings,
-    /// in either order ([`Table::Short`]), with the next header (`None` at the end of the
-    /// text). `Some(None)`, back where it started, for any other table; `None` outside the
-    /// subset.
-    fn short(&mut self) -> Option<Option<Short<'a>>> {
-        let start = self.pos;
-        if let Some(short) = self.quick() {
-            return Some(Some(short));
+    /// The first lines of the table whose header ends here, up to the first that shows it
+    /// is not a table of `kind` and `path` alone ([`Table::Short`]), or to its end: read
+    /// once either way, the pairs of another table put in `pairs`. A table written as most
+    /// are, `kind = "…"` then `path = "…"` on the lines after its header, each ending in a
+    /// newline, then the next `[[fd]]` header alone on its line or the end of the text, is
+    /// read without [`Lines::next`]. `None` outside the subset.
+    fn begin(&mut self, pairs: &mut [Option<Pair<'a>>; 3]) -> Option<Begun<'a>> {
+        let mut n = 0;
+        if let Some((kind, kind_span)) = self.quoted(b"kind = \"") {
+            if let Some((path, path_span)) = self.quoted(b"path = \"") {
+                let (b, at) = (self.text.as_bytes(), self.pos);
+                let end = match &b[at..] {
+                    [] => Some(None),
+                    [b'[', b'[', b'f', b'd', b']', b']', b'\n', ..] => {
+                        self.pos += 7;
+                        Some(Some(Line::Fd(at..at + 6)))
+                    }
+                    _ => None,
+                };
+                if let Some(end) = end {
+                    let (kind, path) = ((kind, kind_span), (path, path_span));
+                    return Some(Begun::Short { kind, path, end });
+                }
+                pairs[1] = Some(("path", path_span, Plain::Str(path)));
+                n = 1;
+            }
+            pairs[0] = Some(("kind", kind_span, Plain::Str(kind)));
+            n += 1;
         }
-        self.pos = start;
-        let (mut kind, mut path) = (None, None);
-        let next = loop {
+        loop {
             match self.next()? {
                 Some(Line::Empty) => {}
-                Some(Line::Pair("kind", _, Plain::Str(s))) if kind.is_none() => kind = Some(s),
-                Some(Line::Pair("path", _, Plain::Str(s))) if path.is_none() => path = Some(s),
-                Some(Line::Pair(..)) => break None,
-                other => break Some(other),
-            }
-        };
-        match (kind, path, next) {
-            (Some(kind), Some(path), Some(next)) => Some(Some(Short { kind, path, next })),
-            _ => {
-                self.pos = start;
-                Some(None)
+                Some(Line::Pair(key, span, v)) => {
+                    let again = pairs[..n].iter().flatten().any(|p| p.0 == key);
+                    let short = matches!(key, "kind" | "path") && matches!(v, Plain::Str(_));
+                    pairs[n] = Some((key, span, v));
+                    n += 1;
+                    if !short || again || n == pairs.len() {
+                        return Some(Begun::Other { read: n, end: None });
+                    }
+                }
+                end => {
+                    // `kind` and `path` alone, written otherwise than most are.
+                    if let [
+                        Some((k1, s1, Plain::Str(v1))),
+                        Some((_, s2, Plain::Str(v2))),
+                        None,
+                    ] = &*pairs
+                    {
+                        let (one, two) = ((*v1, s1.clone()), (*v2, s2.clone()));
+                        let (kind, path) = if *k1 == "kind" {
+                            (one, two)
+                        } else {
+                            (two, one)
+                        };
+                        *pairs = [None, None, None];
+                        return Some(Begun::Short { kind, path, end });
+                    }
+                    return Some(Begun::Other {
+                        read: n,
+                        end: Some(end),
+                    });
+                }
             }
         }
-    }
-
-    /// [`Lines::short`] of a table written as most are: `kind = "…"` and `path = "…"` on
-    /// the lines after its header, each ending in a newline, then the next `[[fd]]` header
-    /// alone on its line, or the end of the text. `None` for any other way of writing it,
-    /// which [`Lines::next`] then reads line by line.
-    fn quick(&mut self) -> Option<Short<'a>> {
-        let kind = self.quoted(b"kind = \"")?;
-        let path = self.quoted(b"path = \"")?;
-        let (b, at) = (self.text.as_bytes(), self.pos);
-        let next = match &b[at..] {
-            [] => None,
-            [b'[', b'[', b'f', b'd', b']', b']', b'\n', ..] => {
-                self.pos += 7;
-                Some(Line::Fd(at..at + 6))
-            }
-            _ => return None,
-        };
-        Some(Short { kind, path, next })
     }
 
     /// The value of a line `PREFIX…"` and a newline, `prefix` ending in the opening
-    /// quote; the value a one-line basic string, as [`Lines::string`] reads one.
-    fn quoted(&mut self, prefix: &[u8]) -> Option<&'a str> {
+    /// quote, and its span (quotes included); the value a one-line basic string, as
+    /// [`Lines::string`] reads one. `None`, where it started, for any other line.
+    fn quoted(&mut self, prefix: &[u8]) -> Option<(&'a str, Range<usize>)> {
         let b = self.text.as_bytes();
         let from = self.pos + prefix.len();
         if !b[self.pos..].starts_with(prefix) {
@@ -284,7 +304,7 @@ impl<'a> Lines<'a> {
             return None;
         }
         self.pos = end + 2;
-        Some(&self.text[from..end])
+        Some((&self.text[from..end], from - 1..end + 1))
     }
 
     /// The pairs of the table whose header ends here, into `table`; stops before the next
@@ -300,12 +320,24 @@ impl<'a> Lines<'a> {
     }
 }
 
-/// An `[[fd]]` table of `kind` and `path` alone ([`Lines::short`]).
-struct Short<'a> {
-    kind: &'a str,
-    path: &'a str,
-    /// The line that ends the table: the next header, or `None` at the end of the text.
-    next: Option<Line<'a>>,
+/// A pair of a table: its key, its value's span, its value.
+type Pair<'a> = (&'a str, Range<usize>, Plain<'a>);
+
+/// What [`Lines::begin`] read of a table.
+enum Begun<'a> {
+    /// A table of `kind` and `path` alone: each value with its span, and the line that
+    /// ended it, the next header or `None` at the end of the text.
+    Short {
+        kind: (&'a str, Range<usize>),
+        path: (&'a str, Range<usize>),
+        end: Option<Line<'a>>,
+    },
+    /// Another table: how many of its pairs `begin` put in its buffer, and the line that
+    /// ended it, where `begin` met it.
+    Other {
+        read: usize,
+        end: Option<Option<Line<'a>>>,
+    },
 }
 
 /// What [`read`]'s first pass finds: the top level's `fdholder`, the `[defaults]` table,
@@ -442,31 +474,50 @@ pub fn read<'a>(
     let shared = defaults.as_ref().map_or(&empty, Spanned::get_ref);
     let mut lines = Lines { text, pos: first };
     let mut index = 0;
+    // `Lines::begin`'s buffer, kept from one table to the next.
+    let mut pairs: [Option<Pair<'_>>; 3] = [None, None, None];
     let mut header = lines.next()?;
     loop {
         match header {
             None => break,
             Some(Line::Fd(span)) => {
-                let body = lines.pos;
-                if let Some(t) = lines.short()? {
-                    let (kind, path) = (t.kind, t.path);
-                    if each(
-                        index,
-                        Table::Short {
+                let begun = match lines.begin(&mut pairs)? {
+                    Begun::Short { kind, path, end } => {
+                        let short = Table::Short {
                             span: span.clone(),
-                            kind,
-                            path,
-                        },
-                    )? {
-                        index += 1;
-                        header = t.next;
-                        continue;
+                            kind: kind.0,
+                            path: path.0,
+                        };
+                        if each(index, short)? {
+                            index += 1;
+                            header = end;
+                            continue;
+                        }
+                        Begun::Short { kind, path, end }
                     }
-                    lines.pos = body;
-                }
-                // Made where it stays: a RawEntry is over a kilobyte.
+                    other => other,
+                };
+                // Made where it stays: a RawEntry is over a kilobyte. What `begin` read goes
+                // in first, then the rest of the table, if `begin` did not meet its end.
                 let mut table = Spanned::new(span, RawEntry::default());
-                let next = lines.table(table.get_mut())?;
+                let raw = table.get_mut();
+                let next = match begun {
+                    Begun::Short { kind, path, end } => {
+                        raw.set_plain("kind", kind.1, Plain::Str(kind.0))?;
+                        raw.set_plain("path", path.1, Plain::Str(path.0))?;
+                        end
+                    }
+                    Begun::Other { read, end } => {
+                        for (key, span, value) in pairs[..read].iter_mut().filter_map(Option::take)
+                        {
+                            raw.set_plain(key, span, value)?;
+                        }
+                        match end {
+                            Some(end) => end,
+                            None => lines.table(raw)?,
+                        }
+                    }
+                };
                 each(index, Table::Raw(&mut table, shared))?;
                 index += 1;
                 header = next;
