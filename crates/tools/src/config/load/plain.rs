@@ -585,6 +585,15 @@ mod tests {
             "[defaults]\n[[fd]]\nkind = \"unix\"\npath = \"/é ü\"\nsocket = \"seqpacket\"\nname = \"\"\n",
             "[[fd]]\nkind = \"unix\"\npath = \"/a\"",
             "[[fd]]\nkind = \"unix\"\npath = \"/[defaults]\" # [defaults]\n \t[defaults] \nlifetime = \"1h\"\n[[fd]]\nkind = \"unix\"\npath = \"/b\"\n",
+            // What `Lines::begin` reads of a table, then hands on: `kind` and `path` as
+            // most write them and then another key, a blank line or a comment; one of
+            // them only; written otherwise, in either order; and a table after each.
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\nmode = \"0600\"\n[[fd]]\nkind = \"unix\"\npath = \"/b\"\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\n\n# c\n[[fd]]\nkind = \"tcp\"\nlisten = \"127.0.0.1:1\"\n",
+            "[[fd]]\nkind = \"unix\"\npath = '/a'\nbacklog = 1\n[defaults]\nlifetime = \"1h\"\n",
+            "[[fd]]\nkind = \"fifo\"\n[[fd]]\npath = \"/a\"\n[[fd]]\n[[fd]]\nkind = \"file\"\npath = \"/f\"\ncreate = true\n",
+            "[[fd]]\npath = \"/a\"\nkind = \"unix\"\n[[fd]]\n  kind = \"unix\"\n  path = \"/b\"  \n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\nsymlinks = [\"/b\"]\nname = \"n\"\n[[fd]]\nkind = \"unix\"\npath = \"/c\"",
         ];
         for text in texts {
             let ours = plain(text).unwrap_or_else(|| panic!("not plain: {text:?}"));
@@ -601,6 +610,10 @@ mod tests {
             "[[fd]]\nkind = \"file\"\npath = \"/x\"\nexpires = 2030-01-01T00:00:00Z\n",
             "[[ fd ]]\nkind = \"unix\"\npath = \"/a\"\n",
             "[[fd]]\nkind = \"unix\"\nkind = \"unix\"\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\nkind = \"unix\"\n",
+            "[[fd]]\nkind = \"unix\"\npath = \"/a\"\npath = \"/b\"\n[[fd]]\n",
+            "[[fd]]\npath = \"/a\"\nkind = 1\n",
+            "[[fd]]\nkind = \"unix\"\npath = [\"/a\"]\n",
             "[[fd]]\nkind = \"sock\"\n",
             "[[fd]]\nbacklog = \"x\"\n",
             "[[fd]]\nbacklog = 1_000\n",
