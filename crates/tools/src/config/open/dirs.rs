@@ -68,11 +68,7 @@ impl Opener<'_, '_> {
         let mut here = root.to_path_buf();
         let mut open = self.exposed.contains(root) || self.is_exposed(&cur, root);
         for c in dir.components() {
-            let name = match c {
-                Component::Normal(n) => n,
-                Component::ParentDir => OsStr::new(".."),
-                _ => continue,
-            };
+            let Some(name) = one_step(c) else { continue };
             here.push(name);
             if let Some(d) = self.dirs.get(&here) {
                 cur = d.clone();
@@ -234,11 +230,7 @@ impl Opener<'_, '_> {
         let mut cur = openat(parent, start, flags, Mode::empty()).map_err(cannot)?;
         let mut through_exposed = target.is_absolute() && fd_exposed(&cur);
         for c in target.components() {
-            let step = match c {
-                Component::Normal(n) => n,
-                Component::ParentDir => OsStr::new(".."),
-                _ => continue,
-            };
+            let Some(step) = one_step(c) else { continue };
             at.push(step);
             let next = match openat(&cur, step, flags | OFlag::O_NOFOLLOW, Mode::empty()) {
                 Err(Errno::ENOTDIR) => {
@@ -259,6 +251,16 @@ impl Opener<'_, '_> {
             cur = next;
         }
         Ok((cur, through_exposed))
+    }
+}
+
+/// The name a walk opens for the path component `c`: `..` for a parent, `None` for the
+/// root and `.`, which take no step.
+fn one_step(c: Component<'_>) -> Option<&OsStr> {
+    match c {
+        Component::Normal(n) => Some(n),
+        Component::ParentDir => Some(OsStr::new("..")),
+        _ => None,
     }
 }
 
