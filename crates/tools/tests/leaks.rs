@@ -140,7 +140,7 @@ fn config_cycle(config: &fdtools::config::model::Config, finish: bool) {
     if finish {
         opened.finish(config, &p).unwrap();
     } else {
-        assert!(opened.rollback(0).is_empty());
+        assert!(opened.rollback(config, &p, 0).is_empty());
     }
 }
 

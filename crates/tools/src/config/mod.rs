@@ -214,7 +214,7 @@ fn carry_out(
         }
     };
     if let Some(signal) = stop() {
-        warn_leftovers(&opened.rollback(0));
+        warn_leftovers(&opened.rollback(&sel.config, &sel.plan, 0));
         fixed.undo();
         return Err(Fatal::Signalled(signal));
     }
@@ -222,7 +222,8 @@ fn carry_out(
     client.connection().set_interrupt(watch);
     if let Err(e) = apply::apply(client, config, plan, &sel, &opened, report, dump) {
         // The daemon keeps what it acknowledged: only the rest is undone.
-        warn_leftovers(&opened.rollback(e.committed.min(sel.items.len())));
+        let keep = e.committed.min(sel.items.len());
+        warn_leftovers(&opened.rollback(&sel.config, &sel.plan, keep));
         // Nothing committed: the fixes are undone too. Part of the dump committed: the
         // daemon holds part of the run, and the fixes stay with it.
         if e.committed == 0 {

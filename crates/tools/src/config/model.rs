@@ -642,6 +642,17 @@ impl FdSpec {
         }
     }
 
+    /// The path a unix socket is bound at; `None` for an abstract one and the other kinds.
+    pub fn unix_path(&self) -> Option<&Path> {
+        match self {
+            FdSpec::Unix {
+                address: UnixAddress::Path(path),
+                ..
+            } => Some(path),
+            _ => None,
+        }
+    }
+
     /// This spec at another path, under another id: `None` for the kinds with no path
     /// (and an abstract unix socket). A unix socket's path is kept in its id's allocation
     /// where the id is `unix:PATH`.

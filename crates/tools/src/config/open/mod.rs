@@ -100,9 +100,11 @@ pub fn open_all<'a>(
     let mut op = Opener {
         replaceable: Some(replaceable),
         // Room for a record an entry (the most a socket or FIFO entry makes, beside a
-        // directory made on the way): a vector grown by doubling copied and touched twice
-        // the records' memory, a tenth of a large run's.
+        // directory made on the way), in either vector: one grown by doubling copied and
+        // touched twice the records' memory, a tenth of a large run's. What is not written
+        // is not touched: a file of sockets fills only `bound`.
         created: Vec::with_capacity(config.entries.len()),
+        bound: Vec::with_capacity(config.entries.len()),
         ..Opener::default()
     };
     let mut fds = Vec::with_capacity(plan.items.len());
@@ -187,18 +189,20 @@ pub fn open_all<'a>(
         }
     }
     let created = std::mem::take(&mut op.created);
+    let bound = std::mem::take(&mut op.bound);
     let asides = std::mem::take(&mut op.asides);
     drop(op);
     let opened = Opened {
         fds,
         created,
+        bound,
         asides,
     };
     match result {
         Ok(()) => Ok(opened),
         Err(diag) => Err(OpenFailure {
             diag,
-            leftovers: opened.rollback(0),
+            leftovers: opened.rollback(config, plan, 0),
         }),
     }
 }

@@ -36,6 +36,17 @@ pub(super) struct Created<'a> {
     pub(super) _pin: Option<OwnedFd>,
 }
 
+/// A socket file this run bound where sock_diag tells which file a socket is bound to:
+/// what a [`Created`] of [`Identity::Socket`] would say of it, in a quarter of its memory.
+/// Its path is its entry's, found again through its plan item.
+#[derive(Debug)]
+pub(super) struct BoundSocket {
+    /// The plan item whose socket is bound to it.
+    pub(super) item: ItemIdx,
+    /// The directory it was bound in: it is removed from there.
+    pub(super) parent: Dir,
+}
+
 /// How a run knows a file it made again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Identity {
@@ -121,6 +132,8 @@ pub struct Opened<'a> {
     /// One fd per plan item, in plan order.
     pub fds: Vec<OwnedFd>,
     pub(super) created: Vec<Created<'a>>,
+    /// The socket files bound, of an entry each, in the order they were bound.
+    pub(super) bound: Vec<BoundSocket>,
     pub(super) asides: Vec<Aside>,
 }
 
@@ -134,15 +147,31 @@ pub struct Leftover {
     pub errno: Option<Errno>,
 }
 
-impl Opened<'_> {
-    /// Removes what this run created for plan items from `keep` on, newest first (so
-    /// directories are empty when their turn comes), then closes every fd. Items before
-    /// `keep` are the ones a daemon has taken: their files stay. The fds stay open until
-    /// then so that their files' inodes do: a file of ours unlinked by someone else cannot
-    /// have its inode number reused, meanwhile, by a file that would pass for ours.
-    pub fn rollback(mut self, keep: usize) -> Vec<Leftover> {
+impl<'a> Opened<'a> {
+    /// Removes what this run created for the items of `plan` (of `config`, as opened)
+    /// from `keep` on, newest first (so directories are empty when their turn comes),
+    /// then closes every fd. Items before `keep` are the ones a daemon has taken: their
+    /// files stay. The fds stay open until then so that their files' inodes do: a file of
+    /// ours unlinked by someone else cannot have its inode number reused, meanwhile, by a
+    /// file that would pass for ours.
+    pub fn rollback(mut self, config: &'a Config, plan: &Plan, keep: usize) -> Vec<Leftover> {
+        // The bound sockets' records, with their entries' paths.
+        let bound = std::mem::take(&mut self.bound).into_iter().filter_map(|b| {
+            let e = &config.entries[plan.items.get(b.item.0)?.entry];
+            let path = e.spec.unix_path()?;
+            Some(Created {
+                item: b.item,
+                parent: b.parent,
+                path: Cow::Borrowed(path),
+                dir: false,
+                id: Identity::Socket,
+                _pin: None,
+            })
+        });
+        let mut sockets: Vec<Created<'a>> = bound.filter(|c| c.item.0 >= keep).collect();
         // The sockets' files, asked before their fds close.
-        for c in self.created.iter_mut().filter(|c| c.item.0 >= keep) {
+        let created = self.created.iter_mut().filter(|c| c.item.0 >= keep);
+        for c in created.chain(&mut sockets) {
             if c.id == Identity::Socket {
                 let file = self.fds.get(c.item.0).and_then(|fd| {
                     let st = nix::sys::stat::fstat(fd).ok()?;
@@ -153,7 +182,7 @@ impl Opened<'_> {
         }
         let mut left = Vec::new();
         let undo = self.created.iter().rev().filter(|c| c.item.0 >= keep);
-        for c in undo.clone().filter(|c| !c.dir) {
+        for c in sockets.iter().rev().chain(undo.clone().filter(|c| !c.dir)) {
             if let Err(errno) = c.remove() {
                 left.push(Leftover {
                     path: c.path.to_path_buf(),

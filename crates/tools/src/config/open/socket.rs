@@ -149,14 +149,18 @@ impl<'a> Opener<'a, '_> {
             r = try_bind(self);
         }
         r.map_err(|errno| fail(e, format!("unable to bind to {}", path.display()), errno))?;
-        let id = if self.knows_sockets(fd) {
-            Identity::Socket
+        if self.knows_sockets(fd) {
+            debug_assert_eq!(e.spec.unix_path(), Some(path));
+            let parent = dir.clone();
+            self.bound.push(BoundSocket {
+                item: self.item,
+                parent,
+            });
         } else {
             let st = stat_in(&dir, name)
                 .map_err(|errno| fail(e, format!("unable to stat {}", path.display()), errno))?;
-            Identity::File(file_id(&st))
-        };
-        self.record(&dir, name, path, false, id, None);
+            self.record(&dir, name, path, false, Identity::File(file_id(&st)), None);
+        }
         if perms.owner.is_some() || perms.group.is_some() {
             chown_socket(e, (&dir, through_fd), (fd, name), path, perms)?;
         }
