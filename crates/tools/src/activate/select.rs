@@ -20,7 +20,7 @@ pub fn select(config: &Config, file: &Path, selectors: &[String]) -> Result<Vec<
         for id in entry.spec.ids() {
             let mut take = false;
             for (sel, hit) in selectors.iter().zip(&mut picked) {
-                if entry.name.as_deref() == Some(sel.as_str()) || &**id == sel.as_str() {
+                if entry.name() == Some(sel.as_str()) || &**id == sel.as_str() {
                     *hit = true;
                     take = true;
                 }
@@ -29,8 +29,7 @@ pub fn select(config: &Config, file: &Path, selectors: &[String]) -> Result<Vec<
                 wanted.push(Wanted {
                     id: id.as_bytes().to_vec(),
                     name: entry
-                        .name
-                        .as_deref()
+                        .name()
                         .map_or_else(|| fdname::from_id(id.as_bytes()), str::to_string),
                 });
             }

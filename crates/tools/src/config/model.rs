@@ -225,14 +225,28 @@ pub struct Entry {
     pub spec: FdSpec,
     /// How long the daemon holds it.
     pub expiry: Expiry,
+    /// What most entries leave out; `None` where it sets none of it. Boxed, as an entry's
+    /// size is most of a large run's memory. Read through [`Entry::name`],
+    /// [`Entry::sockopts`] and [`Entry::symlinks`].
+    pub extra: Option<Box<Extra>>,
+}
+
+/// What an [`Entry`] may add to its kind, its address and its expiry.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extra {
     /// Its `name`, for `LISTEN_FDNAMES`, if the file gives one.
     pub name: Option<Box<str>>,
-    /// Socket options of a unix, tcp or udp entry; `None` where none is set, as for the
-    /// other kinds ([`Entry::sockopts`] reads them): boxed, as most entries set none and an
-    /// entry's size is most of a large run's memory.
-    pub sockopts: Option<Box<SocketOptions>>,
+    /// Socket options of a unix, tcp, udp or netlink entry; `None` where none is set.
+    pub sockopts: Option<SocketOptions>,
     /// Symbolic links to a unix socket's path or a FIFO, made beside it.
     pub symlinks: Box<[PathBuf]>,
+}
+
+impl Extra {
+    /// `extra` boxed, or `None` where it holds nothing.
+    pub fn boxed(extra: Extra) -> Option<Box<Extra>> {
+        (extra != Extra::default()).then(|| Box::new(extra))
+    }
 }
 
 /// The socket options of an entry that sets none.
@@ -252,7 +266,22 @@ pub static NO_SOCKET_OPTIONS: SocketOptions = SocketOptions {
 impl Entry {
     /// Its socket options, every one `None` where it sets none.
     pub fn sockopts(&self) -> &SocketOptions {
-        self.sockopts.as_deref().unwrap_or(&NO_SOCKET_OPTIONS)
+        self.set_sockopts().unwrap_or(&NO_SOCKET_OPTIONS)
+    }
+
+    /// Its socket options, if it sets any.
+    pub fn set_sockopts(&self) -> Option<&SocketOptions> {
+        self.extra.as_ref()?.sockopts.as_ref()
+    }
+
+    /// Its `name`, if the file gives one.
+    pub fn name(&self) -> Option<&str> {
+        self.extra.as_ref()?.name.as_deref()
+    }
+
+    /// The symbolic links made beside its socket or FIFO.
+    pub fn symlinks(&self) -> &[PathBuf] {
+        self.extra.as_ref().map_or(&[], |x| &x.symlinks)
     }
 
     /// How messages name it: `fd[I] (KIND:ADDRESS)`, the address as written. Made only

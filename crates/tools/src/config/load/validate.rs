@@ -22,7 +22,7 @@ use toml::Spanned;
 use crate::config::diag::{Diag, Place, entry_label};
 use crate::config::load::parse::{InstantText, NameOrId, OctalText, RawConfig, RawEntry};
 use crate::config::model::{
-    Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, FdSpec, IFNAME_MAX, InetOptions, Kind,
+    Config, DEFAULT_DIRECTORY_MODE, Entry, Expiry, Extra, FdSpec, IFNAME_MAX, InetOptions, Kind,
     NETLINK_FAMILIES, NO_SOCKET_OPTIONS, OpenMode, Perms, SocketOptions, SocketPath, SocketType,
     Timestamping, Transport, UNIX_PATH_MAX, UnixAddress, default_id,
 };
@@ -787,7 +787,7 @@ pub(super) fn push_entry<'e>(
 /// a path that is not an abstract socket name, and no symlinks (from `[defaults]`), which
 /// are checked against the path.
 pub(super) fn is_template(e: &Entry) -> bool {
-    e.symlinks.is_empty()
+    e.symlinks().is_empty()
         && matches!(
             e.spec,
             FdSpec::Unix {
@@ -824,9 +824,7 @@ pub(super) fn like(
         span,
         spec: template.spec.with_own(path, id)?,
         expiry: template.expiry,
-        name: template.name.clone(),
-        sockopts: template.sockopts.clone(),
-        symlinks: Box::default(),
+        extra: template.extra.clone(),
     })
 }
 
@@ -892,11 +890,14 @@ fn unlabelled(
                 .map_err(|e| f.err(format!("bad `name`: {e}")))
         })
         .transpose()?;
-    Ok(Entry {
-        index,
+    let extra = Extra {
         name,
         sockopts: sockopts(&ctx)?,
         symlinks: symlinks(&ctx, &spec)?.into(),
+    };
+    Ok(Entry {
+        index,
+        extra: Extra::boxed(extra),
         expiry: expiry(&ctx, now)?,
         span: ctx.span,
         spec,
@@ -942,7 +943,7 @@ fn symlinks(ctx: &Ctx<'_>, spec: &FdSpec) -> Result<Vec<PathBuf>, Diag> {
 
 /// The socket options every socket kind takes; the buffers here for a unix socket only
 /// (a tcp or udp socket has them in its [`InetOptions`]). `None` where none is set.
-fn sockopts(ctx: &Ctx<'_>) -> Result<Option<Box<SocketOptions>>, Diag> {
+fn sockopts(ctx: &Ctx<'_>) -> Result<Option<SocketOptions>, Diag> {
     if !matches!(ctx.kind, Kind::Unix | Kind::Tcp | Kind::Udp | Kind::Netlink) {
         return Ok(None);
     }
@@ -981,7 +982,7 @@ fn sockopts(ctx: &Ctx<'_>) -> Result<Option<Box<SocketOptions>>, Diag> {
         receive_buffer: buffer("receive-buffer", |e| &e.receive_buffer)?,
         send_buffer: buffer("send-buffer", |e| &e.send_buffer)?,
     };
-    Ok((o != NO_SOCKET_OPTIONS).then(|| Box::new(o)))
+    Ok((o != NO_SOCKET_OPTIONS).then_some(o))
 }
 
 /// The span where an entry sets its id(s), or its table, for duplicate-id messages.

@@ -161,8 +161,11 @@ pub fn open_all<'a>(
                 e.spec,
                 FdSpec::Unix { .. } | FdSpec::Inet { .. } | FdSpec::Netlink { .. }
             ) && let Some(fd) = fds.get(first)
+                // An entry that sets none has nothing to set (a look at each of its options
+                // was 70 instructions an entry).
+                && let Some(o) = e.set_sockopts()
             {
-                sockopts::set(e, fd, e.sockopts())?;
+                sockopts::set(e, fd, o)?;
             }
             let linked = match &e.spec {
                 FdSpec::Unix {
@@ -178,7 +181,7 @@ pub fn open_all<'a>(
                 _ => None,
             };
             if let Some((target, perms)) = linked {
-                op.symlinks(e, target, &e.symlinks, Some(perms.directory_mode))?;
+                op.symlinks(e, target, e.symlinks(), Some(perms.directory_mode))?;
             }
             (first..fds.len())
                 .try_for_each(|i| opened(&plan.items[i]).map_err(|why| refuse(e, why)))

@@ -729,7 +729,7 @@ fn symlinks(v: &mut Verdict, e: &Entry) {
         FdSpec::Fifo { path: p, .. } => p.as_path(),
         _ => return,
     };
-    for link in &e.symlinks {
+    for link in e.symlinks() {
         match nix::fcntl::readlink(link.as_path()) {
             Ok(t) if Path::new(&t) == target => {}
             Ok(t) => v.differ(
