@@ -30,8 +30,9 @@ pub fn encode_setdump_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits
 /// [`encode_setdump_batch`] with the limits from an iterator.
 fn encode_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits: impl Iterator<Item = Tain>) {
     buf.clear();
-    // Sized once: grown by doubling, the first batch's buffer was a dozen allocations.
-    buf.reserve(1 + entries.iter().map(|e| 14 + e.id.len()).sum::<usize>());
+    // Sized to the batch, exactly: grown by doubling, the first batch's buffer was a dozen
+    // allocations, and a later batch a few bytes longer doubled it.
+    buf.reserve_exact(1 + entries.iter().map(|e| 14 + e.id.len()).sum::<usize>());
     buf.push(b'.');
     for (e, limit) in entries.iter().zip(limits) {
         buf.extend_from_slice(&limit.pack());
