@@ -7,11 +7,11 @@
 
 use crate::sockdiag::{
     NLM_F_DUMP, NLM_F_REQUEST, NLMSG_ERROR, NLMSG_HDR, SOCK_DIAG_BY_FAMILY, dump, errno_of, ne_u16,
-    ne_u32, request_header, send,
+    ne_u32, request_header, send_on,
 };
 use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -314,8 +314,14 @@ fn parse_unix_diag(reply: &[u8], ino: u32) -> Result<UnixDiag, Errno> {
 /// Asks the kernel (sock_diag) about the Unix socket whose own inode, as fstat gives it,
 /// is `socket_inode`: its socket file and its backlog.
 pub fn unix_diag(socket_inode: u64) -> Result<UnixDiag, Errno> {
+    unix_diag_on(crate::sockdiag::open()?.as_fd(), socket_inode)
+}
+
+/// [`unix_diag`], asked on the sock_diag socket `nl` ([`crate::sockdiag::open`]): one kept
+/// by a run, which then needs no free fd to ask.
+pub fn unix_diag_on(nl: BorrowedFd<'_>, socket_inode: u64) -> Result<UnixDiag, Errno> {
     let ino = u32::try_from(socket_inode).map_err(|_| Errno::EOVERFLOW)?;
-    let nl = send(&unix_diag_request(ino, NLM_F_REQUEST))?;
+    send_on(nl, &unix_diag_request(ino, NLM_F_REQUEST))?;
     // The kernel queues its answer before sendto returns.
     let mut buf = [0u8; 1024];
     let n = socket::recv(nl.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT)?;

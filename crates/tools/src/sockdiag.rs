@@ -2,7 +2,7 @@
 //! their backlog, whether a file is bound) and [`crate::inetdiag`] (a tcp socket's backlog)
 //! ask it: the request header, one question sent, a multi-part dump walked.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -45,21 +45,28 @@ pub fn request_header(body_len: usize, flags: u16) -> Vec<u8> {
     req
 }
 
-/// Sends `request` to the kernel on a new sock_diag socket, which is returned to read the
-/// answer from. The kernel queues its answer before sendto returns.
-pub fn send(request: &[u8]) -> Result<OwnedFd, Errno> {
-    let nl = socket::socket(
+/// A new sock_diag socket, to send questions on one at a time ([`send_on`]).
+pub fn open() -> Result<OwnedFd, Errno> {
+    socket::socket(
         AddressFamily::Netlink,
         SockType::Datagram,
         SockFlag::SOCK_CLOEXEC,
         SockProtocol::NetlinkSockDiag,
-    )?;
-    socket::sendto(
-        nl.as_raw_fd(),
-        request,
-        &NetlinkAddr::new(0, 0),
-        MsgFlags::empty(),
-    )?;
+    )
+}
+
+/// Sends `request` to the kernel on the sock_diag socket `nl`, to read the answer from.
+/// The kernel queues its answer before sendto returns.
+pub fn send_on(nl: BorrowedFd<'_>, request: &[u8]) -> Result<(), Errno> {
+    let to = NetlinkAddr::new(0, 0);
+    socket::sendto(nl.as_raw_fd(), request, &to, MsgFlags::empty()).map(drop)
+}
+
+/// Sends `request` to the kernel on a new sock_diag socket, which is returned to read the
+/// answer from.
+pub fn send(request: &[u8]) -> Result<OwnedFd, Errno> {
+    let nl = open()?;
+    send_on(nl.as_fd(), request)?;
     Ok(nl)
 }
 

@@ -186,6 +186,64 @@ fn a_directory_the_run_may_not_write_in_or_create() {
 }
 
 #[test]
+fn a_socket_whose_chown_fails_is_removed() {
+    // As `nobody`, a chown to root fails (EPERM) after the socket is bound and before the
+    // run holds it: its file is still removed, with the entry before it, and a held socket
+    // replaced (--replace-all) goes back in place, the same file, still listening.
+    let d = Daemon::start();
+    let bin = open_to_nobody(&d);
+    let ours = d.path("nobodys");
+    fs::create_dir(&ours).unwrap();
+    nix::unistd::chown(&ours, Some(65534.into()), Some(65534.into())).unwrap();
+    let (a, b) = (ours.join("a.sock"), ours.join("b.sock"));
+    let text = format!(
+        "[[fd]]\nkind = \"unix\"\npath = \"{}\"\n\
+         [[fd]]\nkind = \"unix\"\npath = \"{}\"\nowner = 0\n",
+        a.display(),
+        b.display()
+    );
+    let config = write_config(&d, "chown.toml", &text);
+    let before = tree(d.dir.path());
+    let got = run_as_nobody(&bin, &[&"-c", &config, &d.socket]);
+    let at = format!("{}:4:1: fd[1] (unix:{}): ", config.display(), b.display());
+    let says = format!("unable to chown {}: Operation not permitted", b.display());
+    assert_fatal(&got, 111, &at, &says);
+    assert!(!got.1.contains("warning"), "{}", got.1);
+    assert_eq!(tree(d.dir.path()), before, "nothing left on disk");
+    assert!(d.list().is_empty(), "nothing held");
+
+    let held = write_config(
+        &d,
+        "held.toml",
+        &format!("[[fd]]\nkind = \"unix\"\npath = \"{}\"\n", a.display()),
+    );
+    assert_eq!(run_as_nobody(&bin, &[&"-c", &held, &d.socket]).0, 0);
+    let ino = || std::os::unix::fs::MetadataExt::ino(&fs::symlink_metadata(&a).unwrap());
+    let was = ino();
+    let again = write_config(
+        &d,
+        "again.toml",
+        &format!(
+            "[[fd]]\nkind = \"unix\"\npath = \"{}\"\nowner = 0\n",
+            a.display()
+        ),
+    );
+    let got = run_as_nobody(&bin, &[&"--replace-all", &"-c", &again, &d.socket]);
+    assert_eq!(got.0, 111, "{}", got.1);
+    assert!(!got.1.contains("warning"), "{}", got.1);
+    assert_eq!(ino(), was, "the held socket's own file is back");
+    assert!(
+        std::os::unix::net::UnixStream::connect(&a).is_ok(),
+        "and the held socket still listens there"
+    );
+    let names: Vec<_> = fs::read_dir(&ours)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["a.sock"], "no aside name is left");
+}
+
+#[test]
 fn sigterm_while_opening_1000_sockets_leaves_nothing() {
     // The signal is sent once the run says (-v) it has opened its first socket. Its -v
     // lines then fill the stderr pipe, which is not read until the signal is sent: the run

@@ -193,12 +193,14 @@ pub fn open_all<'a>(
     }
     let created = std::mem::take(&mut op.created);
     let bound = std::mem::take(&mut op.bound);
+    let sock_diag = op.sock_diag.take().flatten();
     let asides = std::mem::take(&mut op.asides);
     drop(op);
     let opened = Opened {
         fds,
         created,
         bound,
+        sock_diag,
         asides,
     };
     match result {

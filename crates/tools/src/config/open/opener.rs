@@ -73,8 +73,10 @@ pub(super) struct Opener<'a, 'r> {
     /// another directory (see [`exposed`]): a socket there is bound through the fd.
     pub(super) exposed: HashSet<PathBuf>,
     /// Whether sock_diag says which file a socket is bound to, once asked: then a socket
-    /// file made is known again by its socket ([`Identity::Socket`]), with no stat.
-    pub(super) sock_diag: Option<bool>,
+    /// file made is known again by its socket ([`Identity::Socket`]), with no stat, and
+    /// the sock_diag socket asked is kept here (`Some(Some)`), so that the rollback can
+    /// ask again when no fd is left to make one (a run that failed with EMFILE).
+    pub(super) sock_diag: Option<Option<OwnedFd>>,
     /// The directory opened last, and whether it is in `exposed`.
     pub(super) last_dir: Option<(PathBuf, Dir, bool)>,
 }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -135,6 +135,8 @@ pub struct Opened<'a> {
     /// The socket files bound, of an entry each, in the order they were bound.
     pub(super) bound: Vec<BoundSocket>,
     pub(super) asides: Vec<Aside>,
+    /// The sock_diag socket that knows `bound` again, kept from the opening.
+    pub(super) sock_diag: Option<OwnedFd>,
 }
 
 /// A path this run created and could not remove when undoing its work.
@@ -169,13 +171,17 @@ impl<'a> Opened<'a> {
             })
         });
         let mut sockets: Vec<Created<'a>> = bound.filter(|c| c.item.0 >= keep).collect();
-        // The sockets' files, asked before their fds close.
+        // The sockets' files, asked before their fds close, on the sock_diag socket of the
+        // opening: a run that failed for want of fds has none left to make another.
         let created = self.created.iter_mut().filter(|c| c.item.0 >= keep);
         for c in created.chain(&mut sockets) {
             if c.id == Identity::Socket {
                 let file = self.fds.get(c.item.0).and_then(|fd| {
+                    let nl = self.sock_diag.as_ref()?;
                     let st = nix::sys::stat::fstat(fd).ok()?;
-                    crate::fdinfo::unix_diag(st.st_ino).ok()?.file
+                    crate::fdinfo::unix_diag_on(nl.as_fd(), st.st_ino)
+                        .ok()?
+                        .file
                 });
                 c.id = Identity::Bound(file);
             }

@@ -2,7 +2,7 @@
 //! namespace, tcp and udp ones with their options; listening, and chowned as declared.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -19,7 +19,7 @@ use super::opener::*;
 use super::rollback::*;
 use crate::config::diag::Diag;
 use crate::config::model::{Entry, InetOptions, Perms, SocketType, Transport, UnixAddress};
-use crate::fdinfo::unix_file_bound;
+use crate::fdinfo::{unix_diag_on, unix_file_bound};
 
 /// What a connect says about a socket file.
 pub(super) enum Probe {
@@ -168,12 +168,41 @@ impl<'a> Opener<'a, '_> {
     }
 
     /// Whether sock_diag tells which file a bound socket such as `fd` is bound to; asked of
-    /// the first socket bound, for the whole run.
+    /// the first socket bound, for the whole run, on a sock_diag socket kept for it.
     fn knows_sockets(&mut self, fd: &OwnedFd) -> bool {
-        *self.sock_diag.get_or_insert_with(|| {
-            fstat(fd)
-                .is_ok_and(|st| crate::fdinfo::unix_diag(st.st_ino).is_ok_and(|d| d.file.is_some()))
-        })
+        let ask = || {
+            let nl = crate::sockdiag::open().ok()?;
+            let st = fstat(fd).ok()?;
+            unix_diag_on(nl.as_fd(), st.st_ino).ok()?.file?;
+            Some(nl)
+        };
+        self.sock_diag.get_or_insert_with(ask).is_some()
+    }
+
+    /// The socket `fd` of the item being opened closes, its entry failed, before the run
+    /// holds it: the socket file bound for it, which a [`BoundSocket`] knows again only
+    /// through that socket, is asked of sock_diag now and recorded with the answer, so
+    /// that the rollback removes it (a chown or a listen failed after the bind).
+    fn settle(&mut self, fd: &OwnedFd, path: &'a Path) {
+        if self.bound.last().is_none_or(|b| b.item != self.item) {
+            return;
+        }
+        let Some(b) = self.bound.pop() else {
+            return;
+        };
+        let nl = self.sock_diag.as_ref().and_then(Option::as_ref);
+        let file = nl.and_then(|nl| {
+            let st = fstat(fd).ok()?;
+            unix_diag_on(nl.as_fd(), st.st_ino).ok()?.file
+        });
+        self.created.push(Created {
+            item: b.item,
+            parent: b.parent,
+            path: path.into(),
+            dir: false,
+            id: Identity::Bound(file),
+            _pin: None,
+        });
     }
 
     /// Renames the socket file `name` in `dir` (`path`) aside if it is a replaceable one;
@@ -235,16 +264,21 @@ impl<'a> Opener<'a, '_> {
         let fd = socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC, None)
             .map_err(|errno| fail(e, "unable to create a socket".into(), errno))?;
         match address {
-            UnixAddress::Path(path) => self.bind_path(e, &fd, path, ty, perms)?,
+            UnixAddress::Path(path) => {
+                let r = self.bind_path(e, &fd, path, ty, perms);
+                let r = r.and_then(|()| listen_unless_datagram(e, &fd, ty, backlog));
+                if r.is_err() {
+                    self.settle(&fd, path);
+                }
+                r?;
+            }
             UnixAddress::Abstract(name) => {
                 let addr = UnixAddr::new_abstract(name)
                     .map_err(|errno| fail(e, "bad abstract socket name".into(), errno))?;
                 bind(fd.as_raw_fd(), &addr)
                     .map_err(|errno| fail(e, "unable to bind".into(), errno))?;
+                listen_unless_datagram(e, &fd, ty, backlog)?;
             }
-        }
-        if ty != SockType::Datagram {
-            listen_on(e, &fd, backlog)?;
         }
         Ok(fd)
     }
@@ -275,6 +309,14 @@ impl<'a> Opener<'a, '_> {
             listen_on(e, &fd, backlog)?;
         }
         Ok(fd)
+    }
+}
+
+/// listen(2) with the entry's backlog, but for a datagram socket, which takes none.
+fn listen_unless_datagram(e: &Entry, fd: &OwnedFd, ty: SockType, backlog: i32) -> Result<(), Diag> {
+    match ty {
+        SockType::Datagram => Ok(()),
+        _ => listen_on(e, fd, backlog),
     }
 }
 
