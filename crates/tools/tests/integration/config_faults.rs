@@ -116,6 +116,16 @@ fn open_to_nobody(d: &Daemon) -> PathBuf {
     bin
 }
 
+/// Lets `nobody` use the daemon `d` ([`open_to_nobody`]) and gives it a directory of its
+/// own in `d`'s: the tool's copy, and that directory.
+fn nobody_with_a_dir(d: &Daemon) -> (PathBuf, PathBuf) {
+    let bin = open_to_nobody(d);
+    let ours = d.path("nobodys");
+    fs::create_dir(&ours).unwrap();
+    nix::unistd::chown(&ours, Some(65534.into()), Some(65534.into())).unwrap();
+    (bin, ours)
+}
+
 /// Runs `bin` as `nobody` (setpriv, util-linux) with `args`.
 fn run_as_nobody(bin: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, String) {
     let out = Command::new("setpriv")
@@ -136,10 +146,7 @@ fn a_directory_the_run_may_not_write_in_or_create() {
     // the one that fails (a pipe, a socket, a FIFO in a new directory, all in a directory
     // of nobody's) are undone.
     let d = Daemon::start();
-    let bin = open_to_nobody(&d);
-    let ours = d.path("nobodys");
-    fs::create_dir(&ours).unwrap();
-    nix::unistd::chown(&ours, Some(65534.into()), Some(65534.into())).unwrap();
+    let (bin, ours) = nobody_with_a_dir(&d);
     let roots = d.path("roots");
     fs::create_dir(&roots).unwrap();
     fs::set_permissions(&roots, fs::Permissions::from_mode(0o755)).unwrap();
@@ -191,10 +198,7 @@ fn a_socket_whose_chown_fails_is_removed() {
     // run holds it: its file is still removed, with the entry before it, and a held socket
     // replaced (--replace-all) goes back in place, the same file, still listening.
     let d = Daemon::start();
-    let bin = open_to_nobody(&d);
-    let ours = d.path("nobodys");
-    fs::create_dir(&ours).unwrap();
-    nix::unistd::chown(&ours, Some(65534.into()), Some(65534.into())).unwrap();
+    let (bin, ours) = nobody_with_a_dir(&d);
     let (a, b) = (ours.join("a.sock"), ours.join("b.sock"));
     let text = format!(
         "[[fd]]\nkind = \"unix\"\npath = \"{}\"\n\
