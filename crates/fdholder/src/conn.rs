@@ -174,6 +174,11 @@ impl Connection {
         self.interrupt = fd;
     }
 
+    /// Takes back the fd [`Connection::set_interrupt`] gave: waits are no longer ended by it.
+    pub fn take_interrupt(&mut self) -> Option<OwnedFd> {
+        self.interrupt.take()
+    }
+
     /// Replaces the deadline for the rest of the exchange.
     pub fn set_deadline(&mut self, deadline: Deadline) {
         self.deadline = deadline;

@@ -16,6 +16,9 @@ use crate::error::{Error, Op, ProtocolError, SetdumpError};
 use crate::frame::MAX_SEND_FDS;
 use crate::tai64n::Tain;
 
+/// How much longer a setdump awaits the answer to a batch sent when a stop comes.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
+
 /// Packs the request that opens a setdump of `total` fds.
 pub fn encode_setdump_start(total: u32) -> [u8; 5] {
     let t = total.to_be_bytes();
@@ -176,8 +179,11 @@ impl Client {
             fds.clear();
             fds.extend(batch.iter().map(|e| e.fd));
             let last = committed + batch.len() == total;
-            self.send_batch(&buf, &fds, last)
-                .map_err(|e| fail(e, committed))?;
+            self.send(&buf, &fds).map_err(|e| fail(e, committed))?;
+            if let Err(e) = self.batch_reply(last) {
+                let taken = e == Error::Interrupted && self.taken_after_stop(last);
+                return Err(fail(e, committed + if taken { batch.len() } else { 0 }));
+            }
             committed += batch.len();
         }
         Ok(())
@@ -205,8 +211,24 @@ impl Client {
         Ok(())
     }
 
-    fn send_batch(&mut self, buf: &[u8], fds: &[BorrowedFd<'_>], last: bool) -> Result<(), Error> {
-        self.send(buf, fds)?;
+    /// Whether the daemon took the batch just sent, whose answer a stop (the interrupt fd
+    /// of [`Connection::set_interrupt`](crate::Connection::set_interrupt)) cut short:
+    /// awaited [`STOP_GRACE`] longer at most, within the exchange's deadline, the stop
+    /// aside. The daemon keeps a batch it has read: a caller that undoes what it made for
+    /// the fds not taken would otherwise undo what the daemon holds.
+    fn taken_after_stop(&mut self, last: bool) -> bool {
+        let interrupt = self.conn.take_interrupt();
+        let deadline = self.conn.deadline();
+        self.conn
+            .set_deadline(deadline.min(Deadline::after(STOP_GRACE)));
+        let taken = self.batch_reply(last).is_ok();
+        self.conn.set_deadline(deadline);
+        self.conn.set_interrupt(interrupt);
+        taken
+    }
+
+    /// Reads the daemon's answer to a data message, the `last` of the dump or not.
+    fn batch_reply(&mut self, last: bool) -> Result<(), Error> {
         let bad = |what| Error::Protocol(ProtocolError::BadReply(Op::Setdump, what));
         match (self.errno_reply(Op::Setdump)?, last) {
             (Errno::EAGAIN, false) => Ok(()),

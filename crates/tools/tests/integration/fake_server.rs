@@ -285,6 +285,54 @@ fn a_silent_daemon_library_deadline() {
     );
 }
 
+#[test]
+fn a_batch_answered_just_after_a_stop_counts_as_taken() {
+    // The stop (the interrupt fd made readable) comes while the daemon has the batch: its
+    // answer 200 ms later still counts, for a caller must not undo what the daemon keeps.
+    // Unanswered within the grace (a second), the batch counts as not taken.
+    for (delay, taken) in [(200, 2), (2500, 0)] {
+        let (stop, stop_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let fake = Fake::serve(move |conn| {
+            let n = read_setdump_start(conn);
+            accept_setdump(conn, n);
+            read_batch(conn);
+            nix::unistd::write(&stop_w, b"x").unwrap();
+            std::thread::sleep(Duration::from_millis(delay));
+            // The client may be gone by then.
+            let _ = conn.send(&[0], &[]);
+            until_closed(conn);
+        });
+        let fds = fresh_fds(2);
+        let entries: Vec<DumpEntry<'_>> = fds
+            .iter()
+            .zip([&b"pipe:a"[..], b"pipe:b"])
+            .map(|(fd, id)| DumpEntry {
+                fd: fd.as_fd(),
+                id,
+                limit: Tain::now() + Duration::from_secs(60),
+            })
+            .collect();
+        let start = Instant::now();
+        let mut client = Client::connect(&fake.socket, Deadline::after(FAKE_PATIENCE)).unwrap();
+        client.connection().set_interrupt(Some(stop));
+        let err = client.setdump(&entries).unwrap_err();
+        let took = start.elapsed();
+        drop(client);
+        fake.join();
+        assert_eq!(
+            err,
+            SetdumpError {
+                error: Error::Interrupted,
+                committed: taken,
+                total: 2,
+                held: None,
+            },
+            "answered after {delay} ms"
+        );
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+}
+
 /// Runs `prog -t 300` against a silent fake; returns its exit code, message, and time.
 fn silent_with_t(prog: &str) -> (i32, String, Duration) {
     let fake = silent();
