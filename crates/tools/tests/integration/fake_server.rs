@@ -251,6 +251,24 @@ fn silent() -> Fake<()> {
     })
 }
 
+/// A setdump of `entries` to `fake` within `deadline`, ended early once `stop` is readable,
+/// which must fail: its error, and how long it took; the fake is done with.
+fn failed_setdump<T: Send + 'static>(
+    fake: Fake<T>,
+    entries: &[DumpEntry<'_>],
+    deadline: Deadline,
+    stop: Option<OwnedFd>,
+) -> (SetdumpError, Duration) {
+    let start = Instant::now();
+    let mut client = Client::connect(&fake.socket, deadline).unwrap();
+    client.connection().set_interrupt(stop);
+    let err = client.setdump(entries).unwrap_err();
+    let took = start.elapsed();
+    drop(client);
+    fake.join();
+    (err, took)
+}
+
 #[test]
 fn a_silent_daemon_library_deadline() {
     let fake = silent();
@@ -263,13 +281,8 @@ fn a_silent_daemon_library_deadline() {
             limit: Tain::now() + Duration::from_secs(60),
         })
         .collect();
-    let start = Instant::now();
     let deadline = Deadline::after(Duration::from_millis(300));
-    let mut client = Client::connect(&fake.socket, deadline).unwrap();
-    let err = client.setdump(&entries).unwrap_err();
-    let took = start.elapsed();
-    drop(client);
-    fake.join();
+    let (err, took) = failed_setdump(fake, &entries, deadline, None);
     assert_eq!(
         err,
         SetdumpError {
@@ -312,13 +325,8 @@ fn a_batch_answered_just_after_a_stop_counts_as_taken() {
                 limit: Tain::now() + Duration::from_secs(60),
             })
             .collect();
-        let start = Instant::now();
-        let mut client = Client::connect(&fake.socket, Deadline::after(FAKE_PATIENCE)).unwrap();
-        client.connection().set_interrupt(Some(stop));
-        let err = client.setdump(&entries).unwrap_err();
-        let took = start.elapsed();
-        drop(client);
-        fake.join();
+        let deadline = Deadline::after(FAKE_PATIENCE);
+        let (err, took) = failed_setdump(fake, &entries, deadline, Some(stop));
         assert_eq!(
             err,
             SetdumpError {
