@@ -328,6 +328,17 @@ pub fn unix_diag_on(nl: BorrowedFd<'_>, socket_inode: u64) -> Result<UnixDiag, E
     parse_unix_diag(&buf[..n], ino)
 }
 
+/// The socket file `(device, low 32 bits of the inode)` the Unix socket `fd` is bound to,
+/// asked of sock_diag on `nl`; `None` where it is bound to none, or the kernel cannot say.
+pub fn bound_file_on(nl: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> Option<(u64, u32)> {
+    unix_diag_on(nl, fstat(fd).ok()?.st_ino).ok()?.file
+}
+
+/// [`bound_file_on`], asked on a sock_diag socket of its own.
+pub fn bound_file(fd: BorrowedFd<'_>) -> Option<(u64, u32)> {
+    bound_file_on(crate::sockdiag::open().ok()?.as_fd(), fd)
+}
+
 /// The socket file `(device, low 32 bits of the inode)` of one `unix_diag_msg` of a dump.
 fn dump_entry_file(body: &[u8]) -> Option<(u64, u32)> {
     let mut at = UNIX_DIAG_MSG;

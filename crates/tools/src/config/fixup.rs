@@ -160,10 +160,7 @@ fn socket_file(e: &Entry, path: &Path, held: BorrowedFd<'_>) -> Result<OwnedFd, 
     let fd = openat(&*dir, name, flags, Mode::empty())
         .map_err(|errno| fail(format!("unable to open {shown}"), errno))?;
     let st = fstat(&fd).map_err(|errno| fail(format!("unable to stat {shown}"), errno))?;
-    let own = fstat(held)
-        .ok()
-        .and_then(|s| fdinfo::unix_diag(s.st_ino).ok())
-        .and_then(|d| d.file);
+    let own = fdinfo::bound_file(held);
     let is_socket = st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFSOCK.bits();
     if !is_socket || own != Some((st.st_dev, st.st_ino as u32)) {
         return Err(Diag::new(

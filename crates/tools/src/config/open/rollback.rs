@@ -47,6 +47,20 @@ pub(super) struct BoundSocket {
     pub(super) parent: Dir,
 }
 
+impl BoundSocket {
+    /// The record of it, at `path`, known by `id`.
+    pub(super) fn record(self, path: &Path, id: Identity) -> Created<'_> {
+        Created {
+            item: self.item,
+            parent: self.parent,
+            path: Cow::Borrowed(path),
+            dir: false,
+            id,
+            _pin: None,
+        }
+    }
+}
+
 /// How a run knows a file it made again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Identity {
@@ -160,15 +174,7 @@ impl<'a> Opened<'a> {
         // The bound sockets' records, with their entries' paths.
         let bound = std::mem::take(&mut self.bound).into_iter().filter_map(|b| {
             let e = &config.entries[plan.items.get(b.item.0)?.entry];
-            let path = e.spec.unix_path()?;
-            Some(Created {
-                item: b.item,
-                parent: b.parent,
-                path: Cow::Borrowed(path),
-                dir: false,
-                id: Identity::Socket,
-                _pin: None,
-            })
+            Some(b.record(e.spec.unix_path()?, Identity::Socket))
         });
         let mut sockets: Vec<Created<'a>> = bound.filter(|c| c.item.0 >= keep).collect();
         // The sockets' files, asked before their fds close, on the sock_diag socket of the
@@ -177,11 +183,7 @@ impl<'a> Opened<'a> {
         for c in created.chain(&mut sockets) {
             if c.id == Identity::Socket {
                 let file = self.fds.get(c.item.0).and_then(|fd| {
-                    let nl = self.sock_diag.as_ref()?;
-                    let st = nix::sys::stat::fstat(fd).ok()?;
-                    crate::fdinfo::unix_diag_on(nl.as_fd(), st.st_ino)
-                        .ok()?
-                        .file
+                    crate::fdinfo::bound_file_on(self.sock_diag.as_ref()?.as_fd(), fd.as_fd())
                 });
                 c.id = Identity::Bound(file);
             }

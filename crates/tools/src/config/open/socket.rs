@@ -19,7 +19,7 @@ use super::opener::*;
 use super::rollback::*;
 use crate::config::diag::Diag;
 use crate::config::model::{Entry, InetOptions, Perms, SocketType, Transport, UnixAddress};
-use crate::fdinfo::{unix_diag_on, unix_file_bound};
+use crate::fdinfo::{bound_file_on, unix_file_bound};
 
 /// What a connect says about a socket file.
 pub(super) enum Probe {
@@ -172,8 +172,7 @@ impl<'a> Opener<'a, '_> {
     fn knows_sockets(&mut self, fd: &OwnedFd) -> bool {
         let ask = || {
             let nl = crate::sockdiag::open().ok()?;
-            let st = fstat(fd).ok()?;
-            unix_diag_on(nl.as_fd(), st.st_ino).ok()?.file?;
+            bound_file_on(nl.as_fd(), fd.as_fd())?;
             Some(nl)
         };
         self.sock_diag.get_or_insert_with(ask).is_some()
@@ -191,18 +190,8 @@ impl<'a> Opener<'a, '_> {
             return;
         };
         let nl = self.sock_diag.as_ref().and_then(Option::as_ref);
-        let file = nl.and_then(|nl| {
-            let st = fstat(fd).ok()?;
-            unix_diag_on(nl.as_fd(), st.st_ino).ok()?.file
-        });
-        self.created.push(Created {
-            item: b.item,
-            parent: b.parent,
-            path: path.into(),
-            dir: false,
-            id: Identity::Bound(file),
-            _pin: None,
-        });
+        let file = nl.and_then(|nl| bound_file_on(nl.as_fd(), fd.as_fd()));
+        self.created.push(b.record(path, Identity::Bound(file)));
     }
 
     /// Renames the socket file `name` in `dir` (`path`) aside if it is a replaceable one;
@@ -389,9 +378,7 @@ pub(super) fn chown_socket(
         ));
     }
     ours(e, &st, path)?;
-    let bound = fstat(socket)
-        .ok()
-        .and_then(|s| crate::fdinfo::unix_diag(s.st_ino).ok()?.file);
+    let bound = crate::fdinfo::bound_file(socket.as_fd());
     if bound.is_some_and(|(dev, ino)| (dev, ino) != (st.st_dev, st.st_ino as u32)) {
         return Err(refuse(
             e,
