@@ -682,6 +682,20 @@ impl FdSpec {
         }
     }
 
+    /// The path an entry's `symlinks` point at, with its permissions (for the directories
+    /// made on the way): a unix socket's path or a FIFO's; `None` for the other kinds.
+    pub fn linked(&self) -> Option<(&Path, &Perms)> {
+        match self {
+            FdSpec::Unix {
+                address: UnixAddress::Path(path),
+                perms,
+                ..
+            } => Some((path, perms)),
+            FdSpec::Fifo { path, perms, .. } => Some((path, perms)),
+            _ => None,
+        }
+    }
+
     /// This spec at another path, under another id: `None` for the kinds with no path
     /// (and an abstract unix socket). A unix socket's path is kept in its id's allocation
     /// where the id is `unix:PATH`.
@@ -754,7 +768,7 @@ impl FdSpec {
 mod tests {
     use super::*;
 
-    /// Two addresses have one key exactly when they are equal.
+    /// The quick look for `/` followed by `/` or `.` finds every such pair, at every place.
     #[test]
     fn the_quick_look_at_pairs_sees_every_one() {
         let naive = |p: &[u8]| {
@@ -775,6 +789,7 @@ mod tests {
         }
     }
 
+    /// Two addresses have one key exactly when they are equal.
     #[test]
     fn address_keys_agree_with_equality() {
         let paths = [

@@ -167,20 +167,7 @@ pub fn open_all<'a>(
             {
                 sockopts::set(e, fd, o)?;
             }
-            let linked = match &e.spec {
-                FdSpec::Unix {
-                    address: crate::config::model::UnixAddress::Path(target),
-                    perms,
-                    ..
-                } => Some((&**target, perms)),
-                FdSpec::Fifo {
-                    path: target,
-                    perms,
-                    ..
-                } => Some((target.as_path(), perms)),
-                _ => None,
-            };
-            if let Some((target, perms)) = linked {
+            if let Some((target, perms)) = e.spec.linked() {
                 op.symlinks(e, target, e.symlinks(), Some(perms.directory_mode))?;
             }
             (first..fds.len())

@@ -721,13 +721,8 @@ fn special(
 
 /// Checks that every declared symlink points at the entry's path.
 fn symlinks(v: &mut Verdict, e: &Entry) {
-    let target = match &e.spec {
-        FdSpec::Unix {
-            address: UnixAddress::Path(p),
-            ..
-        } => &**p,
-        FdSpec::Fifo { path: p, .. } => p.as_path(),
-        _ => return,
+    let Some((target, _)) = e.spec.linked() else {
+        return;
     };
     for link in e.symlinks() {
         match nix::fcntl::readlink(link.as_path()) {
