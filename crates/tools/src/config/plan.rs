@@ -92,7 +92,12 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
 
 /// How the plan and `-v` name an fd's kind, e.g. `unix-stream`, `tcp`, `pipe-read`.
 pub fn kind_name(spec: &FdSpec, end: End) -> &'static str {
-    let kind = match (spec, end) {
+    fd_kind(spec, end).name()
+}
+
+/// The kind of the fd of `spec` at `end` (a pipe's end, for a pipe).
+pub fn fd_kind(spec: &FdSpec, end: End) -> FdKind {
+    match (spec, end) {
         (FdSpec::Unix { socket, .. }, _) => FdKind::unix(*socket),
         (FdSpec::Inet { transport, .. }, _) => match transport {
             Transport::Tcp => FdKind::Tcp,
@@ -104,8 +109,7 @@ pub fn kind_name(spec: &FdSpec, end: End) -> &'static str {
         (FdSpec::Special { .. }, _) => FdKind::Special,
         (FdSpec::Pipe { .. }, End::PipeWrite) => FdKind::PipeWrite,
         (FdSpec::Pipe { .. }, _) => FdKind::PipeRead,
-    };
-    kind.name()
+    }
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub fn write_states(
     for row in &report.fds {
         let sign = row.state.map_or('?', State::sign);
         write!(out, "{sign}\t")?;
-        match (row.item, row.kind, row.address(), row.held_limit()) {
+        match (row.item(), row.kind(), row.address(), row.held_limit()) {
             (Some(item), ..) => {
                 let item = &plan.items[item];
                 write!(out, "{}", PlanLine { config, plan, item })?;
@@ -80,8 +80,8 @@ pub fn write_states(
         if let Some(fix) = row.fix() {
             write!(out, "\t{fix}")?;
         }
-        if !row.differs.is_empty() {
-            let d: Vec<String> = row.differs.iter().map(ToString::to_string).collect();
+        if !row.differs().is_empty() {
+            let d: Vec<String> = row.differs().iter().map(ToString::to_string).collect();
             write!(out, "\tdiffers: {}", d.join("; "))?;
         }
         writeln!(out)?;

@@ -218,11 +218,36 @@ impl Verdict {
     }
 }
 
-/// A held fd's kind in the file's words: `unix-stream`, `tcp`, `pipe-read`, `fifo`...;
-/// `socket` or `other` for what no entry can declare.
-pub fn kind_of(info: &FdInfo) -> &'static str {
+/// What a held fd is, in the file's words: a kind an entry declares, or a socket, a pipe
+/// or a file that none can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldKind {
+    /// A kind an entry declares.
+    Fd(FdKind),
+    /// A socket of another family or type.
+    Socket,
+    /// A pipe open at both ends.
+    Pipe,
+    /// Anything else.
+    Other,
+}
+
+impl HeldKind {
+    /// Its name: `unix-stream`, `tcp`, `pipe-read`, `fifo`..., or `socket`, `pipe`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeldKind::Fd(kind) => kind.name(),
+            HeldKind::Socket => "socket",
+            HeldKind::Pipe => "pipe",
+            HeldKind::Other => "other",
+        }
+    }
+}
+
+/// What a held fd is ([`HeldKind`]).
+pub fn held_kind(info: &FdInfo) -> HeldKind {
     use AddressFamily::{Inet, Inet6, Netlink, Unix};
-    let kind = match &info.kind {
+    HeldKind::Fd(match &info.kind {
         Kind::Socket(s) => match (s.family, s.kind) {
             (Some(Unix), SockType::Stream) => FdKind::UnixStream,
             (Some(Unix), SockType::Datagram) => FdKind::UnixDgram,
@@ -230,17 +255,22 @@ pub fn kind_of(info: &FdInfo) -> &'static str {
             (Some(Inet | Inet6), SockType::Stream) => FdKind::Tcp,
             (Some(Inet | Inet6), SockType::Datagram) => FdKind::Udp,
             (Some(Netlink), SockType::Raw) => FdKind::Netlink,
-            _ => return "socket",
+            _ => return HeldKind::Socket,
         },
         Kind::Pipe(Access::Read) => FdKind::PipeRead,
         Kind::Pipe(Access::Write) => FdKind::PipeWrite,
         // Neither end alone: no entry declares one.
-        Kind::Pipe(Access::ReadWrite) => return "pipe",
+        Kind::Pipe(Access::ReadWrite) => return HeldKind::Pipe,
         Kind::Fifo(..) => FdKind::Fifo,
         Kind::File(..) => FdKind::File,
-        Kind::Other(_) => return "other",
-    };
-    kind.name()
+        Kind::Other(_) => return HeldKind::Other,
+    })
+}
+
+/// A held fd's kind in the file's words: `unix-stream`, `tcp`, `pipe-read`, `fifo`...;
+/// `socket` or `other` for what no entry can declare.
+pub fn kind_of(info: &FdInfo) -> &'static str {
+    held_kind(info).name()
 }
 
 /// A held fd's address as the plan shows one: the bound address, the path, or `-`.

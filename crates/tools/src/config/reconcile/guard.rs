@@ -17,7 +17,7 @@ impl Report {
         let held = |r: usize| {
             let row = &self.fds[r];
             matches!(row.state, Some(State::Same | State::Changed))
-                && !row.differs.iter().any(|d| d.what == Field::Pipe)
+                && !row.differs().iter().any(|d| d.what == Field::Pipe)
                 && row.action == super::Action::OpenAndSet
         };
         plan.items

@@ -19,9 +19,9 @@ pub mod compare;
 pub mod fix;
 pub mod guard;
 
-use self::compare::{Difference, Field, address_of, kind_of};
+use self::compare::{Difference, Field, HeldKind, address_of, held_kind};
 use crate::config::model::{Config, Entry, FdSpec};
-use crate::config::plan::{Item, ItemIdx, Plan, kind_name};
+use crate::config::plan::{Item, ItemIdx, Plan, fd_kind};
 use crate::expiry::Expiry;
 use crate::fdinfo;
 use crate::names::SETDUMP as PROG;
@@ -86,34 +86,53 @@ pub enum Action {
     FixInPlace,
 }
 
-/// One id of the report.
+/// One id of the report. 40 bytes, what few rows have boxed apart: a large run has a row
+/// per fd, and each page of memory a run touches costs it about as much as binding a
+/// socket (at 104 bytes, the rows were a sixth of a 1000-socket run's memory).
 #[derive(Clone, Debug)]
 pub struct Row {
     /// The id (invalid UTF-8 replaced by U+FFFD).
     pub id: Rc<str>,
     /// How it compares; `None` when nothing was compared.
     pub state: Option<State>,
-    /// The kind in the file's words (`unix-stream`, `tcp`, `pipe-read`...); for an extra
-    /// id, what the held fd is, or `None` when only its id is known.
-    pub kind: Option<&'static str>,
-    /// What differs, for a changed id.
-    pub differs: Vec<Difference>,
     /// What is done with it.
     pub action: Action,
-    /// Its plan item, for a declared id.
-    pub item: Option<ItemIdx>,
-    /// Its index in the getdump, when held and dumped.
-    pub held: Option<HeldIdx>,
-    /// Its address and expiry, and an extra id's own bytes and limit: `None` for a declared
-    /// id until [`Report::fill_addresses`] (the JSON document fills it).
-    shown: Option<Box<Shown>>,
+    /// What it is: [`Row::kind`].
+    kind: Option<HeldKind>,
+    /// Its plan item: [`Row::item`].
+    item: Slot,
+    /// Where it is in the getdump: [`Row::held`].
+    held: Slot,
+    /// What differs, its address and expiry, an extra id's own bytes and limit; `None`
+    /// for a declared id that differs in nothing until [`Report::fill_addresses`] (the
+    /// JSON document fills it).
+    detail: Option<Box<Detail>>,
 }
 
-/// What only the JSON document and the lines of extra ids show of a row: boxed, as the
-/// rows of a large run are declared ids, which need none of it until then, and a row with
-/// it inline was 216 bytes, as much memory as the entry itself.
+/// An index of a plan item or a getdump, or none, in 4 bytes: an index is an fd's, below
+/// fs.nr_open's ceiling of 2^30.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot(Option<std::num::NonZeroU32>);
+
+impl Slot {
+    fn new(i: Option<usize>) -> Slot {
+        Slot(
+            i.and_then(|i| u32::try_from(i + 1).ok())
+                .and_then(std::num::NonZeroU32::new),
+        )
+    }
+
+    fn get(self) -> Option<usize> {
+        self.0.map(|i| (i.get() - 1) as usize)
+    }
+}
+
+/// What only some rows have: a changed id's differences, an extra id's, and what only
+/// the JSON document shows.
 #[derive(Clone, Debug, Default)]
-struct Shown {
+struct Detail {
+    /// What differs, for a changed id.
+    differs: Vec<Difference>,
     /// Path, `@name`, `IP:PORT`, or `-` for a pipe; `None` when unknown.
     address: Option<String>,
     /// The declared expiry, as a run now would set it; for an extra id, the held one.
@@ -130,14 +149,14 @@ struct Shown {
 impl Serialize for Row {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let shown = self.shown.as_deref();
+        let detail = self.detail.as_deref();
         let mut row = s.serialize_struct("Row", 7)?;
         row.serialize_field("id", &self.id)?;
         row.serialize_field("state", &self.state)?;
-        row.serialize_field("kind", &self.kind)?;
+        row.serialize_field("kind", &self.kind())?;
         row.serialize_field("address", &self.address())?;
-        row.serialize_field("expires", &shown.and_then(|x| x.expires.as_ref()))?;
-        row.serialize_field("differs", &self.differs)?;
+        row.serialize_field("expires", &detail.and_then(|x| x.expires.as_ref()))?;
+        row.serialize_field("differs", self.differs())?;
         row.serialize_field("action", &self.action)?;
         row.end()
     }
@@ -249,7 +268,7 @@ impl Report {
     /// Marks the two held ends of a pipe entry as changed when they are not one pipe.
     fn check_pipe_pairs(&mut self, config: &Config, plan: &Plan, dump: &[HeldFd]) {
         let inode = |row: &Row| {
-            let h = &dump[row.held?];
+            let h = &dump[row.held()?];
             fdinfo::describe(h.fd.as_fd()).ok().map(|i| i.inode)
         };
         for (i, pair) in plan.items.windows(2).enumerate() {
@@ -277,15 +296,15 @@ impl Report {
                 _ if replace_all => Action::OpenAndSet,
                 Some(State::Same) => Action::None,
                 Some(State::Changed)
-                    if row.held.is_some()
-                        && row.differs.iter().all(|d| d.what == Field::Expiry) =>
+                    if row.held().is_some()
+                        && row.differs().iter().all(|d| d.what == Field::Expiry) =>
                 {
                     Action::SetLimit
                 }
                 Some(State::Changed)
-                    if row.held.is_some()
+                    if row.held().is_some()
                         && row
-                            .differs
+                            .differs()
                             .iter()
                             .all(|d| d.what == Field::Expiry || fix::in_place(d.what)) =>
                 {
@@ -301,7 +320,7 @@ impl Report {
             opened[item.entry.0] = true;
         }
         for row in &mut self.fds {
-            let Some(item) = row.item else { continue };
+            let Some(item) = row.item() else { continue };
             if row.action != Action::OpenAndSet && opened[plan.items[item].entry.0] {
                 row.changed(Field::Pipe, "held", "new with its other end");
                 row.action = Action::OpenAndSet;
@@ -315,7 +334,7 @@ impl Report {
         self.fds
             .iter()
             .enumerate()
-            .filter_map(|(r, row)| row.item.map(|item| (r, item, row.action)))
+            .filter_map(|(r, row)| row.item().map(|item| (r, item, row.action)))
     }
 
     fn count(&mut self) {
@@ -362,7 +381,7 @@ impl Report {
     pub fn limits_to_set(&self) -> impl Iterator<Item = (ItemIdx, HeldIdx)> + '_ {
         self.fds
             .iter()
-            .filter_map(|r| match (r.action, r.item, r.held) {
+            .filter_map(|r| match (r.action, r.item(), r.held()) {
                 (Action::SetLimit, Some(item), Some(held)) => Some((item, held)),
                 (Action::FixInPlace, Some(item), Some(held)) if r.limit_changed() => {
                     Some((item, held))
@@ -384,7 +403,7 @@ impl Report {
         self.fds
             .iter()
             .filter(|r| r.action == Action::Delete)
-            .map(|r| (r.raw_id(), r.held))
+            .map(|r| (r.raw_id(), r.held()))
     }
 
     /// The socket files (device, inode) that the items `opening` (those to open, as
@@ -408,8 +427,8 @@ impl Report {
     pub fn to_fix(&self) -> impl Iterator<Item = (ItemIdx, HeldIdx, &[Difference])> + '_ {
         self.fds
             .iter()
-            .filter_map(|r| match (r.action, r.item, r.held) {
-                (Action::FixInPlace, Some(item), Some(held)) => Some((item, held, &r.differs[..])),
+            .filter_map(|r| match (r.action, r.item(), r.held()) {
+                (Action::FixInPlace, Some(item), Some(held)) => Some((item, held, r.differs())),
                 _ => None,
             })
     }
@@ -418,13 +437,11 @@ impl Report {
     /// two or three strings per fd that a run would otherwise make for nothing.
     pub fn fill_addresses(&mut self, config: &Config, plan: &Plan) {
         for row in &mut self.fds {
-            if let Some(item) = row.item {
+            if let Some(item) = row.item() {
                 let item = &plan.items[item];
-                row.shown = Some(Box::new(Shown {
-                    address: Some(config.entries[item.entry].address()),
-                    expires: Expiry::of(item.limit, plan.now),
-                    ..Shown::default()
-                }));
+                let detail = row.detail();
+                detail.address = Some(config.entries[item.entry].address());
+                detail.expires = Expiry::of(item.limit, plan.now);
             }
         }
     }
@@ -438,26 +455,52 @@ impl Report {
 impl Row {
     /// The id's bytes, to delete it and to show it.
     pub fn raw_id(&self) -> &[u8] {
-        match (self.item, &self.shown) {
-            (None, Some(shown)) => &shown.extra_id,
+        match (self.item(), &self.detail) {
+            (None, Some(detail)) => &detail.extra_id,
             _ => self.id.as_bytes(),
         }
+    }
+
+    /// The kind in the file's words (`unix-stream`, `tcp`, `pipe-read`...); for an extra
+    /// id, what the held fd is, or `None` when only its id is known.
+    pub fn kind(&self) -> Option<&'static str> {
+        self.kind.map(HeldKind::name)
+    }
+
+    /// Its plan item, for a declared id.
+    pub fn item(&self) -> Option<ItemIdx> {
+        self.item.get().map(ItemIdx)
+    }
+
+    /// Its index in the getdump, when held and dumped.
+    pub fn held(&self) -> Option<HeldIdx> {
+        self.held.get().map(HeldIdx)
+    }
+
+    /// What differs, for a changed id.
+    pub fn differs(&self) -> &[Difference] {
+        self.detail.as_ref().map_or(&[], |d| &d.differs)
+    }
+
+    /// Its detail, made empty if it has none.
+    fn detail(&mut self) -> &mut Detail {
+        self.detail.get_or_insert_with(Box::default)
     }
 
     /// Its address: path, `@name`, `IP:PORT`, or `-` for a pipe; `None` when unknown,
     /// and for a declared id until [`Report::fill_addresses`].
     pub fn address(&self) -> Option<&str> {
-        self.shown.as_ref()?.address.as_deref()
+        self.detail.as_ref()?.address.as_deref()
     }
 
     /// The limit the daemon holds an extra id with, when dumped.
     pub fn held_limit(&self) -> Option<Tain> {
-        self.shown.as_ref()?.held_limit
+        self.detail.as_ref()?.held_limit
     }
 
     /// Whether its expiry differs.
     fn limit_changed(&self) -> bool {
-        self.differs.iter().any(|d| d.what == Field::Expiry)
+        self.differs().iter().any(|d| d.what == Field::Expiry)
     }
 
     /// How a `~` row is converged, as the plan says it: `in place` (the held fd fixed, or
@@ -472,7 +515,7 @@ impl Row {
 
     fn changed(&mut self, what: Field, held: &str, declared: &str) {
         self.state = Some(State::Changed);
-        self.differs.push(Difference {
+        self.detail().differs.push(Difference {
             what,
             held: held.to_string(),
             declared: declared.to_string(),
@@ -495,19 +538,18 @@ fn declared_row(
     let mut row = Row {
         id: Rc::clone(&item.id),
         state: compared.then_some(State::New),
-        kind: Some(kind_name(&e.spec, item.end)),
-        differs: Vec::new(),
+        kind: Some(HeldKind::Fd(fd_kind(&e.spec, item.end))),
         action: Action::OpenAndSet,
-        item: Some(i),
-        held: None,
-        // Filled in for the JSON document only ([`Report::fill_addresses`]).
-        shown: None,
+        item: Slot::new(Some(i.0)),
+        held: Slot::new(None),
+        // Filled in for a changed id, and for the JSON document ([`Report::fill_addresses`]).
+        detail: None,
     };
     let Some(&at) = held.get(item.id.as_bytes()) else {
         return (row, None);
     };
     row.state = Some(State::Same);
-    row.held = at;
+    row.held = Slot::new(at.map(|at| at.0));
     let Some(h) = at.map(|at| &dump[at]) else {
         return (row, None);
     };
@@ -516,7 +558,7 @@ fn declared_row(
             let v = compare::compare(e, item, h, &info, now);
             if !v.differs.is_empty() {
                 row.state = Some(State::Changed);
-                row.differs = v.differs;
+                row.detail().differs = v.differs;
             }
             (row, v.own_file)
         }
@@ -541,16 +583,36 @@ fn extra_row(id: &[u8], held: Option<(HeldIdx, &HeldFd)>, now: Tain) -> Row {
     Row {
         id: String::from_utf8_lossy(id).into(),
         state: Some(State::Extra),
-        kind: info.as_ref().map(kind_of),
-        differs: Vec::new(),
+        kind: info.as_ref().map(held_kind),
         action: Action::Keep,
-        item: None,
-        held: held.map(|(at, _)| at),
-        shown: Some(Box::new(Shown {
+        item: Slot::new(None),
+        held: Slot::new(held.map(|(at, _)| at.0)),
+        detail: Some(Box::new(Detail {
+            differs: Vec::new(),
             address: info.as_ref().map(address_of),
             expires: held.and_then(|(_, h)| Expiry::of(h.limit, now)),
             extra_id: id.to_vec(),
             held_limit: held.map(|(_, h)| h.limit),
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row stays as small as its doc says: the rows are a large run's memory.
+    #[test]
+    fn a_row_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Row>(), 40);
+    }
+
+    /// A slot gives back the index it was given, and none for none.
+    #[test]
+    fn slots_keep_their_index() {
+        for i in [0, 1, 252, 1 << 20, (1 << 30) - 1] {
+            assert_eq!(Slot::new(Some(i)).get(), Some(i));
+        }
+        assert_eq!(Slot::new(None).get(), None);
     }
 }
