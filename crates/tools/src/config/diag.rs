@@ -68,6 +68,24 @@ impl Diag {
         }
     }
 
+    /// Gives the error about an entry its file name, and the line and column where the
+    /// entry starts (0 and 0 for an error that is not about an entry, which no stage after
+    /// validation makes).
+    pub fn locate_entry(self, file: &str, places: &Places) -> Located {
+        let at = match &self.place {
+            Place::Fd { index, .. } => places.at.get(*index).copied(),
+            Place::Top | Place::Defaults => None,
+        };
+        let (line, col) = at.map_or((0, 0), |(l, c)| (l as usize, c as usize));
+        Located {
+            file: file.to_string(),
+            line,
+            col,
+            place: self.place,
+            what: self.what,
+        }
+    }
+
     /// Gives the error its file name, line and column, counted in `text`.
     pub fn locate(self, file: &str, text: &str) -> Located {
         let (line, col) = line_col(text, self.span.start);
@@ -81,16 +99,69 @@ impl Diag {
     }
 }
 
+/// Where each entry of a config file starts (its `[[fd]]` header), as messages name it:
+/// kept in place of the file's text once the file is validated. The stages after that
+/// (opening, fixing, the setdump) name only entries, and a text kept to the end of a run
+/// was about 55 bytes an entry, of which each page costs a run about as much as binding a
+/// socket.
+#[derive(Clone, Debug, Default)]
+pub struct Places {
+    /// The line and column of each entry, by its index in the file.
+    at: Vec<(u32, u32)>,
+}
+
+impl Places {
+    /// The places in `text` of the entries that start at the byte offsets `starts`, in
+    /// file order, counted in one pass.
+    pub fn new(text: &str, starts: impl Iterator<Item = usize>) -> Places {
+        let (mut from, mut line) = (0, 1);
+        let at = starts
+            .map(|start| {
+                let start = start.clamp(from, text.len());
+                line += count_byte(&text.as_bytes()[from..start], b'\n');
+                from = start;
+                // Most headers start a line.
+                let col = match start.checked_sub(1).map(|b| text.as_bytes()[b]) {
+                    None | Some(b'\n') => 1,
+                    Some(_) => line_col_in_line(text, start).1,
+                };
+                // No file read whole into memory has 2^32 lines, nor a line 2^32 characters.
+                let fit = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+                (fit(line), fit(col))
+            })
+            .collect();
+        Places { at }
+    }
+}
+
+/// How many of `hay`'s bytes are `b`: counted 255 at a time in bytes, so that the count
+/// vectorises 16 or 32 bytes at once.
+pub fn count_byte(hay: &[u8], b: u8) -> usize {
+    (hay.chunks(255))
+        .map(|c| usize::from(c.iter().map(|&x| u8::from(x == b)).sum::<u8>()))
+        .sum()
+}
+
 /// The 1-based line and column (in characters) of byte `offset` in `text`.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }
+    let line = count_byte(&text.as_bytes()[..offset], b'\n') + 1;
+    (line, line_col_in_line(text, offset).1)
+}
+
+/// The offset where the line of byte `offset` starts, and the 1-based column (in
+/// characters) of `offset` in it; an offset inside a character counts as that character.
+fn line_col_in_line(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    (line_start, before[line_start..].chars().count() + 1)
 }
 
 /// A message about a config file, located: it names the file, line, column and entry.
@@ -139,6 +210,30 @@ mod tests {
         assert_eq!(line_col(t, 9), (2, 3));
         assert_eq!(line_col(t, 8), (2, 2), "inside a character");
         assert_eq!(line_col(t, 100), (3, 1));
+    }
+
+    /// Where the entries start, counted in one pass, is where `line_col` finds them.
+    #[test]
+    fn places_are_where_line_col_finds_them() {
+        let text =
+            "[[fd]]\nkind = \"unix\"\n\n  [[fd]]\n# é\n\t[[fd]]\nfd = [{ a = \"é\" }, { b = 1 }]\n";
+        let starts: Vec<usize> = text
+            .match_indices("[[fd]]")
+            .map(|(i, _)| i)
+            .chain(text.match_indices("{ ").map(|(i, _)| i))
+            .chain([text.len()])
+            .collect();
+        let places = Places::new(text, starts.iter().copied());
+        for (i, &start) in starts.iter().enumerate() {
+            let place = Place::Fd {
+                index: i,
+                label: String::new(),
+            };
+            let got = Diag::new(0..0, &place, "x").locate_entry("f", &places);
+            assert_eq!((got.line, got.col), line_col(text, start), "{start}");
+        }
+        let top = Diag::new(0..0, &Place::Top, "x").locate_entry("f", &places);
+        assert_eq!((top.line, top.col), (0, 0));
     }
 
     #[test]

@@ -284,9 +284,9 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
         .socket
         .as_deref()
         .map(|s| Pending::start(s, Deadline::from_millis(opts.timeout_ms)));
-    let (text, config) = load::read(&opts.file, opts.allow_insecure_config, now)?;
+    let (places, config) = load::read(&opts.file, opts.allow_insecure_config, now)?;
     let name = opts.file.display().to_string();
-    let locate = |d: diag::Diag| d.locate(&name, &text);
+    let locate = |d: diag::Diag| d.locate_entry(&name, &places);
     let plan = plan::plan(&config, now);
     let socket = match apply::daemon_socket(
         opts.socket.as_deref(),
@@ -307,7 +307,7 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
                 _ => print(|out| render::write_plan(out, &config, &plan)),
             }
             let done = report.as_ref().map_or(Outcome::Done, |r| outcome(opts, r));
-            leave_to_exit((text, config, plan, report));
+            leave_to_exit((places, config, plan, report));
             return Ok(done);
         }
         Err(no_socket) => return Err(no_socket),
@@ -350,7 +350,7 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
         print_json(&mut report, &config, &plan)?;
     }
     let done = outcome(opts, &report);
-    leave_to_exit((text, config, plan, report));
+    leave_to_exit((places, config, plan, report));
     Ok(done)
 }
 

@@ -511,6 +511,34 @@ fn fails_for(d: &Daemon, entry: &str, says: &str) {
     assert!(d.list().is_empty());
 }
 
+/// A failure to open names the entry where the file has it, line and column, though the
+/// run keeps only where each entry starts, not the file's text.
+#[test]
+fn a_failure_to_open_names_the_entry_where_it_is() {
+    let d = Daemon::start();
+    let live = d.path("live.sock");
+    let _listener = UnixListener::bind(&live).unwrap();
+    let free = d.path("free.sock");
+    let config = write_config(
+        &d,
+        "two.toml",
+        &format!(
+            "# é\n[[fd]]\nkind = \"unix\"\npath = \"{}\"\n\n  [[fd]] # the live one\nkind = \"unix\"\npath = \"{}\"\n",
+            free.display(),
+            live.display()
+        ),
+    );
+    let got = code_and_err(&run(&[&"-c", &config, &d.socket]));
+    crate::common::assert_fatal(
+        &got,
+        111,
+        &format!("{}:6:3: fd[1] ", config.display()),
+        "is a live socket (a socket is bound to it): it is left alone",
+    );
+    assert!(d.list().is_empty());
+    assert!(!free.exists(), "the first entry's socket is removed");
+}
+
 #[test]
 fn live_sockets_and_other_files_are_left_alone() {
     let d = Daemon::start();

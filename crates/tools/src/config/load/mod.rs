@@ -18,20 +18,22 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
-use crate::config::diag::Diag;
+use crate::config::diag::{Diag, Places, count_byte};
 use crate::config::model::{Config, Entry};
 use crate::fatal::Fatal;
 use parse::{RawConfig, RawEntry};
 use plain::Table;
 
 /// Reads `file` (trust checks as root, unless `allow_insecure`) and validates it with `now`
-/// as the run's clock: its text, for messages about it later, and the config.
-pub fn read(file: &Path, allow_insecure: bool, now: SystemTime) -> Result<(String, Config), Fatal> {
+/// as the run's clock: where its entries are, for messages about them later, and the
+/// config. The text itself is freed here, for later stages to use its memory.
+pub fn read(file: &Path, allow_insecure: bool, now: SystemTime) -> Result<(Places, Config), Fatal> {
     let strict = !allow_insecure && nix::unistd::geteuid().is_root();
     let text = trust::read(file, strict)?;
     let config = load(&text, now)
         .map_err(|d| Fatal::Config(d.locate(&file.display().to_string(), &text)))?;
-    Ok((text, config))
+    let places = Places::new(&text, config.entries.iter().map(|e| e.span.start));
+    Ok((places, config))
 }
 
 /// Reads and validates `file` as config mode does, for the tools that only read a config
@@ -52,13 +54,11 @@ pub fn read_config(file: &Path, allow_insecure: bool) -> Result<Config, Fatal> {
 pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     let slow = || parse::parse_str(text).and_then(|raw| validate::validate(&raw, now));
     // The plain subset of TOML most files are written in, read with no tree.
-    // Room for every entry at once: an entry is 320 bytes, and a vector grown by doubling
-    // copies and touches about twice that. Each `[[fd]]` header has two `[`, so half of
-    // them bounds the entries. Counted in bytes, 255 at most at a time, so that the count
-    // vectorises 16 bytes at once: a search for each header cost ten times as much.
-    let brackets: usize = (text.as_bytes().chunks(255))
-        .map(|c| usize::from(c.iter().map(|&b| u8::from(b == b'[')).sum::<u8>()))
-        .sum();
+    // Room for every entry at once: a vector grown by doubling copies and touches about
+    // twice the entries' memory. Each `[[fd]]` header has two `[`, so half of
+    // them bounds the entries. Counted as bytes ([`count_byte`]): a search for each header
+    // cost ten times as much.
+    let brackets = count_byte(text.as_bytes(), b'[');
     let mut entries = Vec::with_capacity(brackets / 2);
     let mut keys = validate::Keys::with_capacity(brackets / 2);
     let mut invalid = false;
