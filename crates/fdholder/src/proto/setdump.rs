@@ -27,36 +27,40 @@ pub fn encode_setdump_start(total: u32) -> [u8; 5] {
 
 /// Packs one data message into `buf` (cleared first): `entries` with their `limits`.
 pub fn encode_setdump_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits: &[Tain]) {
-    encode_batch(buf, entries, limits.iter().copied());
+    encode_batch(
+        buf,
+        entries.iter().map(|e| e.id).zip(limits.iter().copied()),
+    );
 }
 
-/// [`encode_setdump_batch`] with the limits from an iterator.
-fn encode_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits: impl Iterator<Item = Tain>) {
+/// [`encode_setdump_batch`] of (id, limit) pairs.
+fn encode_batch<'a>(buf: &mut Vec<u8>, entries: impl Iterator<Item = (&'a [u8], Tain)> + Clone) {
     buf.clear();
     // Sized to the batch, exactly: grown by doubling, the first batch's buffer was a dozen
     // allocations, and a later batch a few bytes longer doubled it.
-    buf.reserve_exact(1 + entries.iter().map(|e| 14 + e.id.len()).sum::<usize>());
+    buf.reserve_exact(1 + entries.clone().map(|(id, _)| 14 + id.len()).sum::<usize>());
     buf.push(b'.');
-    for (e, limit) in entries.iter().zip(limits) {
+    for (id, limit) in entries {
         buf.extend_from_slice(&limit.pack());
-        put_id(buf, e.id);
+        put_id(buf, id);
     }
 }
 
 /// The i-th entry's limit moved i ns later: what [`distinct_limits_beside`] gives when no
 /// two of these meet and nothing is held, as for every dump of s6-fdholder-getdump.
-fn moved(entries: &[DumpEntry<'_>], i: usize) -> Tain {
-    entries[i].limit.add_nanos(i as u64)
+fn moved(limit: Tain, i: usize) -> Tain {
+    limit.add_nanos(i as u64)
 }
 
-/// Whether [`moved`] limits increase from each entry to the next, so that they are the
-/// distinct limits as they stand. Limits that never decrease do, moved by fewer than 2^32
-/// ns (a dump's size is a u32), less than 5 s, where no limit short of the last seconds
-/// saturates: the moved ones are worked out only where two limits go down.
-fn moved_increasing(entries: &[DumpEntry<'_>]) -> bool {
-    (1..entries.len()).all(|i| {
-        let (a, b) = (entries[i - 1].limit, entries[i].limit);
-        (a <= b && b.secs() < u64::MAX - 5) || moved(entries, i - 1) < moved(entries, i)
+/// Whether [`moved`] limits increase from each of the `total` entries to the next (`limit`
+/// gives the i-th's), so that they are the distinct limits as they stand. Limits that never
+/// decrease do, moved by fewer than 2^32 ns (a dump's size is a u32), less than 5 s, where
+/// no limit short of the last seconds saturates: the moved ones are worked out only where
+/// two limits go down.
+fn moved_increasing(total: usize, limit: impl Fn(usize) -> Tain) -> bool {
+    (1..total).all(|i| {
+        let (a, b) = (limit(i - 1), limit(i));
+        (a <= b && b.secs() < u64::MAX - 5) || moved(a, i - 1) < moved(b, i)
     })
 }
 
@@ -75,11 +79,12 @@ pub fn distinct_limits(entries: &[DumpEntry<'_>]) -> Vec<Tain> {
 /// sweep (O(n log n), no hashing): a hash set was seeded from getrandom at every run and
 /// cost more than the rest for large dumps.
 pub fn distinct_limits_beside(entries: &[DumpEntry<'_>], held: &[Tain]) -> Vec<Tain> {
-    let mut out: Vec<Tain> = entries
-        .iter()
-        .zip(0u64..)
-        .map(|(e, i)| e.limit.add_nanos(i))
-        .collect();
+    distinct_from(entries.len(), |i| entries[i].limit, held)
+}
+
+/// [`distinct_limits_beside`] of `total` limits, the i-th `limit(i)`.
+fn distinct_from(total: usize, limit: impl Fn(usize) -> Tain, held: &[Tain]) -> Vec<Tain> {
+    let mut out: Vec<Tain> = (0..total).map(|i| moved(limit(i), i)).collect();
     // The common case, limits already increasing past every held one, costs one pass.
     let increasing = out.windows(2).all(|w| w[0] < w[1]);
     if increasing && held.is_empty() {
@@ -132,14 +137,26 @@ impl Client {
         entries: &[DumpEntry<'_>],
         held: &[Tain],
     ) -> Result<(), SetdumpError> {
-        let total = entries.len();
+        self.setdump_with(entries.len(), |i| entries[i], held)
+    }
+
+    /// [`Client::setdump_beside`] of `total` entries, the i-th made by `entry(i)` each time
+    /// it is needed (a few times): a caller that keeps its fds, ids and limits apart need
+    /// not copy them into a vector of entries, 40 bytes an fd, for one setdump.
+    pub fn setdump_with<'a>(
+        &mut self,
+        total: usize,
+        entry: impl Fn(usize) -> DumpEntry<'a>,
+        held: &[Tain],
+    ) -> Result<(), SetdumpError> {
         let fail = |error, committed| SetdumpError {
             error,
             committed,
             total,
             held: None,
         };
-        for (i, e) in entries.iter().enumerate() {
+        for i in 0..total {
+            let e = entry(i);
             check_id(e.id).map_err(|why| fail(Error::InvalidId(i, why), 0))?;
             check_limit(i, e.limit).map_err(|err| fail(err, 0))?;
         }
@@ -160,31 +177,33 @@ impl Client {
             });
         }
         // The usual dump needs no vector of limits: they are worked out batch by batch.
-        let plain = held.is_empty() && moved_increasing(entries);
+        let limit = |i| entry(i).limit;
+        let plain = held.is_empty() && moved_increasing(total, limit);
         let limits = if plain {
             Vec::new()
         } else {
-            distinct_limits_beside(entries, held)
+            distinct_from(total, limit, held)
         };
         let mut buf = Vec::new();
         let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(MAX_SEND_FDS);
         let mut committed = 0;
-        for batch in entries.chunks(MAX_SEND_FDS) {
-            let range = committed..committed + batch.len();
-            if plain {
-                encode_batch(&mut buf, batch, range.map(|i| moved(entries, i)));
-            } else {
-                encode_setdump_batch(&mut buf, batch, &limits[range]);
-            }
+        while committed < total {
+            let batch = committed..total.min(committed + MAX_SEND_FDS);
+            let limit = |i| match plain {
+                true => moved(limit(i), i),
+                false => limits[i],
+            };
+            encode_batch(&mut buf, batch.clone().map(|i| (entry(i).id, limit(i))));
             fds.clear();
-            fds.extend(batch.iter().map(|e| e.fd));
-            let last = committed + batch.len() == total;
+            fds.extend(batch.clone().map(|i| entry(i).fd));
+            let batch = batch.len();
+            let last = committed + batch == total;
             self.send(&buf, &fds).map_err(|e| fail(e, committed))?;
             if let Err(e) = self.batch_reply(last) {
                 let taken = e == Error::Interrupted && self.taken_after_stop(last);
-                return Err(fail(e, committed + if taken { batch.len() } else { 0 }));
+                return Err(fail(e, committed + if taken { batch } else { 0 }));
             }
-            committed += batch.len();
+            committed += batch;
         }
         Ok(())
     }
@@ -321,26 +340,18 @@ mod tests {
     /// last seconds of TAI64N, where moving a limit saturates).
     #[test]
     fn moved_limits_increase_only_where_they_do() {
-        let fd = std::io::stdin();
         let secs = [0, 1, 2, u64::MAX - 6, u64::MAX - 5, u64::MAX - 1, u64::MAX];
         let nanos = [0, 1, 2, 999_999_998, 999_999_999];
         let limits: Vec<Tain> = (secs.iter())
             .flat_map(|&s| nanos.iter().map(move |&n| Tain::new(s, n)))
             .collect();
-        let exact = |e: &[DumpEntry<'_>]| (1..e.len()).all(|i| moved(e, i - 1) < moved(e, i));
+        let exact = |e: &[Tain]| (1..e.len()).all(|i| moved(e[i - 1], i - 1) < moved(e[i], i));
         let (mut yes, mut no) = (0, 0);
         for &a in &limits {
             for &b in &limits {
                 for &c in &limits {
-                    let e: Vec<DumpEntry<'_>> = [a, b, c]
-                        .into_iter()
-                        .map(|limit| DumpEntry {
-                            fd: fd.as_fd(),
-                            id: b"x",
-                            limit,
-                        })
-                        .collect();
-                    let quick = moved_increasing(&e);
+                    let e = [a, b, c];
+                    let quick = moved_increasing(e.len(), |i| e[i]);
                     assert_eq!(quick, exact(&e), "{a:?} {b:?} {c:?}");
                     if quick {
                         yes += 1;

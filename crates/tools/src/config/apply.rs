@@ -1,6 +1,6 @@
 //! Stages 3 and 6 of config mode: the daemon's socket is chosen and asked what it holds; the fds
 //! a run opened, and the held ones whose limit alone changed, become one setdump, through
-//! the library's [`Client::setdump_beside`] (which makes every limit distinct, from each
+//! the library's [`Client::setdump_with`] (which makes every limit distinct, from each
 //! other and from the limits of the fds the daemon keeps, and sends at most 253 fds a
 //! message).
 //!
@@ -83,8 +83,21 @@ pub struct Selection<'a> {
     pub config: Cow<'a, Config>,
     /// Their items.
     pub plan: Cow<'a, Plan>,
-    /// For each of those items, its index in the whole plan.
-    pub items: Vec<ItemIdx>,
+    /// For each of those items, its index in the whole plan: [`Selection::item`]. `None`
+    /// when every item is opened, each its own.
+    items: Option<Vec<ItemIdx>>,
+}
+
+impl Selection<'_> {
+    /// The index in the whole plan of the selection's `i`-th item.
+    pub fn item(&self, i: usize) -> ItemIdx {
+        self.items.as_ref().map_or(ItemIdx(i), |items| items[i])
+    }
+
+    /// The indices in the whole plan of the selection's items.
+    pub fn items(&self) -> impl Iterator<Item = ItemIdx> + '_ {
+        (0..self.plan.items.len()).map(|i| self.item(i))
+    }
 }
 
 /// The entries of `config` that `report` says to open.
@@ -94,7 +107,7 @@ pub fn select<'a>(config: &'a Config, plan: &'a Plan, report: &Report) -> Select
         return Selection {
             config: Cow::Borrowed(config),
             plan: Cow::Borrowed(plan),
-            items: (0..plan.items.len()).map(ItemIdx).collect(),
+            items: None,
         };
     }
     let mut entries = Vec::new();
@@ -124,7 +137,7 @@ pub fn select<'a>(config: &'a Config, plan: &'a Plan, report: &Report) -> Select
             items,
             now: plan.now,
         }),
-        items: indices,
+        items: Some(indices),
     }
 }
 
@@ -157,17 +170,10 @@ pub fn apply(
             _ => it.limit,
         }
     };
-    let mut entries: Vec<DumpEntry<'_>> = sel
-        .items
-        .iter()
-        .zip(&opened.fds)
-        .map(|(&item, fd)| DumpEntry {
-            fd: fd.as_fd(),
-            id: plan.items[item].id.as_bytes(),
-            limit: limit(item),
-        })
-        .collect();
-    entries.extend(report.limits_to_set().map(|(item, at)| DumpEntry {
+    // The opened fds first, each entry made when the setdump needs it (a vector of them
+    // was 40 bytes an fd), then the few others: held fds set again, ids pruned.
+    let mut others: Vec<DumpEntry<'_>> = Vec::new();
+    others.extend(report.limits_to_set().map(|(item, at)| DumpEntry {
         fd: dump[at].fd.as_fd(),
         id: plan.items[item].id.as_bytes(),
         limit: limit(item),
@@ -181,14 +187,14 @@ pub fn apply(
                 .map_err(|e| SetdumpError {
                     error: Error::Sys(e),
                     committed: 0,
-                    total: entries.len(),
+                    total: opened.fds.len() + others.len(),
                     held: None,
                 })?
                 .0,
         ),
         false => None,
     };
-    entries.extend(report.to_prune().filter_map(|(raw, at)| {
+    others.extend(report.to_prune().filter_map(|(raw, at)| {
         let fd = match at {
             Some(at) => dump[at].fd.as_fd(),
             None => placeholder.as_ref()?.as_fd(),
@@ -200,7 +206,18 @@ pub fn apply(
         })
     }));
     let held: Vec<Tain> = dump.iter().map(|h| h.limit).collect();
-    client.setdump_beside(&entries, &held)
+    let entry = |i: usize| match opened.fds.get(i) {
+        Some(fd) => {
+            let item = sel.item(i);
+            DumpEntry {
+                fd: fd.as_fd(),
+                id: plan.items[item].id.as_bytes(),
+                limit: limit(item),
+            }
+        }
+        None => others[i - opened.fds.len()],
+    };
+    client.setdump_with(opened.fds.len() + others.len(), entry, &held)
 }
 
 #[cfg(test)]

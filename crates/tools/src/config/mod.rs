@@ -199,7 +199,7 @@ fn carry_out(
     let opened = open::open_all(
         &sel.config,
         &sel.plan,
-        &report.replaceable(&sel.items),
+        &report.replaceable(sel.items()),
         &mut opened_one,
     )
     .map_err(|f| {
@@ -222,7 +222,7 @@ fn carry_out(
     client.connection().set_interrupt(watch);
     if let Err(e) = apply::apply(client, config, plan, &sel, &opened, report, dump) {
         // The daemon keeps what it acknowledged: only the rest is undone.
-        let keep = e.committed.min(sel.items.len());
+        let keep = e.committed.min(sel.plan.items.len());
         warn_leftovers(&opened.rollback(&sel.config, &sel.plan, keep));
         // Nothing committed: the fixes are undone too. Part of the dump committed: the
         // daemon holds part of the run, and the fixes stay with it.

@@ -409,10 +409,12 @@ impl Report {
     /// The socket files (device, inode) that the items `opening` (those to open, as
     /// [`Report::items_to_open`] gave them) may replace: those of the sockets the daemon
     /// holds under their own ids.
-    pub fn replaceable(&self, opening: &[ItemIdx]) -> HashSet<(u64, u64)> {
+    pub fn replaceable(&self, opening: impl Iterator<Item = ItemIdx>) -> HashSet<(u64, u64)> {
+        if self.own_files.is_empty() {
+            return HashSet::new();
+        }
         opening
-            .iter()
-            .filter_map(|item| self.own_files.get(item).copied())
+            .filter_map(|item| self.own_files.get(&item).copied())
             .collect()
     }
 
