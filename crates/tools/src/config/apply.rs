@@ -165,7 +165,7 @@ pub fn apply(
     };
     let limit = |item: ItemIdx| {
         let it = &plan.items[item];
-        match config.entries[it.entry].expiry {
+        match config.entries[it.entry].expiry() {
             Expiry::At(_) => it.limit + jitter,
             _ => it.limit,
         }

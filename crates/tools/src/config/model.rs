@@ -223,17 +223,18 @@ pub struct Entry {
     pub span: Range<usize>,
     /// What to open.
     pub spec: FdSpec,
-    /// How long the daemon holds it.
-    pub expiry: Expiry,
-    /// What most entries leave out; `None` where it sets none of it. Boxed, as an entry's
-    /// size is most of a large run's memory. Read through [`Entry::name`],
-    /// [`Entry::sockopts`] and [`Entry::symlinks`].
-    pub extra: Option<Box<Extra>>,
+    /// What most entries leave out; `None` where it sets none of it. Apart, as an entry's
+    /// size is most of a large run's memory, and shared: the entries made alike from one
+    /// (`load::validate::like`) have the same. Read through [`Entry::expiry`],
+    /// [`Entry::name`], [`Entry::sockopts`] and [`Entry::symlinks`].
+    pub extra: Option<Rc<Extra>>,
 }
 
-/// What an [`Entry`] may add to its kind, its address and its expiry.
+/// What an [`Entry`] may add to its kind and its address.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Extra {
+    /// How long the daemon holds it.
+    pub expiry: Expiry,
     /// Its `name`, for `LISTEN_FDNAMES`, if the file gives one.
     pub name: Option<Box<str>>,
     /// Socket options of a unix, tcp, udp or netlink entry; `None` where none is set.
@@ -243,9 +244,9 @@ pub struct Extra {
 }
 
 impl Extra {
-    /// `extra` boxed, or `None` where it holds nothing.
-    pub fn boxed(extra: Extra) -> Option<Box<Extra>> {
-        (extra != Extra::default()).then(|| Box::new(extra))
+    /// `extra` to share, or `None` where it holds nothing.
+    pub fn shared(extra: Extra) -> Option<Rc<Extra>> {
+        (extra != Extra::default()).then(|| Rc::new(extra))
     }
 }
 
@@ -264,6 +265,11 @@ pub static NO_SOCKET_OPTIONS: SocketOptions = SocketOptions {
 };
 
 impl Entry {
+    /// How long the daemon holds it.
+    pub fn expiry(&self) -> Expiry {
+        self.extra.as_ref().map_or(Expiry::Never, |x| x.expiry)
+    }
+
     /// Its socket options, every one `None` where it sets none.
     pub fn sockopts(&self) -> &SocketOptions {
         self.set_sockopts().unwrap_or(&NO_SOCKET_OPTIONS)
@@ -323,9 +329,10 @@ impl Entry {
 }
 
 /// When the daemon lets go of an fd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Expiry {
     /// Never ("infinite", the default).
+    #[default]
     Never,
     /// This long after the run starts.
     After(Duration),

@@ -70,7 +70,7 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
     let now_tai = Tain::from_system_time(now);
     let mut items = Vec::with_capacity(config.entries.len());
     for (entry, e) in config.entries.iter().enumerate() {
-        let limit = limit(e.expiry, now_tai);
+        let limit = limit(e.expiry(), now_tai);
         let ends: &[End] = match e.spec {
             FdSpec::Pipe { .. } => &[End::PipeRead, End::PipeWrite],
             _ => &[End::Whole],

@@ -823,7 +823,6 @@ pub(super) fn like(
         index,
         span,
         spec: template.spec.with_own(path, id)?,
-        expiry: template.expiry,
         extra: template.extra.clone(),
     })
 }
@@ -891,14 +890,14 @@ fn unlabelled(
         })
         .transpose()?;
     let extra = Extra {
+        expiry: expiry(&ctx, now)?,
         name,
         sockopts: sockopts(&ctx)?,
         symlinks: symlinks(&ctx, &spec)?.into(),
     };
     Ok(Entry {
         index,
-        extra: Extra::boxed(extra),
-        expiry: expiry(&ctx, now)?,
+        extra: Extra::shared(extra),
         span: ctx.span,
         spec,
     })
@@ -1310,12 +1309,12 @@ open = "append"
             }
             s => panic!("{s:?}"),
         }
-        assert_eq!(c.entries[0].expiry, Expiry::After(Duration::from_secs(600)));
+        assert_eq!(c.entries[0].expiry(), Expiry::After(Duration::from_secs(600)));
         assert_eq!(
-            c.entries[2].expiry,
+            c.entries[2].expiry(),
             Expiry::At(humantime::parse_rfc3339("2998-12-31T23:00:00Z").unwrap())
         );
-        assert_eq!(c.entries[3].expiry, Expiry::Never);
+        assert_eq!(c.entries[3].expiry(), Expiry::Never);
         assert!(
             c.entries[3]
                 .spec
@@ -1366,7 +1365,7 @@ path = "/run/c"
             _ => unreachable!(),
         };
         let hour = |n: u64| Expiry::After(Duration::from_secs(3600 * n));
-        let got: Vec<_> = c.entries.iter().map(|e| (perms(e), e.expiry)).collect();
+        let got: Vec<_> = c.entries.iter().map(|e| (perms(e), e.expiry())).collect();
         let root_group = primary_group_of_root();
         assert_eq!(got[0], ((Some(0o640), root_group), hour(2)));
         assert_eq!(got[1], ((Some(0o600), root_group), hour(1)));
