@@ -1309,7 +1309,10 @@ open = "append"
             }
             s => panic!("{s:?}"),
         }
-        assert_eq!(c.entries[0].expiry(), Expiry::After(Duration::from_secs(600)));
+        assert_eq!(
+            c.entries[0].expiry(),
+            Expiry::After(Duration::from_secs(600))
+        );
         assert_eq!(
             c.entries[2].expiry(),
             Expiry::At(humantime::parse_rfc3339("2998-12-31T23:00:00Z").unwrap())

@@ -99,12 +99,11 @@ pub fn open_all<'a>(
 ) -> Result<Opened<'a>, OpenFailure> {
     let mut op = Opener {
         replaceable: Some(replaceable),
-        // Room for a record an entry (the most a socket or FIFO entry makes, beside a
-        // directory made on the way), in either vector: one grown by doubling copied and
-        // touched twice the records' memory, a tenth of a large run's. What is not written
-        // is not touched: a file of sockets fills only `bound`.
+        // Room for a record an entry (the most a FIFO entry makes, beside a directory made
+        // on the way): a vector grown by doubling copied and touched twice the records'
+        // memory, a tenth of a large run's. What is not written is not touched: a file of
+        // sockets records them in `bound`, a few runs of them.
         created: Vec::with_capacity(config.entries.len()),
-        bound: Vec::with_capacity(config.entries.len()),
         ..Opener::default()
     };
     let mut fds = Vec::with_capacity(plan.items.len());

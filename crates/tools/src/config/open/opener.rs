@@ -60,8 +60,8 @@ impl Drop for Umask {
 pub(super) struct Opener<'a, 'r> {
     pub(super) umask: Umask,
     pub(super) created: Vec<Created<'a>>,
-    /// The socket files bound that sock_diag knows again (see [`BoundSocket`]).
-    pub(super) bound: Vec<BoundSocket>,
+    /// The socket files bound that sock_diag knows again (see [`BoundSockets`]).
+    pub(super) bound: Vec<BoundSockets>,
     pub(super) asides: Vec<Aside>,
     /// Socket files (device, inode) that may be replaced.
     pub(super) replaceable: Option<&'r HashSet<(u64, u64)>>,

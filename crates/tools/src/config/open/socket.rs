@@ -151,11 +151,7 @@ impl<'a> Opener<'a, '_> {
         r.map_err(|errno| fail(e, format!("unable to bind to {}", path.display()), errno))?;
         if self.knows_sockets(fd) {
             debug_assert_eq!(e.spec.unix_path(), Some(path));
-            let parent = dir.clone();
-            self.bound.push(BoundSocket {
-                item: self.item,
-                parent,
-            });
+            BoundSockets::push(&mut self.bound, self.item, &dir);
         } else {
             let st = stat_in(&dir, name)
                 .map_err(|errno| fail(e, format!("unable to stat {}", path.display()), errno))?;
@@ -179,19 +175,17 @@ impl<'a> Opener<'a, '_> {
     }
 
     /// The socket `fd` of the item being opened closes, its entry failed, before the run
-    /// holds it: the socket file bound for it, which a [`BoundSocket`] knows again only
+    /// holds it: the socket file bound for it, which [`BoundSockets`] knows again only
     /// through that socket, is asked of sock_diag now and recorded with the answer, so
     /// that the rollback removes it (a chown or a listen failed after the bind).
     fn settle(&mut self, fd: &OwnedFd, path: &'a Path) {
-        if self.bound.last().is_none_or(|b| b.item != self.item) {
-            return;
-        }
-        let Some(b) = self.bound.pop() else {
+        let Some(parent) = BoundSockets::pop(&mut self.bound, self.item) else {
             return;
         };
         let nl = self.sock_diag.as_ref().and_then(Option::as_ref);
         let file = nl.and_then(|nl| bound_file_on(nl.as_fd(), fd.as_fd()));
-        self.created.push(b.record(path, Identity::Bound(file)));
+        let record = socket_record(self.item, parent, path, Identity::Bound(file));
+        self.created.push(record);
     }
 
     /// Renames the socket file `name` in `dir` (`path`) aside if it is a replaceable one;
