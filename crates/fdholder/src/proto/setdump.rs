@@ -27,23 +27,26 @@ pub fn encode_setdump_start(total: u32) -> [u8; 5] {
 
 /// Packs one data message into `buf` (cleared first): `entries` with their `limits`.
 pub fn encode_setdump_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits: &[Tain]) {
-    encode_batch(
-        buf,
-        entries.iter().map(|e| e.id).zip(limits.iter().copied()),
-    );
+    let ids = entries.iter().map(|e| e.id.len()).sum();
+    start_batch(buf, entries.len(), ids);
+    for (e, &limit) in entries.iter().zip(limits) {
+        put_entry(buf, e.id, limit);
+    }
 }
 
-/// [`encode_setdump_batch`] of (id, limit) pairs.
-fn encode_batch<'a>(buf: &mut Vec<u8>, entries: impl Iterator<Item = (&'a [u8], Tain)> + Clone) {
+/// Starts in `buf` (cleared first) a data message of `n` entries whose ids are `ids` bytes
+/// long in all: room for it, exactly (grown by doubling, the first batch's buffer was a
+/// dozen allocations, and a later batch a few bytes longer doubled it), and its `.`.
+fn start_batch(buf: &mut Vec<u8>, n: usize, ids: usize) {
     buf.clear();
-    // Sized to the batch, exactly: grown by doubling, the first batch's buffer was a dozen
-    // allocations, and a later batch a few bytes longer doubled it.
-    buf.reserve_exact(1 + entries.clone().map(|(id, _)| 14 + id.len()).sum::<usize>());
+    buf.reserve_exact(1 + 14 * n + ids);
     buf.push(b'.');
-    for (id, limit) in entries {
-        buf.extend_from_slice(&limit.pack());
-        put_id(buf, id);
-    }
+}
+
+/// One entry of a data message: its limit, its id's length, its id, a NUL.
+fn put_entry(buf: &mut Vec<u8>, id: &[u8], limit: Tain) {
+    buf.extend_from_slice(&limit.pack());
+    put_id(buf, id);
 }
 
 /// The i-th entry's limit moved i ns later: what [`distinct_limits_beside`] gives when no
@@ -52,16 +55,13 @@ fn moved(limit: Tain, i: usize) -> Tain {
     limit.add_nanos(i as u64)
 }
 
-/// Whether [`moved`] limits increase from each of the `total` entries to the next (`limit`
-/// gives the i-th's), so that they are the distinct limits as they stand. Limits that never
+/// Whether the [`moved`] limits of the `i-1`-th and `i`-th entries, `a` and `b`, increase,
+/// so that (if all do) they are the distinct limits as they stand. Limits that never
 /// decrease do, moved by fewer than 2^32 ns (a dump's size is a u32), less than 5 s, where
 /// no limit short of the last seconds saturates: the moved ones are worked out only where
 /// two limits go down.
-fn moved_increasing(total: usize, limit: impl Fn(usize) -> Tain) -> bool {
-    (1..total).all(|i| {
-        let (a, b) = (limit(i - 1), limit(i));
-        (a <= b && b.secs() < u64::MAX - 5) || moved(a, i - 1) < moved(b, i)
-    })
+fn moved_in_order(a: Tain, b: Tain, i: usize) -> bool {
+    (a <= b && b.secs() < u64::MAX - 5) || moved(a, i - 1) < moved(b, i)
 }
 
 /// The entries' limits, made pairwise distinct: the i-th is moved i ns later, then on
@@ -155,10 +155,18 @@ impl Client {
             total,
             held: None,
         };
+        // The usual dump needs no vector of limits: they are worked out batch by batch.
+        let mut plain = held.is_empty();
+        let mut before = None;
+        // The length of each batch's ids, for its buffer.
+        let mut ids = vec![0; total.div_ceil(MAX_SEND_FDS)];
         for i in 0..total {
             let e = entry(i);
             check_id(e.id).map_err(|why| fail(Error::InvalidId(i, why), 0))?;
             check_limit(i, e.limit).map_err(|err| fail(err, 0))?;
+            plain = plain && before.is_none_or(|a| moved_in_order(a, e.limit, i));
+            before = Some(e.limit);
+            ids[i / MAX_SEND_FDS] += e.id.len();
         }
         let Ok(total32) = u32::try_from(total) else {
             return Err(fail(Error::TooMany(total), 0));
@@ -176,26 +184,27 @@ impl Client {
                 ..fail(error, 0)
             });
         }
-        // The usual dump needs no vector of limits: they are worked out batch by batch.
-        let limit = |i| entry(i).limit;
-        let plain = held.is_empty() && moved_increasing(total, limit);
         let limits = if plain {
             Vec::new()
         } else {
-            distinct_from(total, limit, held)
+            distinct_from(total, |i| entry(i).limit, held)
         };
         let mut buf = Vec::new();
         let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(MAX_SEND_FDS);
         let mut committed = 0;
         while committed < total {
             let batch = committed..total.min(committed + MAX_SEND_FDS);
-            let limit = |i| match plain {
-                true => moved(limit(i), i),
-                false => limits[i],
-            };
-            encode_batch(&mut buf, batch.clone().map(|i| (entry(i).id, limit(i))));
             fds.clear();
-            fds.extend(batch.clone().map(|i| entry(i).fd));
+            start_batch(&mut buf, batch.len(), ids[committed / MAX_SEND_FDS]);
+            for i in batch.clone() {
+                let e = entry(i);
+                fds.push(e.fd);
+                put_entry(
+                    &mut buf,
+                    e.id,
+                    if plain { moved(e.limit, i) } else { limits[i] },
+                );
+            }
             let batch = batch.len();
             let last = committed + batch == total;
             self.send(&buf, &fds).map_err(|e| fail(e, committed))?;
@@ -351,7 +360,7 @@ mod tests {
             for &b in &limits {
                 for &c in &limits {
                     let e = [a, b, c];
-                    let quick = moved_increasing(e.len(), |i| e[i]);
+                    let quick = (1..e.len()).all(|i| moved_in_order(e[i - 1], e[i], i));
                     assert_eq!(quick, exact(&e), "{a:?} {b:?} {c:?}");
                     if quick {
                         yes += 1;

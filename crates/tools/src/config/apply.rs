@@ -163,12 +163,12 @@ pub fn apply(
     } else {
         Duration::ZERO
     };
-    let limit = |item: ItemIdx| {
-        let it = &plan.items[item];
-        match config.entries[it.entry].expiry() {
+    let limit = |it: &Item| match jitter.is_zero() {
+        true => it.limit,
+        false => match config.entries[it.entry].expiry() {
             Expiry::At(_) => it.limit + jitter,
             _ => it.limit,
-        }
+        },
     };
     // The opened fds first, each entry made when the setdump needs it (a vector of them
     // was 40 bytes an fd), then the few others: held fds set again, ids pruned.
@@ -176,7 +176,7 @@ pub fn apply(
     others.extend(report.limits_to_set().map(|(item, at)| DumpEntry {
         fd: dump[at].fd.as_fd(),
         id: plan.items[item].id.as_bytes(),
-        limit: limit(item),
+        limit: limit(&plan.items[item]),
     }));
     // What each pruned id is replaced with: the held fd itself when dumped (so a client
     // that retrieves it in the moment before it expires gets what was held), else a pipe's
@@ -208,11 +208,11 @@ pub fn apply(
     let held: Vec<Tain> = dump.iter().map(|h| h.limit).collect();
     let entry = |i: usize| match opened.fds.get(i) {
         Some(fd) => {
-            let item = sel.item(i);
+            let it = &plan.items[sel.item(i)];
             DumpEntry {
                 fd: fd.as_fd(),
-                id: plan.items[item].id.as_bytes(),
-                limit: limit(item),
+                id: it.id.as_bytes(),
+                limit: limit(it),
             }
         }
         None => others[i - opened.fds.len()],
