@@ -1044,30 +1044,27 @@ pub(super) fn top(raw: &RawConfig) -> Result<Option<PathBuf>, Diag> {
 /// Two keys that hash alike (a repeat, or, about once in 10^9 files of 100 000 entries,
 /// two keys that differ) send the file to [`validate`], which finds the repeat, or finds
 /// none and gives the same config: a wrong answer here costs time, never a result.
-/// Only the hashes are kept, 8 bytes a key in a table small enough to stay in cache: with
-/// the keys borrowed from the entries, each probe that met a like tag compared two keys,
-/// the other one's bytes far off in memory, and the check took 9.5 times as long for 5
-/// times the entries. Each is put in its table as its entry is made ([`Keys::add`]), while
-/// its strings are still in cache, and with no list of them beside: each page a run
-/// touches costs it about as much as binding a socket.
+/// Only the hashes are kept, 8 bytes a key in one table small enough to stay in cache:
+/// with the keys borrowed from the entries, each probe that met a like tag compared two
+/// keys, the other one's bytes far off in memory, and the check took 9.5 times as long
+/// for 5 times the entries. They are taken as each entry is made ([`Keys::add`]), while
+/// its strings are still in cache: a pass over every entry after the last one missed the
+/// cache at each of them in a large file.
 pub(super) struct Keys {
     state: foldhash::fast::RandomState,
     /// The ids' hashes.
-    ids: Hashes,
+    ids: Vec<u64>,
     /// The unix addresses' hashes.
-    addresses: Hashes,
-    /// Whether a hash came twice.
-    repeated: bool,
+    addresses: Vec<u64>,
 }
 
 impl Keys {
-    /// Room for the keys of `n` entries of one fd each (more are made room for).
+    /// Room for the keys of `n` entries of one fd each.
     pub(super) fn with_capacity(n: usize) -> Keys {
         Keys {
             state: foldhash::fast::RandomState::default(),
-            ids: Hashes::with_capacity(n),
-            addresses: Hashes::with_capacity(n),
-            repeated: false,
+            ids: Vec::with_capacity(n),
+            addresses: Vec::with_capacity(n),
         }
     }
 
@@ -1084,69 +1081,44 @@ impl Keys {
     /// Takes the keys of `e`.
     pub(super) fn add(&mut self, e: &Entry) {
         for id in e.spec.ids() {
-            let h = self.hash(id.as_bytes(), 0);
-            self.repeated |= !self.ids.insert(h);
+            self.ids.push(self.hash(id.as_bytes(), 0));
         }
         if let FdSpec::Unix { address, .. } = &e.spec {
             let (path, key) = address.key();
-            let h = self.hash(&key, u8::from(path));
-            self.repeated |= !self.addresses.insert(h);
+            self.addresses.push(self.hash(&key, u8::from(path)));
         }
     }
 
     /// Whether no two keys taken hash alike.
     pub(super) fn all_unique(&self) -> bool {
-        !self.repeated
+        distinct(&self.ids) && distinct(&self.addresses)
     }
 }
 
-/// A set of 64-bit hashes, as far as their bits but the lowest tell (a wrong "already
-/// there" costs [`Keys`]' caller time, never a result): open addressing, at most half
-/// full, the hashes' own top bits for a slot (they are uniform already, and a `HashSet`
-/// hashed them again).
-struct Hashes {
-    /// 0 marks a free slot: made odd, no hash is 0.
-    slots: Vec<u64>,
-    len: usize,
-}
-
-impl Hashes {
-    fn with_capacity(n: usize) -> Hashes {
-        Hashes {
-            slots: vec![0; (2 * n).next_power_of_two().max(2)],
-            len: 0,
-        }
-    }
-
-    /// Puts `h` in; false if it was there.
-    fn insert(&mut self, h: u64) -> bool {
-        if 2 * (self.len + 1) > self.slots.len() {
-            let bigger = vec![0; 2 * self.slots.len()];
-            let old = std::mem::replace(&mut self.slots, bigger);
-            for h in old.into_iter().filter(|&h| h != 0) {
-                self.place(h);
-            }
-        }
-        let new = self.place(h | 1);
-        self.len += usize::from(new);
-        new
-    }
-
-    /// Puts the odd `h` in its slot or the first free one after; false if it was there.
-    fn place(&mut self, h: u64) -> bool {
-        let size = self.slots.len();
-        let mut slot = (h >> (64 - size.trailing_zeros())) as usize;
+/// Whether no two of `hashes` are equal, as far as their bits but the lowest tell (a
+/// wrong "no" costs [`Keys`]' caller time, never a result). One table with open
+/// addressing, sized once, the hashes' own top bits for a slot: they are uniform already,
+/// and a `HashSet` hashed them again.
+fn distinct(hashes: &[u64]) -> bool {
+    let size = (2 * hashes.len()).next_power_of_two().max(2);
+    let bits = size.trailing_zeros();
+    let mut table = vec![0u64; size];
+    for &h in hashes {
+        // 0 marks a free slot: made odd, no hash is 0.
+        let h = h | 1;
+        let mut slot = (h >> (64 - bits)) as usize;
         loop {
-            match self.slots[slot] {
+            match table[slot] {
                 0 => {
-                    self.slots[slot] = h;
-                    return true;
+                    table[slot] = h;
+                    break;
                 }
                 seen if seen == h => return false,
                 _ => slot = (slot + 1) & (size - 1),
             }
         }
     }
+    true
 }
 
 /// Checks that no two entries share an id or a unix address; the first repeat in file
@@ -1218,19 +1190,6 @@ mod tests {
         assert!(!all(&[&a, &d]));
         assert!(!all(&[&b, &b]));
         assert!(!all(&[&d, &d]));
-    }
-
-    /// The hash set grows past the room it was made with, and keeps what it had.
-    #[test]
-    fn hashes_grow_and_keep_what_they_had() {
-        let mut set = Hashes::with_capacity(1);
-        let hashes: Vec<u64> = (0..5000u64)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-            .collect();
-        assert!(hashes.iter().all(|&h| set.insert(h)));
-        assert!(hashes.iter().all(|&h| !set.insert(h)));
-        assert_eq!(set.len, 5000);
-        assert!(set.slots.len() >= 10000);
     }
 
     /// An entry's place, made when a message needs it, names it as written.
