@@ -66,8 +66,9 @@ pub fn run(data: &[u8]) {
     let mut ids = HashSet::new();
     for item in &p.items {
         assert!(ids.insert(&item.id), "the id {:?} twice", item.id);
-        assert!(item.limit.is_valid(), "{:?}", item.limit);
-        assert!(item.limit > p.now, "{item:?} expires at once");
+        let limit = p.limit(&config.entries[item.entry]);
+        assert!(limit.is_valid(), "{limit:?}");
+        assert!(limit > p.now, "{item:?} expires at once");
     }
     let mut out = Vec::new();
     write_plan(&mut out, &config, &p).unwrap();

@@ -20,7 +20,7 @@ use nix::errno::Errno;
 
 use crate::config::model::{Config, EntryIdx, Expiry};
 use crate::config::open::Opened;
-use crate::config::plan::{Item, ItemIdx, Plan};
+use crate::config::plan::{self, Item, ItemIdx, Plan};
 use crate::config::reconcile::Report;
 use crate::fatal::Fatal;
 use crate::names::USAGE_CONFIG;
@@ -123,7 +123,7 @@ pub fn select<'a>(config: &'a Config, plan: &'a Plan, report: &Report) -> Select
             last = Some(item.entry);
         }
         items.push(Item {
-            entry: EntryIdx(entries.len() - 1),
+            entry: EntryIdx::new(entries.len() - 1),
             ..item.clone()
         });
         indices.push(ItemIdx(i));
@@ -163,12 +163,13 @@ pub fn apply(
     } else {
         Duration::ZERO
     };
-    let limit = |it: &Item| match jitter.is_zero() {
-        true => it.limit,
-        false => match config.entries[it.entry].expiry() {
-            Expiry::At(_) => it.limit + jitter,
-            _ => it.limit,
-        },
+    let limit = |it: &Item| {
+        let expiry = config.entries[it.entry].expiry();
+        let limit = plan::limit(expiry, plan.now);
+        match expiry {
+            Expiry::At(_) => limit + jitter,
+            _ => limit,
+        }
     };
     // The opened fds first, each entry made when the setdump needs it (a vector of them
     // was 40 bytes an fd), then the few others: held fds set again, ids pruned.

@@ -194,14 +194,27 @@ pub const IFNAME_MAX: usize = 15;
 /// The default mode of parent directories this run creates.
 pub const DEFAULT_DIRECTORY_MODE: u32 = 0o755;
 
-/// Which `[[fd]]` entry of a [`Config`], by its place in the file.
+/// Which `[[fd]]` entry of a [`Config`], by its place in the file: in 4 bytes, as a plan
+/// item has one (a file of 2^32 entries would not fit in memory).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EntryIdx(pub usize);
+pub struct EntryIdx(u32);
+
+impl EntryIdx {
+    /// The `i`-th entry.
+    pub fn new(i: usize) -> EntryIdx {
+        EntryIdx(i as u32)
+    }
+
+    /// Its place in the file.
+    pub fn get(self) -> usize {
+        self.0 as usize
+    }
+}
 
 impl std::ops::Index<EntryIdx> for Vec<Entry> {
     type Output = Entry;
     fn index(&self, i: EntryIdx) -> &Entry {
-        &self[i.0]
+        &self[i.get()]
     }
 }
 

@@ -9,7 +9,7 @@
 use std::rc::Rc;
 use std::time::SystemTime;
 
-use crate::config::model::{Config, EntryIdx, Expiry, FdKind, FdSpec, Transport};
+use crate::config::model::{Config, Entry, EntryIdx, Expiry, FdKind, FdSpec, Transport};
 use fdholder::Tain;
 
 /// Which fd of an entry an item is.
@@ -43,8 +43,6 @@ pub struct Item {
     pub end: End,
     /// The id the daemon holds it under (shared with its [`Row`](crate::config::reconcile::Row)).
     pub id: Rc<str>,
-    /// When the daemon closes it.
-    pub limit: Tain,
 }
 
 /// The fds to hold, in file order.
@@ -56,8 +54,16 @@ pub struct Plan {
     pub now: Tain,
 }
 
+impl Plan {
+    /// When the daemon closes the fds of `e`, an entry of the plan: kept in no item, as
+    /// each page a large run touches costs it about as much as binding a socket.
+    pub fn limit(&self, e: &Entry) -> Tain {
+        limit(e.expiry(), self.now)
+    }
+}
+
 /// The limit of an entry's fds, from the run's one `now`.
-fn limit(expiry: Expiry, now_tai: Tain) -> Tain {
+pub fn limit(expiry: Expiry, now_tai: Tain) -> Tain {
     match expiry {
         Expiry::Never => Tain::no_limit_from(now_tai),
         Expiry::After(d) => now_tai + d,
@@ -70,17 +76,15 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
     let now_tai = Tain::from_system_time(now);
     let mut items = Vec::with_capacity(config.entries.len());
     for (entry, e) in config.entries.iter().enumerate() {
-        let limit = limit(e.expiry(), now_tai);
         let ends: &[End] = match e.spec {
             FdSpec::Pipe { .. } => &[End::PipeRead, End::PipeWrite],
             _ => &[End::Whole],
         };
         for (&end, id) in ends.iter().zip(e.spec.ids()) {
             items.push(Item {
-                entry: EntryIdx(entry),
+                entry: EntryIdx::new(entry),
                 end,
                 id: Rc::clone(id),
-                limit,
             });
         }
     }
@@ -118,6 +122,12 @@ mod tests {
     use crate::config::load::{parse::parse_str, validate::validate};
     use std::time::{Duration, UNIX_EPOCH};
 
+    /// An item is as small as it can be: a large run has one per fd.
+    #[test]
+    fn an_item_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Item>(), 24);
+    }
+
     #[test]
     fn one_now_for_every_limit() {
         let text = r#"
@@ -141,9 +151,10 @@ expires = "2030-01-01T00:00:00Z"
         let mut out = Vec::new();
         crate::config::render::write_plan(&mut out, &config, &p).unwrap();
         let now_tai = Tain::from_system_time(now);
-        assert_eq!(p.items[0].limit, now_tai + Duration::from_secs(60));
-        assert_eq!(p.items[1].limit, Tain::no_limit_from(now_tai));
-        assert_eq!(p.items[1].limit, p.items[2].limit);
+        let limit = |i: usize| p.limit(&config.entries[p.items[i].entry]);
+        assert_eq!(limit(0), now_tai + Duration::from_secs(60));
+        assert_eq!(limit(1), Tain::no_limit_from(now_tai));
+        assert_eq!(limit(1), limit(2));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             format!(

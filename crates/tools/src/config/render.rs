@@ -37,8 +37,8 @@ impl fmt::Display for PlanLine<'_> {
             field(&item.id),
             kind_name(&e.spec, item.end),
             field(&e.address()),
-            crate::expiry::show(item.limit, plan.now),
-            item.limit
+            crate::expiry::show(plan.limit(e), plan.now),
+            plan.limit(e)
         )
     }
 }

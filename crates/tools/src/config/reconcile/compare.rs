@@ -429,7 +429,13 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
             _ => {}
         }
     }
-    expiry(&mut v, e.expiry(), item.limit, held.limit, now);
+    expiry(
+        &mut v,
+        e.expiry(),
+        crate::config::plan::limit(e.expiry(), now),
+        held.limit,
+        now,
+    );
     v
 }
 

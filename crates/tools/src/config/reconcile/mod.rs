@@ -314,14 +314,14 @@ impl Report {
             };
         }
         // An entry is opened whole: a pipe with one end to open gets a new pipe for both.
-        let mut opened = vec![false; plan.items.last().map_or(0, |i| i.entry.0 + 1)];
+        let mut opened = vec![false; plan.items.last().map_or(0, |i| i.entry.get() + 1)];
         let items = self.items_to_open(plan.items.len());
         for (item, _) in plan.items.iter().zip(items).filter(|(_, open)| *open) {
-            opened[item.entry.0] = true;
+            opened[item.entry.get()] = true;
         }
         for row in &mut self.fds {
             let Some(item) = row.item() else { continue };
-            if row.action != Action::OpenAndSet && opened[plan.items[item].entry.0] {
+            if row.action != Action::OpenAndSet && opened[plan.items[item].entry.get()] {
                 row.changed(Field::Pipe, "held", "new with its other end");
                 row.action = Action::OpenAndSet;
             }
@@ -443,7 +443,7 @@ impl Report {
                 let item = &plan.items[item];
                 let detail = row.detail();
                 detail.address = Some(config.entries[item.entry].address());
-                detail.expires = Expiry::of(item.limit, plan.now);
+                detail.expires = Expiry::of(plan.limit(&config.entries[item.entry]), plan.now);
             }
         }
     }
