@@ -308,7 +308,7 @@ impl Entry {
     pub fn place(&self) -> Place {
         let kind = self.spec.kind();
         let label = match &self.spec {
-            FdSpec::Inet { written, .. } => written.to_string(),
+            FdSpec::Inet { options, .. } => options.written.to_string(),
             // Written with no address (a netlink entry has `family`, not `path`).
             FdSpec::Pipe { .. } | FdSpec::Netlink { .. } => kind.name().to_string(),
             // A path or `@name`, read from the file (so UTF-8), is the address as written.
@@ -497,6 +497,9 @@ pub enum Transport {
 /// Socket options of a tcp or udp entry; `None` leaves the kernel's default.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InetOptions {
+    /// Its kind and `listen` as written (`tcp:[fe80::1%lo]:80`), for messages
+    /// ([`Entry::place`]): the address read from it may say it otherwise.
+    pub written: Box<str>,
     /// SO_REUSEADDR (default true).
     pub reuse_address: bool,
     /// SO_REUSEPORT.
@@ -580,8 +583,9 @@ pub enum FdSpec {
         socket: SocketType,
         /// The listen backlog (not for dgram).
         backlog: i32,
-        /// Mode, owner and group of the socket file.
-        perms: Perms,
+        /// Mode, owner and group of the socket file (shared: the entries that take them
+        /// from `[defaults]` have the same, and an entry is most of a run's memory).
+        perms: Rc<Perms>,
     },
     /// A TCP or UDP socket.
     Inet {
@@ -591,12 +595,10 @@ pub enum FdSpec {
         transport: Transport,
         /// Where it is bound.
         address: SocketAddr,
-        /// Its kind and `listen` as written (`tcp:[fe80::1%lo]:80`), for messages
-        /// ([`Entry::place`]): the address read from it may say it otherwise.
-        written: Box<str>,
         /// The listen backlog (tcp).
         backlog: i32,
-        /// Options set before bind (boxed: the other kinds are half the size).
+        /// Options set before bind, and its address as written (boxed: the other kinds
+        /// are half the size).
         options: Box<InetOptions>,
     },
     /// A named pipe, opened read-write and non-blocking.
@@ -606,7 +608,7 @@ pub enum FdSpec {
         /// Its path.
         path: PathBuf,
         /// Mode, owner and group if this run creates it.
-        perms: Perms,
+        perms: Rc<Perms>,
     },
     /// A regular file.
     File {
@@ -621,7 +623,7 @@ pub enum FdSpec {
         /// Truncate it once everything else has worked.
         truncate: bool,
         /// Mode, owner and group if this run creates it.
-        perms: Perms,
+        perms: Rc<Perms>,
     },
     /// A raw netlink socket, bound (the kernel picks its port id).
     Netlink {
@@ -721,7 +723,7 @@ impl FdSpec {
     /// where the id is `unix:PATH`.
     pub fn with_own(&self, path: &str, id: Rc<str>) -> Option<FdSpec> {
         let own = || PathBuf::from(path);
-        Some(match *self {
+        Some(match self {
             FdSpec::Unix {
                 address: UnixAddress::Path(_),
                 socket,
@@ -735,14 +737,14 @@ impl FdSpec {
                         .unwrap_or_else(|| SocketPath::new(own())),
                 ),
                 id,
-                socket,
-                backlog,
-                perms,
+                socket: *socket,
+                backlog: *backlog,
+                perms: Rc::clone(perms),
             },
             FdSpec::Fifo { perms, .. } => FdSpec::Fifo {
                 id,
                 path: own(),
-                perms,
+                perms: Rc::clone(perms),
             },
             FdSpec::File {
                 open,
@@ -753,15 +755,15 @@ impl FdSpec {
             } => FdSpec::File {
                 id,
                 path: own(),
-                open,
-                create,
-                truncate,
-                perms,
+                open: *open,
+                create: *create,
+                truncate: *truncate,
+                perms: Rc::clone(perms),
             },
             FdSpec::Special { writable, .. } => FdSpec::Special {
                 id,
                 path: own(),
-                writable,
+                writable: *writable,
             },
             _ => return None,
         })
@@ -810,6 +812,13 @@ mod tests {
     }
 
     /// Two addresses have one key exactly when they are equal.
+    /// An entry stays as small as it is: the entries are most of a large run's memory.
+    #[test]
+    fn an_entry_is_96_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 96);
+        assert_eq!(std::mem::size_of::<FdSpec>(), 64);
+    }
+
     #[test]
     fn address_keys_agree_with_equality() {
         let paths = [

@@ -8,7 +8,7 @@
 //! the others. Users and groups are looked up here, so `--check` proves them too.
 
 use foldhash::{HashMap, HashMapExt};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -90,8 +90,8 @@ pub(super) struct Shared {
     users: RefCell<HashMap<String, nix::Result<Option<Uid>>>>,
     groups: RefCell<HashMap<String, nix::Result<Option<Gid>>>>,
     primary: RefCell<HashMap<Uid, Option<Gid>>>,
-    default_perms: Cell<Option<Perms>>,
-    default_expiry: Cell<Option<Expiry>>,
+    default_perms: RefCell<Option<Rc<Perms>>>,
+    default_expiry: RefCell<Option<Expiry>>,
 }
 
 impl Shared {
@@ -346,19 +346,19 @@ fn expiry(ctx: &Ctx<'_>, now: SystemTime) -> Result<Expiry, Diag> {
 
 /// `work`'s answer, for an entry with keys of its `own`; for one that takes them all from
 /// `[defaults]`, the answer `once` holds, worked out by the first such entry.
-fn from_defaults<T: Copy>(
-    once: &Cell<Option<T>>,
+fn from_defaults<T: Clone>(
+    once: &RefCell<Option<T>>,
     own: bool,
     work: impl FnOnce() -> Result<T, Diag>,
 ) -> Result<T, Diag> {
     if own {
         return work();
     }
-    if let Some(known) = once.get() {
-        return Ok(known);
+    if let Some(known) = once.borrow().as_ref() {
+        return Ok(known.clone());
     }
     let answer = work()?;
-    once.set(Some(answer));
+    *once.borrow_mut() = Some(answer.clone());
     Ok(answer)
 }
 
@@ -415,13 +415,15 @@ fn own_expiry(ctx: &Ctx<'_>, now: SystemTime) -> Result<Expiry, Diag> {
 }
 
 /// Mode, owner, group and directory mode of an entry that creates something on disk.
-fn perms(ctx: &Ctx<'_>) -> Result<Perms, Diag> {
+fn perms(ctx: &Ctx<'_>) -> Result<Rc<Perms>, Diag> {
     // An entry with none of the four keys takes them all from `[defaults]`, where they
     // apply alike to every kind that calls this.
     let e = ctx.entry;
     let own =
         e.mode.is_some() || e.directory_mode.is_some() || e.owner.is_some() || e.group.is_some();
-    from_defaults(&ctx.shared.default_perms, own, || own_perms(ctx))
+    from_defaults(&ctx.shared.default_perms, own, || {
+        own_perms(ctx).map(Rc::new)
+    })
 }
 
 /// [`perms`], worked out.
@@ -587,6 +589,7 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
         None => nix::libc::SOMAXCONN,
     };
     let options = InetOptions {
+        written: label(ctx.entry).into(),
         reuse_address: ctx
             .flag("reuse-address", |e| &e.reuse_address)
             .unwrap_or(true),
@@ -608,7 +611,6 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
         )?,
         transport,
         address,
-        written: label(ctx.entry).into(),
         backlog,
         options: Box::new(options),
     })
@@ -674,7 +676,7 @@ fn file_spec(ctx: &Ctx<'_>) -> Result<FdSpec, Diag> {
     let perms = if create {
         perms(ctx)?
     } else {
-        Perms::default()
+        Rc::new(Perms::default())
     };
     Ok(FdSpec::File {
         path: ctx.entry_path(&path)?,
@@ -1249,7 +1251,7 @@ open = "append"
         assert_eq!(c.fdholder, Some(PathBuf::from("/run/s")));
         let specs: Vec<_> = c.entries.iter().map(|e| &e.spec).collect();
         assert!(
-            matches!(specs[0], FdSpec::Unix { id, backlog: 7, perms: Perms { mode: Some(0o640), .. }, .. } if &**id == "unix:/run/a.sock")
+            matches!(specs[0], FdSpec::Unix { id, backlog: 7, perms, .. } if &**id == "unix:/run/a.sock" && perms.mode == Some(0o640))
         );
         assert!(
             matches!(specs[1], FdSpec::Unix { id, socket: SocketType::Dgram, address: UnixAddress::Abstract(_), .. } if &**id == "unix:@abs")
@@ -1320,7 +1322,7 @@ kind = "unix"
 path = "/run/c"
 "#,
         );
-        let perms = |e: &Entry| match e.spec {
+        let perms = |e: &Entry| match &e.spec {
             FdSpec::Unix { perms, .. }
             | FdSpec::Fifo { perms, .. }
             | FdSpec::File { perms, .. } => (perms.mode, perms.group.map(Gid::as_raw)),
