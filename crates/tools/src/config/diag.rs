@@ -76,19 +76,18 @@ impl Diag {
             Place::Fd { index, .. } => places.at.get(*index).copied(),
             Place::Top | Place::Defaults => None,
         };
-        let (line, col) = at.map_or((0, 0), |(l, c)| (l as usize, c as usize));
-        Located {
-            file: file.to_string(),
-            line,
-            col,
-            place: self.place,
-            what: self.what,
-        }
+        let at = at.map_or((0, 0), |(l, c)| (l as usize, c as usize));
+        self.at(file, at)
     }
 
     /// Gives the error its file name, line and column, counted in `text`.
     pub fn locate(self, file: &str, text: &str) -> Located {
-        let (line, col) = line_col(text, self.span.start);
+        let at = line_col(text, self.span.start);
+        self.at(file, at)
+    }
+
+    /// The error in `file` at (line, column).
+    fn at(self, file: &str, (line, col): (usize, usize)) -> Located {
         Located {
             file: file.to_string(),
             line,
