@@ -113,17 +113,25 @@ impl Places {
     /// The places in `text` of the entries that start at the byte offsets `starts`, in
     /// file order, counted in one pass.
     pub fn new(text: &str, starts: impl Iterator<Item = usize>) -> Places {
-        let (mut from, mut line) = (0, 1);
+        // Where the last entry started, its line, and its column (in characters): each
+        // byte is looked at a bounded number of times, however many entries share a line
+        // (`fd = [{ ... }, { ... }]`).
+        let (mut from, mut line, mut col) = (0, 1, 1);
         let at = starts
             .map(|start| {
-                let start = start.clamp(from, text.len());
-                line += count_byte(&text.as_bytes()[from..start], b'\n');
+                let mut start = start.clamp(from, text.len());
+                while !text.is_char_boundary(start) {
+                    start -= 1;
+                }
+                let between = &text[from..start];
+                match between.rfind('\n') {
+                    Some(last) => {
+                        line += count_byte(between.as_bytes(), b'\n');
+                        col = between[last + 1..].chars().count() + 1;
+                    }
+                    None => col += between.chars().count(),
+                }
                 from = start;
-                // Most headers start a line.
-                let col = match start.checked_sub(1).map(|b| text.as_bytes()[b]) {
-                    None | Some(b'\n') => 1,
-                    Some(_) => line_col_in_line(text, start).1,
-                };
                 // No file read whole into memory has 2^32 lines, nor a line 2^32 characters.
                 let fit = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
                 (fit(line), fit(col))

@@ -271,4 +271,85 @@ mod tests {
         }
         assert!(valid > 50, "only {valid} valid texts");
     }
+
+    /// Where each entry is said to start, counted once for the whole file
+    /// ([`Places`]), is where `line_col` finds its span: headers indented or after
+    /// comments and non-ASCII, CRLF, `[defaults]` anywhere, and the inline form with
+    /// several entries on one line.
+    #[test]
+    fn places_are_where_the_entries_are() {
+        use crate::config::diag::line_col;
+        let now = SystemTime::now();
+        let mut seed: u64 = 0x1234_5678;
+        let mut rnd = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut checked = 0;
+        for _ in 0..3000 {
+            let eol = ["\n", "\r\n"][rnd(2) as usize];
+            let mut t = String::new();
+            if rnd(2) == 0 {
+                t.push_str(&format!("# é ü 日本{eol}"));
+            }
+            let n = 1 + rnd(5);
+            let defaults_at = rnd(n + 1);
+            if rnd(3) == 0 {
+                let mut fd = String::from("fd = [");
+                for i in 0..n {
+                    if i > 0 {
+                        fd.push(',');
+                    }
+                    if rnd(2) == 0 {
+                        fd.push_str(eol);
+                    }
+                    fd.push_str(&" ".repeat(rnd(3) as usize));
+                    fd.push_str(&format!("{{ kind = \"unix\", path = \"/é{i}\" }}"));
+                }
+                fd.push_str(&format!("]{eol}"));
+                t.push_str(&fd);
+                if defaults_at == 0 {
+                    t.push_str(&format!("[defaults]{eol}mode = \"0600\"{eol}"));
+                }
+            } else {
+                for i in 0..n {
+                    if i == defaults_at {
+                        t.push_str(&format!("[defaults]{eol}lifetime = \"1h\"{eol}"));
+                    }
+                    for _ in 0..rnd(3) {
+                        t.push(if rnd(2) == 0 { ' ' } else { '\t' });
+                    }
+                    t.push_str("[[fd]]");
+                    if rnd(2) == 0 {
+                        t.push_str(" # ß");
+                    }
+                    t.push_str(eol);
+                    if rnd(2) == 0 {
+                        t.push_str(&format!("# x{eol}{eol}"));
+                    }
+                    t.push_str(&match rnd(3) {
+                        0 => format!("kind = \"unix\"{eol}path = \"/s{i}\"{eol}"),
+                        1 => format!("path = \"/é{i}\"{eol}kind = \"fifo\"{eol}"),
+                        _ => format!(
+                            "kind = \"pipe\"{eol}read-id = \"r{i}\"{eol}write-id = \"w{i}\"{eol}"
+                        ),
+                    });
+                }
+                if defaults_at == n {
+                    t.push_str(&format!("[defaults]{eol}lifetime = \"2h\"{eol}"));
+                }
+            }
+            let config = load(&t, now).unwrap_or_else(|d| panic!("{t:?}: {}", d.what));
+            let places = Places::new(&t, config.entries.iter().map(|e| e.span.start));
+            for (i, e) in config.entries.iter().enumerate() {
+                assert_eq!(e.index, i);
+                let got = Diag::new(0..0, &e.place(), "x").locate_entry("f", &places);
+                assert_eq!((got.line, got.col), line_col(&t, e.span.start), "{t:?} {i}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 6000, "{checked}");
+    }
 }
