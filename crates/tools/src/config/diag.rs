@@ -124,13 +124,18 @@ impl Places {
                     start -= 1;
                 }
                 let between = &text[from..start];
-                match between.rfind('\n') {
-                    Some(last) => {
-                        line += count_byte(between.as_bytes(), b'\n');
-                        col = between[last + 1..].chars().count() + 1;
-                    }
-                    None => col += between.chars().count(),
-                }
+                let starts_line = start == 0 || text.as_bytes()[start - 1] == b'\n';
+                let lines = count_byte(between.as_bytes(), b'\n');
+                line += lines;
+                col = if starts_line {
+                    // Most headers start a line: no character to count.
+                    1
+                } else if lines > 0 {
+                    let line_start = between.rfind('\n').map_or(0, |last| last + 1);
+                    between[line_start..].chars().count() + 1
+                } else {
+                    col + between.chars().count()
+                };
                 from = start;
                 // No file read whole into memory has 2^32 lines, nor a line 2^32 characters.
                 let fit = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
