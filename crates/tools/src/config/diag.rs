@@ -161,20 +161,10 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }
-    let line = count_byte(&text.as_bytes()[..offset], b'\n') + 1;
-    (line, line_col_in_line(text, offset).1)
-}
-
-/// The offset where the line of byte `offset` starts, and the 1-based column (in
-/// characters) of `offset` in it; an offset inside a character counts as that character.
-fn line_col_in_line(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
     let before = &text[..offset];
+    let line = count_byte(before.as_bytes(), b'\n') + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line_start, before[line_start..].chars().count() + 1)
+    (line, before[line_start..].chars().count() + 1)
 }
 
 /// A message about a config file, located: it names the file, line, column and entry.

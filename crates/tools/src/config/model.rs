@@ -811,7 +811,6 @@ mod tests {
         }
     }
 
-    /// Two addresses have one key exactly when they are equal.
     /// An entry stays as small as it is: the entries are most of a large run's memory.
     #[test]
     fn an_entry_is_96_bytes() {
@@ -819,6 +818,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<FdSpec>(), 64);
     }
 
+    /// Two addresses have one key exactly when they are equal.
     #[test]
     fn address_keys_agree_with_equality() {
         let paths = [

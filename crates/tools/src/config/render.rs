@@ -31,14 +31,15 @@ impl fmt::Display for PlanLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (plan, item) = (self.plan, self.item);
         let e = &self.config.entries[item.entry];
+        let limit = plan.limit(e);
         write!(
             f,
             "{}\t{}\t{}\t{}\t{}",
             field(&item.id),
             kind_name(&e.spec, item.end),
             field(&e.address()),
-            crate::expiry::show(plan.limit(e), plan.now),
-            plan.limit(e)
+            crate::expiry::show(limit, plan.now),
+            limit
         )
     }
 }

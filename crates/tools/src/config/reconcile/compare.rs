@@ -429,13 +429,9 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
             _ => {}
         }
     }
-    expiry(
-        &mut v,
-        e.expiry(),
-        crate::config::plan::limit(e.expiry(), now),
-        held.limit,
-        now,
-    );
+    let declared = e.expiry();
+    let limit = crate::config::plan::limit(declared, now);
+    expiry(&mut v, declared, limit, held.limit, now);
     v
 }
 

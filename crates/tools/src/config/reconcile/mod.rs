@@ -440,10 +440,10 @@ impl Report {
     pub fn fill_addresses(&mut self, config: &Config, plan: &Plan) {
         for row in &mut self.fds {
             if let Some(item) = row.item() {
-                let item = &plan.items[item];
+                let e = &config.entries[plan.items[item].entry];
                 let detail = row.detail();
-                detail.address = Some(config.entries[item.entry].address());
-                detail.expires = Expiry::of(plan.limit(&config.entries[item.entry]), plan.now);
+                detail.address = Some(e.address());
+                detail.expires = Expiry::of(plan.limit(e), plan.now);
             }
         }
     }
