@@ -35,8 +35,9 @@ pub fn encode_setdump_batch(buf: &mut Vec<u8>, entries: &[DumpEntry<'_>], limits
 }
 
 /// Starts in `buf` (cleared first) a data message of `n` entries whose ids are `ids` bytes
-/// long in all: room for it, exactly (grown by doubling, the first batch's buffer was a
-/// dozen allocations, and a later batch a few bytes longer doubled it), and its `.`.
+/// long in all: room for it, exactly, where the buffer has less (grown by doubling, the
+/// first batch's buffer was a dozen allocations, and a later batch a few bytes longer
+/// doubled it), and its `.`.
 fn start_batch(buf: &mut Vec<u8>, n: usize, ids: usize) {
     buf.clear();
     buf.reserve_exact(1 + 14 * n + ids);
@@ -189,7 +190,11 @@ impl Client {
         } else {
             distinct_from(total, |i| entry(i).limit, held)
         };
-        let mut buf = Vec::new();
+        // Room for the longest batch at once: a buffer grown for a later batch, a few
+        // bytes longer, moved to memory of its own (fresh pages, each costing about as
+        // much as a socket's bind).
+        let longest = ids.iter().max().copied().unwrap_or(0);
+        let mut buf = Vec::with_capacity(1 + 14 * total.min(MAX_SEND_FDS) + longest);
         let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(MAX_SEND_FDS);
         let mut committed = 0;
         while committed < total {

@@ -243,7 +243,7 @@ fn carry_out(
         .map_err(|d| Fatal::Open(locate(d)))?;
     // The pruned ids went in the setdump, with a limit past: the daemon has closed them,
     // or does at its next idle turn.
-    for (id, _) in report.to_delete() {
+    for id in report.to_delete() {
         info(opts, format_args!("deleted {id}"));
     }
     leave_to_exit(sent);

@@ -73,10 +73,10 @@ pub fn write_states(
             (None, Some(kind), Some(address), Some(limit)) => write!(
                 out,
                 "{}\t{kind}\t{address}\t{}\t{limit}",
-                show_id(row.raw_id()),
+                show_id(row.raw_id(plan)),
                 expiry::show(limit, plan.now)
             )?,
-            _ => write!(out, "{}", show_id(row.raw_id()))?,
+            _ => write!(out, "{}", show_id(row.raw_id(plan)))?,
         }
         if let Some(fix) = row.fix() {
             write!(out, "\t{fix}")?;

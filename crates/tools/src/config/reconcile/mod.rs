@@ -86,13 +86,13 @@ pub enum Action {
     FixInPlace,
 }
 
-/// One id of the report. 40 bytes, what few rows have boxed apart: a large run has a row
+/// One id of the report. 24 bytes, what few rows have boxed apart: a large run has a row
 /// per fd, and each page of memory a run touches costs it about as much as binding a
-/// socket (at 104 bytes, the rows were a sixth of a 1000-socket run's memory).
+/// socket (at 104 bytes, the rows were a sixth of a 1000-socket run's memory). A declared
+/// id is its plan item's ([`Row::raw_id`]): at 24 bytes the rows of a run fit where its
+/// file's text was, freed once read.
 #[derive(Clone, Debug)]
 pub struct Row {
-    /// The id (invalid UTF-8 replaced by U+FFFD).
-    pub id: Rc<str>,
     /// How it compares; `None` when nothing was compared.
     pub state: Option<State>,
     /// What is done with it.
@@ -138,6 +138,9 @@ struct Detail {
     /// The declared expiry, as a run now would set it; for an extra id, the held one.
     /// `None` for never, or unknown.
     expires: Option<Expiry>,
+    /// The id as shown (invalid UTF-8 replaced by U+FFFD): an extra id's from the start,
+    /// a declared id's for the JSON document ([`Report::fill_addresses`]).
+    shown_id: Option<Rc<str>>,
     /// The id's bytes, for an extra id (a declared id is its `id`): see [`Row::raw_id`].
     extra_id: Vec<u8>,
     /// The held limit of an extra id, for its plan line.
@@ -151,7 +154,7 @@ impl Serialize for Row {
         use serde::ser::SerializeStruct;
         let detail = self.detail.as_deref();
         let mut row = s.serialize_struct("Row", 7)?;
-        row.serialize_field("id", &self.id)?;
+        row.serialize_field("id", &detail.and_then(|x| x.shown_id.as_deref()))?;
         row.serialize_field("state", &self.state)?;
         row.serialize_field("kind", &self.kind())?;
         row.serialize_field("address", &self.address())?;
@@ -260,7 +263,7 @@ impl Report {
             .filter(|(id, _)| !declared.contains(*id))
             .map(|(&id, &at)| extra_row(id, at.map(|at| (at, &dump[at])), now))
             .collect();
-        extras.sort_by(|a, b| a.raw_id().cmp(b.raw_id()));
+        extras.sort_by(|a, b| a.raw_id(plan).cmp(b.raw_id(plan)));
         report.fds.extend(extras);
         report
     }
@@ -390,12 +393,10 @@ impl Report {
             })
     }
 
-    /// The extra ids to delete.
-    pub fn to_delete(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
-        self.fds
-            .iter()
-            .filter(|r| r.action == Action::Delete)
-            .map(|r| (&*r.id, r.raw_id()))
+    /// The extra ids to delete, as shown.
+    pub fn to_delete(&self) -> impl Iterator<Item = &str> + '_ {
+        self.deleted()
+            .map(|d| d.shown_id.as_deref().unwrap_or_default())
     }
 
     /// The ids to prune, with where each is in the getdump when dumped.
@@ -403,7 +404,16 @@ impl Report {
         self.fds
             .iter()
             .filter(|r| r.action == Action::Delete)
-            .map(|r| (r.raw_id(), r.held()))
+            .filter_map(|r| Some((&r.detail.as_ref()?.extra_id[..], r.held())))
+    }
+
+    /// The details of the extra ids to delete (only an extra id is deleted, and each has
+    /// its detail).
+    fn deleted(&self) -> impl Iterator<Item = &Detail> + '_ {
+        self.fds
+            .iter()
+            .filter(|r| r.action == Action::Delete)
+            .filter_map(|r| r.detail.as_deref())
     }
 
     /// The socket files (device, inode) that the items `opening` (those to open, as
@@ -435,13 +445,15 @@ impl Report {
             })
     }
 
-    /// Gives each declared row its address and expiry, which only the JSON document shows:
-    /// two or three strings per fd that a run would otherwise make for nothing.
+    /// Gives each declared row its id, address and expiry, which only the JSON document
+    /// shows: two or three strings per fd that a run would otherwise make for nothing.
     pub fn fill_addresses(&mut self, config: &Config, plan: &Plan) {
         for row in &mut self.fds {
             if let Some(item) = row.item() {
-                let e = &config.entries[plan.items[item].entry];
+                let item = &plan.items[item];
+                let e = &config.entries[item.entry];
                 let detail = row.detail();
+                detail.shown_id = Some(Rc::clone(&item.id));
                 detail.address = Some(e.address());
                 detail.expires = Expiry::of(plan.limit(e), plan.now);
             }
@@ -455,11 +467,12 @@ impl Report {
 }
 
 impl Row {
-    /// The id's bytes, to delete it and to show it.
-    pub fn raw_id(&self) -> &[u8] {
+    /// The id's bytes, to show it: a declared id's are its item's in `plan`.
+    pub fn raw_id<'a>(&'a self, plan: &'a Plan) -> &'a [u8] {
         match (self.item(), &self.detail) {
+            (Some(item), _) => plan.items[item].id.as_bytes(),
             (None, Some(detail)) => &detail.extra_id,
-            _ => self.id.as_bytes(),
+            (None, None) => &[],
         }
     }
 
@@ -538,7 +551,6 @@ fn declared_row(
     now: Tain,
 ) -> (Row, Option<(u64, u64)>) {
     let mut row = Row {
-        id: Rc::clone(&item.id),
         state: compared.then_some(State::New),
         kind: Some(HeldKind::Fd(fd_kind(&e.spec, item.end))),
         action: Action::OpenAndSet,
@@ -583,7 +595,6 @@ fn declared_row(
 fn extra_row(id: &[u8], held: Option<(HeldIdx, &HeldFd)>, now: Tain) -> Row {
     let info = held.and_then(|(_, h)| fdinfo::describe(h.fd.as_fd()).ok());
     Row {
-        id: String::from_utf8_lossy(id).into(),
         state: Some(State::Extra),
         kind: info.as_ref().map(held_kind),
         action: Action::Keep,
@@ -593,6 +604,7 @@ fn extra_row(id: &[u8], held: Option<(HeldIdx, &HeldFd)>, now: Tain) -> Row {
             differs: Vec::new(),
             address: info.as_ref().map(address_of),
             expires: held.and_then(|(_, h)| Expiry::of(h.limit, now)),
+            shown_id: Some(String::from_utf8_lossy(id).into()),
             extra_id: id.to_vec(),
             held_limit: held.map(|(_, h)| h.limit),
         })),
@@ -605,8 +617,8 @@ mod tests {
 
     /// A row stays as small as its doc says: the rows are a large run's memory.
     #[test]
-    fn a_row_is_40_bytes() {
-        assert_eq!(std::mem::size_of::<Row>(), 40);
+    fn a_row_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Row>(), 24);
     }
 
     /// A slot gives back the index it was given, and none for none.
