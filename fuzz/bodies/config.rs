@@ -65,7 +65,8 @@ pub fn run(data: &[u8]) {
     assert_eq!(p.items.len(), fds);
     let mut ids = HashSet::new();
     for item in &p.items {
-        assert!(ids.insert(&item.id), "the id {:?} twice", item.id);
+        let id = item.id(&config);
+        assert!(ids.insert(id), "the id {id:?} twice");
         let limit = p.limit(&config.entries[item.entry]);
         assert!(limit.is_valid(), "{limit:?}");
         assert!(limit > p.now, "{item:?} expires at once");

@@ -176,7 +176,7 @@ pub fn apply(
     let mut others: Vec<DumpEntry<'_>> = Vec::new();
     others.extend(report.limits_to_set().map(|(item, at)| DumpEntry {
         fd: dump[at].fd.as_fd(),
-        id: plan.items[item].id.as_bytes(),
+        id: plan.items[item].id(config).as_bytes(),
         limit: limit(&plan.items[item]),
     }));
     // What each pruned id is replaced with: the held fd itself when dumped (so a client
@@ -212,7 +212,7 @@ pub fn apply(
             let it = &plan.items[sel.item(i)];
             DumpEntry {
                 fd: fd.as_fd(),
-                id: it.id.as_bytes(),
+                id: it.id(config).as_bytes(),
                 limit: limit(it),
             }
         }

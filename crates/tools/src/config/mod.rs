@@ -176,7 +176,10 @@ fn carry_out(
     // Fixes in place first, each undone if the run fails before the daemon has answered.
     let fixed = fixup::fix_all(config, plan, report, dump).map_err(|d| Fatal::Open(locate(d)))?;
     for (item, ..) in report.to_fix() {
-        info(opts, format_args!("fixed {} in place", plan.items[item].id));
+        info(
+            opts,
+            format_args!("fixed {} in place", plan.items[item].id(config)),
+        );
     }
     // From here until the daemon has answered, a stop signal undoes the run instead of
     // ending it halfway; without a signalfd, signals act as they always have.
@@ -186,7 +189,10 @@ fn carry_out(
         if opts.verbose {
             let e = &sel.config.entries[item.entry];
             let what = format!("{} {}", kind_name(&e.spec, item.end), e.address());
-            info(opts, format_args!("opened {} ({what})", item.id));
+            info(
+                opts,
+                format_args!("opened {} ({what})", item.id(&sel.config)),
+            );
         }
         match interrupt.as_ref().and_then(Interrupt::now_and_then) {
             Some(signal) => Err(format!(
@@ -234,7 +240,10 @@ fn carry_out(
     for (item, _) in report.limits_to_set() {
         info(
             opts,
-            format_args!("set {} again, with its new limit", plan.items[item].id),
+            format_args!(
+                "set {} again, with its new limit",
+                plan.items[item].id(config)
+            ),
         );
     }
     warn_leftovers(&opened.drop_asides());
@@ -252,13 +261,14 @@ fn carry_out(
 
 /// `--check`: warns, when the daemon's rules can be read ([`rules`]), of each declared id
 /// this client could not delete or retrieve once set.
-fn warn_refused_ids(socket: &std::path::Path, plan: &Plan) {
+fn warn_refused_ids(socket: &std::path::Path, config: &Config, plan: &Plan) {
     let Some(r) = rules::read(socket) else {
         return;
     };
     let matcher = r.matcher();
     for item in &plan.items {
-        let refused = rules::refused(&matcher, &item.id);
+        let id = item.id(config);
+        let refused = rules::refused(&matcher, id);
         if !refused.is_empty() {
             warn(
                 PROG,
@@ -266,7 +276,7 @@ fn warn_refused_ids(socket: &std::path::Path, plan: &Plan) {
                     "the daemon's rules ({}) would not let this client {} {} once set",
                     one_line(&r.dir.to_string_lossy()),
                     refused.join(" or "),
-                    one_line(&item.id)
+                    one_line(id)
                 ),
             );
         }
@@ -331,7 +341,7 @@ pub fn run(opts: &ConfigOptions) -> Result<Outcome, Fatal> {
         return Err(Fatal::HeldPipe(read, write));
     }
     if opts.check {
-        warn_refused_ids(&socket, &plan);
+        warn_refused_ids(&socket, &config, &plan);
         if opts.json {
             print_json(&mut report, &config, &plan)?;
         } else {

@@ -34,15 +34,39 @@ impl std::ops::Index<ItemIdx> for Vec<Item> {
     }
 }
 
-/// One fd to hold.
+/// One fd to hold, in 8 bytes: its id is its entry's ([`Item::id`]), as a large run has an
+/// item per fd.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     /// Its entry in [`Config::entries`].
     pub entry: EntryIdx,
     /// Which of the entry's fds it is.
     pub end: End,
-    /// The id the daemon holds it under (shared with its [`Row`](crate::config::reconcile::Row)).
-    pub id: Rc<str>,
+}
+
+impl Item {
+    /// The id the daemon holds it under, from its entry in `config` (the config the plan
+    /// was made from).
+    pub fn id<'a>(&self, config: &'a Config) -> &'a Rc<str> {
+        id(&config.entries[self.entry].spec, self.end)
+    }
+}
+
+/// The id of the fd of `spec` at `end` (a pipe's end, for a pipe).
+pub fn id(spec: &FdSpec, end: End) -> &Rc<str> {
+    match (spec, end) {
+        (FdSpec::Pipe { write_id, .. }, End::PipeWrite) => write_id,
+        (FdSpec::Pipe { read_id, .. }, _) => read_id,
+        (
+            FdSpec::Unix { id, .. }
+            | FdSpec::Inet { id, .. }
+            | FdSpec::Fifo { id, .. }
+            | FdSpec::File { id, .. }
+            | FdSpec::Netlink { id, .. }
+            | FdSpec::Special { id, .. },
+            _,
+        ) => id,
+    }
 }
 
 /// The fds to hold, in file order.
@@ -80,11 +104,10 @@ pub fn plan(config: &Config, now: SystemTime) -> Plan {
             FdSpec::Pipe { .. } => &[End::PipeRead, End::PipeWrite],
             _ => &[End::Whole],
         };
-        for (&end, id) in ends.iter().zip(e.spec.ids()) {
+        for &end in ends {
             items.push(Item {
                 entry: EntryIdx::new(entry),
                 end,
-                id: Rc::clone(id),
             });
         }
     }
@@ -124,8 +147,8 @@ mod tests {
 
     /// An item is as small as it can be: a large run has one per fd.
     #[test]
-    fn an_item_is_24_bytes() {
-        assert_eq!(std::mem::size_of::<Item>(), 24);
+    fn an_item_is_8_bytes() {
+        assert_eq!(std::mem::size_of::<Item>(), 8);
     }
 
     #[test]

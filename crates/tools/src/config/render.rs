@@ -35,7 +35,7 @@ impl fmt::Display for PlanLine<'_> {
         write!(
             f,
             "{}\t{}\t{}\t{}\t{}",
-            field(&item.id),
+            field(item.id(self.config)),
             kind_name(&e.spec, item.end),
             field(&e.address()),
             crate::expiry::show(limit, plan.now),
@@ -73,10 +73,10 @@ pub fn write_states(
             (None, Some(kind), Some(address), Some(limit)) => write!(
                 out,
                 "{}\t{kind}\t{address}\t{}\t{limit}",
-                show_id(row.raw_id(plan)),
+                show_id(row.raw_id(config, plan)),
                 expiry::show(limit, plan.now)
             )?,
-            _ => write!(out, "{}", show_id(row.raw_id(plan)))?,
+            _ => write!(out, "{}", show_id(row.raw_id(config, plan)))?,
         }
         if let Some(fix) = row.fix() {
             write!(out, "\t{fix}")?;

@@ -28,7 +28,12 @@ impl Report {
                     && matches!(config.entries[pair[0].entry].spec, FdSpec::Pipe { .. })
             })
             .filter(|&(r, _)| held(r) && held(r + 1))
-            .map(|(_, pair)| (pair[0].id.to_string(), pair[1].id.to_string()))
+            .map(|(_, pair)| {
+                (
+                    pair[0].id(config).to_string(),
+                    pair[1].id(config).to_string(),
+                )
+            })
             .collect()
     }
 }

@@ -256,14 +256,14 @@ impl Report {
         report.check_pipe_pairs(config, plan, dump);
         let declared: HashSet<&[u8]> = match held.is_empty() {
             true => HashSet::new(),
-            false => plan.items.iter().map(|i| i.id.as_bytes()).collect(),
+            false => plan.items.iter().map(|i| i.id(config).as_bytes()).collect(),
         };
         let mut extras: Vec<Row> = held
             .iter()
             .filter(|(id, _)| !declared.contains(*id))
             .map(|(&id, &at)| extra_row(id, at.map(|at| (at, &dump[at])), now))
             .collect();
-        extras.sort_by(|a, b| a.raw_id(plan).cmp(b.raw_id(plan)));
+        extras.sort_by(|a, b| a.raw_id(config, plan).cmp(b.raw_id(config, plan)));
         report.fds.extend(extras);
         report
     }
@@ -453,7 +453,7 @@ impl Report {
                 let item = &plan.items[item];
                 let e = &config.entries[item.entry];
                 let detail = row.detail();
-                detail.shown_id = Some(Rc::clone(&item.id));
+                detail.shown_id = Some(Rc::clone(item.id(config)));
                 detail.address = Some(e.address());
                 detail.expires = Expiry::of(plan.limit(e), plan.now);
             }
@@ -467,10 +467,11 @@ impl Report {
 }
 
 impl Row {
-    /// The id's bytes, to show it: a declared id's are its item's in `plan`.
-    pub fn raw_id<'a>(&'a self, plan: &'a Plan) -> &'a [u8] {
+    /// The id's bytes, to show it: a declared id's are its item's in `plan`, made from
+    /// `config`.
+    pub fn raw_id<'a>(&'a self, config: &'a Config, plan: &Plan) -> &'a [u8] {
         match (self.item(), &self.detail) {
-            (Some(item), _) => plan.items[item].id.as_bytes(),
+            (Some(item), _) => plan.items[item].id(config).as_bytes(),
             (None, Some(detail)) => &detail.extra_id,
             (None, None) => &[],
         }
@@ -559,7 +560,8 @@ fn declared_row(
         // Filled in for a changed id, and for the JSON document ([`Report::fill_addresses`]).
         detail: None,
     };
-    let Some(&at) = held.get(item.id.as_bytes()) else {
+    let id = crate::config::plan::id(&e.spec, item.end);
+    let Some(&at) = held.get(id.as_bytes()) else {
         return (row, None);
     };
     row.state = Some(State::Same);
@@ -581,7 +583,7 @@ fn declared_row(
                 PROG,
                 format_args!(
                     "unable to describe the fd held as {}: {}: comparing its id only",
-                    item.id,
+                    id,
                     strerror(errno)
                 ),
             );
