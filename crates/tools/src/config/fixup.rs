@@ -143,7 +143,7 @@ fn socket_file(e: &Entry, path: &Path, held: BorrowedFd<'_>) -> Result<OwnedFd, 
     let shown = path.display();
     let fail = |doing: String, errno: Errno| {
         Diag::new(
-            e.span.clone(),
+            e.span(),
             &e.place(),
             format!("{doing}: {}", strerror(errno)),
         )
@@ -164,7 +164,7 @@ fn socket_file(e: &Entry, path: &Path, held: BorrowedFd<'_>) -> Result<OwnedFd, 
     let is_socket = st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFSOCK.bits();
     if !is_socket || own != Some((st.st_dev, st.st_ino as u32)) {
         return Err(Diag::new(
-            e.span.clone(),
+            e.span(),
             &e.place(),
             format!("{shown} is no longer the held socket's file: it is not changed"),
         ));
@@ -282,7 +282,7 @@ fn fix_one<'a>(
 ) -> Result<(), Diag> {
     let fail = |what: Field, errno: Errno| {
         Diag::new(
-            e.span.clone(),
+            e.span(),
             &e.place(),
             format!("unable to change {what} in place: {}", strerror(errno)),
         )

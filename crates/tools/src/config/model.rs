@@ -227,13 +227,14 @@ pub struct Config {
     pub entries: Vec<Entry>,
 }
 
-/// One validated `[[fd]]` entry.
+/// One validated `[[fd]]` entry. Its index and place in 4 bytes each, as an entry is
+/// most of a large run's memory (a file has less than 4 GiB of text: see [`Entry::new`]).
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// Its index among the file's `[[fd]]` tables.
-    pub index: usize,
-    /// The span of its table (its `[[fd]]` header), for messages about it.
-    pub span: Range<usize>,
+    /// Its index among the file's `[[fd]]` tables: [`Entry::index`].
+    index: u32,
+    /// Where its table (its `[[fd]]` header) starts in the text: [`Entry::span`].
+    start: u32,
     /// What to open.
     pub spec: FdSpec,
     /// What most entries leave out; `None` where it sets none of it. Apart, as an entry's
@@ -278,6 +279,30 @@ pub static NO_SOCKET_OPTIONS: SocketOptions = SocketOptions {
 };
 
 impl Entry {
+    /// The `index`-th entry of its file, its table starting where `span` does. An index or
+    /// an offset past 4 GiB is kept as 4 GiB less one: such a file would not fit in memory.
+    pub fn new(index: usize, span: Range<usize>, spec: FdSpec, extra: Option<Rc<Extra>>) -> Entry {
+        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Entry {
+            index: small(index),
+            start: small(span.start),
+            spec,
+            extra,
+        }
+    }
+
+    /// Its index among the file's `[[fd]]` tables.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// Where its table starts, as a span for messages about it (which show where a span
+    /// starts, and no more).
+    pub fn span(&self) -> Range<usize> {
+        let start = self.start as usize;
+        start..start
+    }
+
     /// How long the daemon holds it.
     pub fn expiry(&self) -> Expiry {
         self.extra.as_ref().map_or(Expiry::Never, |x| x.expiry)
@@ -315,7 +340,7 @@ impl Entry {
             _ => [kind.name(), ":", &self.address()].concat(),
         };
         Place::Fd {
-            index: self.index,
+            index: self.index(),
             label,
         }
     }
@@ -813,8 +838,8 @@ mod tests {
 
     /// An entry stays as small as it is: the entries are most of a large run's memory.
     #[test]
-    fn an_entry_is_96_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 96);
+    fn an_entry_is_80_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 80);
         assert_eq!(std::mem::size_of::<FdSpec>(), 64);
     }
 

@@ -32,7 +32,7 @@ pub fn read(file: &Path, allow_insecure: bool, now: SystemTime) -> Result<(Place
     let text = trust::read(file, strict)?;
     let config = load(&text, now)
         .map_err(|d| Fatal::Config(d.locate(&file.display().to_string(), &text)))?;
-    let places = Places::new(&text, config.entries.iter().map(|e| e.span.start));
+    let places = Places::new(&text, config.entries.iter().map(|e| e.span().start));
     Ok((places, config))
 }
 
@@ -342,11 +342,15 @@ mod tests {
                 }
             }
             let config = load(&t, now).unwrap_or_else(|d| panic!("{t:?}: {}", d.what));
-            let places = Places::new(&t, config.entries.iter().map(|e| e.span.start));
+            let places = Places::new(&t, config.entries.iter().map(|e| e.span().start));
             for (i, e) in config.entries.iter().enumerate() {
-                assert_eq!(e.index, i);
+                assert_eq!(e.index(), i);
                 let got = Diag::new(0..0, &e.place(), "x").locate_entry("f", &places);
-                assert_eq!((got.line, got.col), line_col(&t, e.span.start), "{t:?} {i}");
+                assert_eq!(
+                    (got.line, got.col),
+                    line_col(&t, e.span().start),
+                    "{t:?} {i}"
+                );
                 checked += 1;
             }
         }

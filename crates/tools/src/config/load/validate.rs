@@ -821,12 +821,12 @@ pub(super) fn like(
     let id = default_id(kind, path);
     // (A NUL in the path is one in the id.)
     check_id(id.as_bytes()).ok()?;
-    Some(Entry {
+    Some(Entry::new(
         index,
         span,
-        spec: template.spec.with_own(path, id)?,
-        extra: template.extra.clone(),
-    })
+        template.spec.with_own(path, id)?,
+        template.extra.clone(),
+    ))
 }
 
 /// [`entry`], its messages' place without a label; with `path_later`, the entry's own
@@ -897,12 +897,7 @@ fn unlabelled(
         sockopts: sockopts(&ctx)?,
         symlinks: symlinks(&ctx, &spec)?.into(),
     };
-    Ok(Entry {
-        index,
-        extra: Extra::shared(extra),
-        span: ctx.span,
-        spec,
-    })
+    Ok(Entry::new(index, ctx.span, spec, Extra::shared(extra)))
 }
 
 /// The symlinks of a unix socket with a path or a FIFO: absolute paths, not the path
@@ -1213,7 +1208,7 @@ mod tests {
         assert_eq!(config.entries.len(), raw.fd.len());
         for (e, r) in config.entries.iter().zip(&raw.fd) {
             let want = Place::Fd {
-                index: e.index,
+                index: e.index(),
                 label: label(r.get_ref()),
             };
             assert_eq!(e.place(), want);

@@ -21,7 +21,7 @@ pub(super) type Dir = Rc<OwnedFd>;
 /// A failure for `e`: what was being done, and why, in the C library's words.
 pub(super) fn fail(e: &Entry, doing: String, errno: Errno) -> Diag {
     Diag::new(
-        e.span.clone(),
+        e.span(),
         &e.place(),
         format!("{doing}: {}", strerror(errno)),
     )
@@ -29,7 +29,7 @@ pub(super) fn fail(e: &Entry, doing: String, errno: Errno) -> Diag {
 
 /// A failure for `e` that no errno describes.
 pub(super) fn refuse(e: &Entry, what: String) -> Diag {
-    Diag::new(e.span.clone(), &e.place(), what)
+    Diag::new(e.span(), &e.place(), what)
 }
 
 /// The file type bits of a mode.
