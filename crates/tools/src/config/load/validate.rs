@@ -589,6 +589,7 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
         None => nix::libc::SOMAXCONN,
     };
     let options = InetOptions {
+        address,
         written: label(ctx.entry).into(),
         reuse_address: ctx
             .flag("reuse-address", |e| &e.reuse_address)
@@ -610,7 +611,6 @@ fn inet_spec(ctx: &Ctx<'_>, transport: Transport) -> Result<FdSpec, Diag> {
             listen.span.clone(),
         )?,
         transport,
-        address,
         backlog,
         options: Box::new(options),
     })

@@ -122,11 +122,10 @@ pub fn open_all<'a>(
             } => one(op.unix(e, address, *socket, *backlog, perms)),
             FdSpec::Inet {
                 transport,
-                address,
                 backlog,
                 options,
                 ..
-            } => one(op.inet(e, *transport, *address, *backlog, options)),
+            } => one(op.inet(e, *transport, options.address, *backlog, options)),
             FdSpec::Fifo { path, perms, .. } => one(op.fifo(e, path, perms)),
             FdSpec::File {
                 path,

@@ -24,7 +24,7 @@ pub(super) fn set(e: &Entry, fd: &OwnedFd, o: &SocketOptions) -> Result<(), Diag
     }
     if let Some(v) = o.pass_packet_info {
         match &e.spec {
-            FdSpec::Inet { address, .. } if address.is_ipv4() => {
+            FdSpec::Inet { options, .. } if options.address.is_ipv4() => {
                 set("IP_PKTINFO", setsockopt(fd, sockopt::Ipv4PacketInfo, &v))?
             }
             FdSpec::Inet { .. } => set(
@@ -39,7 +39,7 @@ pub(super) fn set(e: &Entry, fd: &OwnedFd, o: &SocketOptions) -> Result<(), Diag
     }
     if let Some(v) = o.ip_ttl {
         match &e.spec {
-            FdSpec::Inet { address, .. } if address.is_ipv6() => {
+            FdSpec::Inet { options, .. } if options.address.is_ipv6() => {
                 set("IPV6_UNICAST_HOPS", setsockopt(fd, sockopt::Ipv6Ttl, &v))?
             }
             _ => set("IP_TTL", setsockopt(fd, sockopt::Ipv4Ttl, &v))?,

@@ -353,7 +353,6 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
             }
             (
                 FdSpec::Inet {
-                    address,
                     transport,
                     options,
                     backlog,
@@ -361,7 +360,7 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
                 },
                 Kind::Socket(s),
             ) => {
-                let want = Address::Ip(crate::config::load::scope::effective(*address));
+                let want = Address::Ip(crate::config::load::scope::effective(options.address));
                 if s.address != want {
                     v.differ(Field::Address, &s.address, &want);
                 }
@@ -801,7 +800,7 @@ fn socket_options(v: &mut Verdict, held: &HeldFd, spec: &FdSpec, o: &SocketOptio
     let fd = held.fd.as_fd();
     if let Some(want) = o.pass_packet_info {
         let got = match spec {
-            FdSpec::Inet { address, .. } if address.is_ipv4() => {
+            FdSpec::Inet { options, .. } if options.address.is_ipv4() => {
                 getsockopt(&fd, sockopt::Ipv4PacketInfo)
             }
             FdSpec::Inet { .. } => getsockopt(&fd, sockopt::Ipv6RecvPacketInfo),
@@ -837,7 +836,9 @@ fn socket_options(v: &mut Verdict, held: &HeldFd, spec: &FdSpec, o: &SocketOptio
     }
     if let Some(want) = o.ip_ttl {
         let got = match spec {
-            FdSpec::Inet { address, .. } if address.is_ipv6() => getsockopt(&fd, sockopt::Ipv6Ttl),
+            FdSpec::Inet { options, .. } if options.address.is_ipv6() => {
+                getsockopt(&fd, sockopt::Ipv6Ttl)
+            }
             _ => getsockopt(&fd, sockopt::Ipv4Ttl),
         };
         if let Ok(t) = got {
