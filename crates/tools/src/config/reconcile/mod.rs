@@ -141,7 +141,8 @@ struct Detail {
     /// The id as shown (invalid UTF-8 replaced by U+FFFD): an extra id's from the start,
     /// a declared id's for the JSON document ([`Report::fill_addresses`]).
     shown_id: Option<Rc<str>>,
-    /// The id's bytes, for an extra id (a declared id is its `id`): see [`Row::raw_id`].
+    /// The id's bytes, for an extra id (a declared id's are its plan item's): see
+    /// [`Row::raw_id`].
     extra_id: Vec<u8>,
     /// The held limit of an extra id, for its plan line.
     held_limit: Option<Tain>,
@@ -186,7 +187,9 @@ pub struct Totals {
     pub fixed: usize,
 }
 
-/// The plan against a daemon, or the result of a run: the `--json` document.
+/// The plan against a daemon, or the result of a run: the `--json` document, once
+/// [`Report::fill_addresses`] has given the declared rows their ids, addresses and
+/// expiries ([`render::to_json`](crate::config::render::to_json) does both).
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     /// The daemon's socket; `None` when no daemon was asked.
