@@ -61,9 +61,10 @@ fn main() {
 /// `scripts/symbol-order.sh`) together at the start of the text, where the linker takes an
 /// order (lld's `--symbol-ordering-file`; rustc links with lld on x86_64 Linux since 1.90).
 /// A run maps the text around each page it faults in, 16 pages at a time: spread over 780
-/// KB of the 1.2 MB text, those functions cost a one-socket run some 40 µs more CPU than in
-/// 256 KB. Whether the linker takes the option is asked of it, by linking an empty program
-/// with the same flags: GNU ld refuses it, and the build then goes on without an order.
+/// KB of the 1.2 MB text, those functions cost a one-socket run some 100 µs more CPU than
+/// put together (1201 against 1096 µs, bench/run.sh's floor at 920). Whether the linker
+/// takes the option is asked of it, by linking an empty program with the same flags and
+/// linker: GNU ld refuses it, and the build then goes on without an order.
 fn order_symbols() {
     let dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let order = dir.join("symbol-order.txt");
@@ -93,6 +94,14 @@ fn links_with(args: &[String]) -> bool {
     }
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let mut rustc = Command::new(rustc);
+    // The linker cargo was told to use, if any (`target.<triple>.linker`).
+    if let Some(linker) = env::var_os("RUSTC_LINKER") {
+        rustc.arg("-C").arg({
+            let mut arg = std::ffi::OsString::from("linker=");
+            arg.push(linker);
+            arg
+        });
+    }
     rustc
         .args(flags.split('\x1f').filter(|f| !f.is_empty()))
         .arg("--target")
