@@ -797,7 +797,13 @@ impl FdSpec {
 
     /// The ids this entry's fds are held under: two for a pipe.
     pub fn ids(&self) -> impl Iterator<Item = &Rc<str>> {
-        let (one, two) = match self {
+        let (one, two) = self.end_ids();
+        std::iter::once(one).chain(two)
+    }
+
+    /// The id of its fd (a pipe's read end's), and a pipe's write end's.
+    pub fn end_ids(&self) -> (&Rc<str>, Option<&Rc<str>>) {
+        match self {
             FdSpec::Unix { id, .. }
             | FdSpec::Inet { id, .. }
             | FdSpec::Fifo { id, .. }
@@ -807,8 +813,7 @@ impl FdSpec {
             FdSpec::Pipe {
                 read_id, write_id, ..
             } => (read_id, Some(write_id)),
-        };
-        std::iter::once(one).chain(two)
+        }
     }
 }
 

@@ -54,18 +54,9 @@ impl Item {
 
 /// The id of the fd of `spec` at `end` (a pipe's end, for a pipe).
 pub fn id(spec: &FdSpec, end: End) -> &Rc<str> {
-    match (spec, end) {
-        (FdSpec::Pipe { write_id, .. }, End::PipeWrite) => write_id,
-        (FdSpec::Pipe { read_id, .. }, _) => read_id,
-        (
-            FdSpec::Unix { id, .. }
-            | FdSpec::Inet { id, .. }
-            | FdSpec::Fifo { id, .. }
-            | FdSpec::File { id, .. }
-            | FdSpec::Netlink { id, .. }
-            | FdSpec::Special { id, .. },
-            _,
-        ) => id,
+    match (spec.end_ids(), end) {
+        ((_, Some(write)), End::PipeWrite) => write,
+        ((one, _), _) => one,
     }
 }
 

@@ -186,7 +186,7 @@ pub struct Opened<'a> {
     /// One fd per plan item, in plan order.
     pub fds: Vec<OwnedFd>,
     pub(super) created: Vec<Created<'a>>,
-    /// The socket files bound, of an entry each, in the order they were bound.
+    /// The socket files bound, as runs of plan items, in the order they were bound.
     pub(super) bound: Vec<BoundSockets>,
     pub(super) asides: Vec<Aside>,
     /// The sock_diag socket that knows `bound` again, kept from the opening.

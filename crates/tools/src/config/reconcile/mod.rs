@@ -399,24 +399,21 @@ impl Report {
     /// The extra ids to delete, as shown.
     pub fn to_delete(&self) -> impl Iterator<Item = &str> + '_ {
         self.deleted()
-            .map(|d| d.shown_id.as_deref().unwrap_or_default())
+            .map(|(_, d)| d.shown_id.as_deref().unwrap_or_default())
     }
 
     /// The ids to prune, with where each is in the getdump when dumped.
     pub fn to_prune(&self) -> impl Iterator<Item = (&[u8], Option<HeldIdx>)> + '_ {
-        self.fds
-            .iter()
-            .filter(|r| r.action == Action::Delete)
-            .filter_map(|r| Some((&r.detail.as_ref()?.extra_id[..], r.held())))
+        self.deleted().map(|(r, d)| (&d.extra_id[..], r.held()))
     }
 
-    /// The details of the extra ids to delete (only an extra id is deleted, and each has
-    /// its detail).
-    fn deleted(&self) -> impl Iterator<Item = &Detail> + '_ {
+    /// The rows of the extra ids to delete, with their details (only an extra id is
+    /// deleted, and each has its detail).
+    fn deleted(&self) -> impl Iterator<Item = (&Row, &Detail)> + '_ {
         self.fds
             .iter()
             .filter(|r| r.action == Action::Delete)
-            .filter_map(|r| r.detail.as_deref())
+            .filter_map(|r| Some((r, r.detail.as_deref()?)))
     }
 
     /// The socket files (device, inode) that the items `opening` (those to open, as
