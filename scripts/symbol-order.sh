@@ -19,18 +19,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 order=crates/tools/symbol-order.txt
-bin=target/release/s6-fdholder-setdump
 
 cargo build --release --quiet --bin s6-fdholder-setdump
+# Where cargo put it (CARGO_TARGET_DIR or build.target-dir may say elsewhere than target/).
+target=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin=$target/release/s6-fdholder-setdump
 # The binary's own functions, by name.
 defined=$(nm "$bin" | awk '$2 ~ /^[tTwW]$/ { print $3 }' | sort -u)
 
 if [ "${1:-}" = --check ]; then
-    listed=$(grep -c . "$order")
+    listed=$(grep -c . "$order" || true)
+    if [ "$listed" -eq 0 ]; then
+        echo "symbol-order: $order names no function: run scripts/symbol-order.sh" >&2
+        exit 1
+    fi
     found=$(comm -12 <(sort -u "$order") <(echo "$defined") | wc -l)
     echo "symbol-order: $found of the $listed functions of $order are in the release binary"
     if [ $((found * 100)) -lt $((listed * 80)) ]; then
-        echo "symbol-order: the order is stale: run scripts/symbol-order.sh again" >&2
+        echo "symbol-order: the order is stale, or RUSTFLAGS replaced .cargo/config.toml's" \
+            "v0 names: run scripts/symbol-order.sh again" >&2
         exit 1
     fi
     exit 0

@@ -68,12 +68,19 @@ fn main() {
 fn order_symbols() {
     let dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let order = dir.join("symbol-order.txt");
-    println!("cargo::rerun-if-changed={}", order.display());
+    // A path that does not exist would make cargo run this again at every build: without
+    // the file, its directory is watched instead, for the file's coming.
+    let watched = if order.is_file() { &order } else { &dir };
+    println!("cargo::rerun-if-changed={}", watched.display());
+    // `-Xlinker`, not `-Wl,`: the compiler driver splits the latter at commas, which a
+    // checkout's path may hold.
     let args = [
-        format!("-Wl,--symbol-ordering-file={}", order.display()),
+        "-Xlinker".to_string(),
+        format!("--symbol-ordering-file={}", order.display()),
         // Names the binary lacks (another binary's, or a function since renamed) are not
         // worth a warning each: scripts/symbol-order.sh --check counts them.
-        "-Wl,--no-warn-symbol-ordering".to_string(),
+        "-Xlinker".to_string(),
+        "--no-warn-symbol-ordering".to_string(),
     ];
     if order.is_file() && links_with(&args) {
         for arg in args {
