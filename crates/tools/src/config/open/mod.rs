@@ -125,7 +125,7 @@ pub fn open_all<'a>(
                 backlog,
                 options,
                 ..
-            } => one(op.inet(e, *transport, options.address, *backlog, options)),
+            } => one(op.inet(e, *transport, *backlog, options)),
             FdSpec::Fifo { path, perms, .. } => one(op.fifo(e, path, perms)),
             FdSpec::File {
                 path,

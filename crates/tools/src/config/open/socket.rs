@@ -270,10 +270,10 @@ impl<'a> Opener<'a, '_> {
         &mut self,
         e: &Entry,
         transport: Transport,
-        address: std::net::SocketAddr,
         backlog: i32,
         o: &InetOptions,
     ) -> Result<OwnedFd, Diag> {
+        let address = o.address;
         let family = if address.is_ipv4() {
             AddressFamily::Inet
         } else {
