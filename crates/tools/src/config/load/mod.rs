@@ -57,9 +57,10 @@ pub fn load(text: &str, now: SystemTime) -> Result<Config, Diag> {
     // Room for every entry at once: a vector grown by doubling copies and touches about
     // twice the entries' memory. Each `[[fd]]` header has two `[`, so half of
     // them bounds the entries. Counted as bytes ([`count_byte`]): a search for each header
-    // cost ten times as much.
+    // cost ten times as much. A bound, not a count: brackets elsewhere (comments, strings)
+    // raise it, so the room is only asked for ([`validate::room_for`]).
     let brackets = count_byte(text.as_bytes(), b'[');
-    let mut entries = Vec::with_capacity(brackets / 2);
+    let mut entries = validate::room_for(brackets / 2);
     let mut keys = validate::Keys::with_capacity(brackets / 2);
     let mut invalid = false;
     let shared = validate::Shared::default();

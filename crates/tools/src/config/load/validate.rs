@@ -1055,13 +1055,24 @@ pub(super) struct Keys {
     addresses: Vec<u64>,
 }
 
+/// An empty vector with room for `n` elements where memory allows it, else none yet (it
+/// grows as it is filled): `n` is a bound guessed from a file's text, which a file with
+/// many `[` in its comments makes far larger than its entries (and than memory: an abort
+/// where a vector sized to what is there would do).
+pub(super) fn room_for<T>(n: usize) -> Vec<T> {
+    let mut v = Vec::new();
+    // Failing, nothing is allocated: the vector grows as it would have without the room.
+    let _ = v.try_reserve_exact(n);
+    v
+}
+
 impl Keys {
-    /// Room for the keys of `n` entries of one fd each.
+    /// Room for the keys of `n` entries of one fd each, where memory allows ([`room_for`]).
     pub(super) fn with_capacity(n: usize) -> Keys {
         Keys {
             state: foldhash::fast::RandomState::default(),
-            ids: Vec::with_capacity(n),
-            addresses: Vec::with_capacity(n),
+            ids: room_for(n),
+            addresses: room_for(n),
         }
     }
 
@@ -1165,6 +1176,18 @@ mod tests {
         let raw = parse_str(text).unwrap();
         let d = validate(&raw, SystemTime::now()).unwrap_err();
         d.locate("f.toml", text).to_string()
+    }
+
+    /// Room that memory cannot give is not asked for at all (the guess from a text's `[`
+    /// can be that large), and room that it can is.
+    #[test]
+    fn room_for_more_than_memory_is_none() {
+        let none: Vec<Entry> = room_for(usize::MAX / 8);
+        assert_eq!(none.capacity(), 0);
+        let keys = Keys::with_capacity(usize::MAX / 4);
+        assert_eq!((keys.ids.capacity(), keys.addresses.capacity()), (0, 0));
+        let some: Vec<u64> = room_for(100);
+        assert!(some.capacity() >= 100);
     }
 
     /// The fused load's check sees a repeated id and a repeated unix address, written
