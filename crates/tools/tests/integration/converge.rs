@@ -474,6 +474,46 @@ fn a_held_unix_socket_is_recognised_and_replaced() {
     assert_eq!(leftovers, [path], "nothing moved aside is left");
 }
 
+/// A held unix socket of another type at the declared path (stream → datagram →
+/// seqpacket) is replaced: its socket file, the daemon's own, is moved aside for the new
+/// one to be bound there, as for any other replacement.
+#[test]
+fn a_held_unix_socket_of_another_type_is_replaced() {
+    let d = Daemon::start();
+    let path = d.path("run/s.sock");
+    let id = format!("unix:{}", path.display());
+    let entry = |socket: &str| {
+        format!(
+            "[[fd]]\nkind = \"unix\"\npath = \"{}\"\nsocket = \"{socket}\"\n",
+            path.display()
+        )
+    };
+    let config = write_config(&d, "c.toml", &entry("stream"));
+    ok(&d, &config, &[]);
+    let mut before = inodes(&d)[&id];
+    for (socket, kind) in [("dgram", "unix-dgram"), ("seqpacket", "unix-seqpacket")] {
+        fs::write(&config, entry(socket)).unwrap();
+        let lines = plan(&d, &config);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].0, "~", "{lines:?}");
+        assert!(lines[0].2.contains("\treplace\t"), "{lines:?}");
+        ok(&d, &config, &[]);
+        let after = inodes(&d)[&id];
+        assert_ne!(after, before, "{socket}: a new socket is held");
+        assert_eq!(
+            held_socket_file(&d, &id),
+            file_id(&path),
+            "{socket}: bound there"
+        );
+        let info = describe(held(&d)[&id].fd.as_fd()).unwrap();
+        assert_eq!(fdtools::config::reconcile::compare::kind_of(&info), kind);
+        assert_eq!(signs(&d, &config)[&id], "=", "{socket}: converged");
+        before = after;
+    }
+    let leftovers: Vec<PathBuf> = tree(&d.path("run"));
+    assert_eq!(leftovers, [path], "nothing moved aside is left");
+}
+
 #[test]
 fn a_failed_run_puts_the_held_socket_back() {
     let d = Daemon::start();

@@ -328,6 +328,26 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
         special(&mut v, e, held, info, (path, *writable));
     } else if declared != actual {
         v.differ(Field::Kind, actual, declared);
+        // A unix socket of another type (stream, datagram, seqpacket) bound at the declared
+        // path is still the daemon's own socket file there: known as such, a run may move
+        // it aside to bind the declared one, as for any other replacement. What else differs
+        // is moot: the socket is replaced.
+        if let (
+            FdSpec::Unix {
+                address,
+                socket,
+                backlog,
+                perms,
+                ..
+            },
+            Kind::Socket(s),
+        ) = (&e.spec, &info.kind)
+        {
+            let mut same_file = Verdict::default();
+            let options = (*socket, *backlog);
+            unix(&mut same_file, e, address, options, perms, s, info.inode);
+            v.own_file = same_file.own_file;
+        }
     } else {
         match (&e.spec, &info.kind) {
             (
