@@ -175,18 +175,23 @@ impl Pending {
     pub fn finish(self, deadline: Deadline) -> Result<(Client, Holdings), FetchError> {
         let socket = &self.socket;
         let connect = || Client::connect(socket, deadline).map_err(FetchError::Connect);
-        let list = |c: &mut Client| c.list().map_err(|e| FetchError::Request(Op::List, e));
+        // The ids, and a new connection for the caller's next requests: Debian's s6 2.11
+        // daemon sends a list reply larger than the socket's buffer again and again until
+        // the client hangs up (docs/PROTOCOL.md, defect 7), so the connection that asked
+        // list would answer the next request with a list reply.
+        let list = |mut c: Client| {
+            let ids = c.list().map_err(|e| FetchError::Request(Op::List, e))?;
+            drop(c);
+            Ok((connect()?, ids))
+        };
         // The connection is gone: ask again on a new one, and blame the size only if it is
         // the cause.
-        let closed = || {
-            let mut client = connect()?;
-            match list(&mut client)? {
-                ids if ids.len() > MAX_SEND_FDS => {
-                    let n = ids.len();
-                    Ok((client, Holdings::Ids(ids, Fallback::TooLarge(n))))
-                }
-                _ => Err(FetchError::Request(Op::Getdump, Error::Closed)),
+        let closed = || match list(connect()?)? {
+            (client, ids) if ids.len() > MAX_SEND_FDS => {
+                let n = ids.len();
+                Ok((client, Holdings::Ids(ids, Fallback::TooLarge(n))))
             }
+            _ => Err(FetchError::Request(Op::Getdump, Error::Closed)),
         };
         let sent = match self.sent {
             Sent::Asked(client) => Ok(client),
@@ -202,7 +207,7 @@ impl Pending {
         match client.getdump_reply() {
             Ok(dump) => Ok((client, Holdings::Dump(dump))),
             Err(Error::Daemon(Op::Getdump, Errno::EPERM)) => {
-                let ids = list(&mut client)?;
+                let (client, ids) = list(client)?;
                 Ok((client, Holdings::Ids(ids, Fallback::Denied)))
             }
             Err(Error::Closed) => closed(),

@@ -30,6 +30,10 @@ pub fn decode_list(body: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
 
 impl Client {
     /// The ids of every fd the daemon holds.
+    ///
+    /// Debian's s6 2.11 daemon sends a reply larger than the socket's buffer (about 200 KB
+    /// of ids) again and again until the client hangs up: after such a list, ask nothing
+    /// else on this connection ([`crate::held::fetch`] opens a new one).
     pub fn list(&mut self) -> Result<Vec<Vec<u8>>, Error> {
         self.send(&encode_list(), &[])?;
         let frame = self.conn.receive()?;

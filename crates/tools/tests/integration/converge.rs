@@ -474,6 +474,35 @@ fn a_held_unix_socket_is_recognised_and_replaced() {
     assert_eq!(leftovers, [path], "nothing moved aside is left");
 }
 
+/// After comparing ids from list (Debian's daemon cannot getdump more than 253 fds), a run
+/// that must set something does, however large the list reply: Debian's daemon sends a
+/// reply larger than the socket's buffer again and again (docs/PROTOCOL.md, defect 7), and
+/// the setdump once read it as its answer and failed.
+#[test]
+fn a_run_after_a_large_list_sets_what_it_must() {
+    let d = Daemon::with(Rules::default(), 1100);
+    let n = 1000;
+    let mut text = String::new();
+    for i in 0..n {
+        let path = d.path(&format!("run/{i}"));
+        let id = format!("{i:x>250}");
+        text += &format!(
+            "[[fd]]\nkind = \"unix\"\npath = \"{}\"\nid = \"{id}\"\n",
+            path.display()
+        );
+    }
+    let config = write_config(&d, "c.toml", &text);
+    ok(&d, &config, &[]);
+    assert_eq!(d.list().len(), n);
+    text += "[[fd]]\nkind = \"pipe\"\nread-id = \"pipe:r\"\nwrite-id = \"pipe:w\"\n";
+    fs::write(&config, &text).unwrap();
+    let (_, err) = ok(&d, &config, &[]);
+    assert!(err.contains("comparing ids only, from list"), "{err}");
+    let held = d.list();
+    assert_eq!(held.len(), n + 2);
+    assert!(held.iter().any(|id| id == "pipe:r") && held.iter().any(|id| id == "pipe:w"));
+}
+
 /// A held unix socket of another type at the declared path (stream → datagram →
 /// seqpacket) is replaced: its socket file, the daemon's own, is moved aside for the new
 /// one to be bound there, as for any other replacement.

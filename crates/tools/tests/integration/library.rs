@@ -176,3 +176,45 @@ fn a_limit_with_a_second_of_nanoseconds_is_refused() {
     // Nothing was sent, and the daemon is alive.
     assert!(d.list().is_empty());
 }
+
+/// Debian's s6 2.11 daemon answers a list whose reply is larger than the socket's buffer
+/// (here 1000 ids of 250 bytes) again and again, unasked, until the client hangs up
+/// (docs/PROTOCOL.md, defect 7): the connection that asked it carries no other reply, so
+/// [`fdholder::held::fetch`] answers its caller on a new one.
+#[test]
+fn a_large_list_reply_comes_again_unasked() {
+    let d = Daemon::with(Rules::default(), 1100);
+    let n = 1000;
+    let fds = fresh_fds(n);
+    let names: Vec<String> = (0..n).map(|i| format!("{i:0>250}")).collect();
+    let limit = Tain::now() + Duration::from_secs(600);
+    let entries: Vec<DumpEntry<'_>> = fds
+        .iter()
+        .zip(&names)
+        .map(|(fd, id)| DumpEntry {
+            fd: fd.as_fd(),
+            id: id.as_bytes(),
+            limit,
+        })
+        .collect();
+    client(&d).setdump(&entries).unwrap();
+    let mut c = client(&d);
+    assert_eq!(c.list().unwrap().len(), n);
+    c.connection()
+        .set_deadline(Deadline::after(Duration::from_secs(2)));
+    let again = c
+        .connection()
+        .receive()
+        .expect("the list reply again, unasked");
+    assert_eq!(again.payload.len(), 1 + 4 + n * 251);
+    assert_eq!(again.payload[..5], [0, 0, 0, 3, 0xe8]);
+    drop(c);
+    // The library's own fetch falls back to list (a getdump of more than 253 fds breaks),
+    // and the connection it hands back answers the next request with that request's reply.
+    let (mut c, held) =
+        fdholder::held::fetch(&d.socket, Deadline::after(Duration::from_secs(10))).unwrap();
+    assert_eq!(held.source(), fdholder::held::Source::List);
+    let (_, w) = pipe();
+    c.store(&w, b"pipe:after-list", limit).unwrap();
+    assert_eq!(c.list().unwrap().len(), n + 1);
+}
