@@ -228,7 +228,7 @@ pub struct Config {
 }
 
 /// One validated `[[fd]]` entry. Its index and place in 4 bytes each, as an entry is
-/// most of a large run's memory (a file has less than 4 GiB of text: see [`Entry::new`]).
+/// most of a large run's memory (what past 4 GiB of text becomes: [`Entry::new`]).
 #[derive(Clone, Debug)]
 pub struct Entry {
     /// Its index among the file's `[[fd]]` tables: [`Entry::index`].
@@ -280,7 +280,8 @@ pub static NO_SOCKET_OPTIONS: SocketOptions = SocketOptions {
 
 impl Entry {
     /// The `index`-th entry of its file, its table starting where `span` does. An index or
-    /// an offset past 4 GiB is kept as 4 GiB less one: such a file would not fit in memory.
+    /// an offset past 4 GiB is kept as 4 GiB less one: a message about an entry whose table
+    /// starts past the first 4 GiB of its file points there instead.
     pub fn new(index: usize, span: Range<usize>, spec: FdSpec, extra: Option<Rc<Extra>>) -> Entry {
         let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Entry {
