@@ -332,43 +332,15 @@ pub fn compare(e: &Entry, item: &Item, held: &HeldFd, info: &FdInfo, now: Tain) 
         // path is still the daemon's own socket file there: known as such, a run may move
         // it aside to bind the declared one, as for any other replacement. What else differs
         // is moot: the socket is replaced.
-        if let (
-            FdSpec::Unix {
-                address,
-                socket,
-                backlog,
-                perms,
-                ..
-            },
-            Kind::Socket(s),
-        ) = (&e.spec, &info.kind)
-        {
+        if let Kind::Socket(s) = &info.kind {
             let mut same_file = Verdict::default();
-            let options = (*socket, *backlog);
-            unix(&mut same_file, e, address, options, perms, s, info.inode);
+            unix(&mut same_file, e, s, info.inode);
             v.own_file = same_file.own_file;
         }
     } else {
         match (&e.spec, &info.kind) {
-            (
-                FdSpec::Unix {
-                    address,
-                    socket,
-                    backlog,
-                    perms,
-                    ..
-                },
-                Kind::Socket(s),
-            ) => {
-                unix(
-                    &mut v,
-                    e,
-                    address,
-                    (*socket, *backlog),
-                    perms,
-                    s,
-                    info.inode,
-                );
+            (FdSpec::Unix { .. }, Kind::Socket(s)) => {
+                unix(&mut v, e, s, info.inode);
                 socket_options(&mut v, held, &e.spec, e.sockopts());
             }
             (
@@ -557,15 +529,21 @@ fn pipe_capacity(n: i32) -> Option<i32> {
         .checked_mul(page)
 }
 
-fn unix(
-    v: &mut Verdict,
-    e: &Entry,
-    address: &UnixAddress,
-    (socket, backlog): (SocketType, i32),
-    perms: &Perms,
-    s: &SocketInfo,
-    inode: (u64, u64),
-) {
+/// Compares the held unix socket `s` (of inode `inode`) with `e`, a unix socket's entry
+/// (nothing for another kind's): listening, address, backlog, and its socket file, which
+/// it records as the daemon's own when it is the declared one.
+fn unix(v: &mut Verdict, e: &Entry, s: &SocketInfo, inode: (u64, u64)) {
+    let FdSpec::Unix {
+        address,
+        socket,
+        backlog,
+        perms,
+        ..
+    } = &e.spec
+    else {
+        return;
+    };
+    let (socket, backlog) = (*socket, *backlog);
     let want = match address {
         UnixAddress::Path(p) => Address::Path(p.to_path_buf()),
         UnixAddress::Abstract(n) => Address::Abstract(n.to_vec()),
