@@ -6,12 +6,13 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Once;
 
 use command_fds::{CommandFdExt, FdMapping};
+use fdholder::{DumpEntry, Tain};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
@@ -240,6 +241,18 @@ pub fn fresh_fds(n: usize) -> Vec<OwnedFd> {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
                 .expect("pipe")
                 .0
+        })
+        .collect()
+}
+
+/// The entries of a dump of `fds` under `ids`, in order, each with `limit`.
+pub fn dump_entries<'a>(fds: &'a [OwnedFd], ids: &'a [String], limit: Tain) -> Vec<DumpEntry<'a>> {
+    fds.iter()
+        .zip(ids)
+        .map(|(fd, id)| DumpEntry {
+            fd: fd.as_fd(),
+            id: id.as_bytes(),
+            limit,
         })
         .collect()
 }

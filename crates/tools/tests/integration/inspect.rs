@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fdholder::{Client, Deadline, DumpEntry, Tain};
+use fdholder::{Client, Deadline, Tain};
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, SockaddrIn6, UnixAddr, bind, listen, setsockopt,
     socket, sockopt,
@@ -432,15 +432,7 @@ fn more_fds_than_one_getdump_message_still_lists() {
     let fds = fresh_fds(n);
     let names = ids("many", n);
     let limit = Tain::now() + Duration::from_secs(600);
-    let entries: Vec<DumpEntry<'_>> = fds
-        .iter()
-        .zip(&names)
-        .map(|(fd, id)| DumpEntry {
-            fd: fd.as_fd(),
-            id: id.as_bytes(),
-            limit,
-        })
-        .collect();
+    let entries = dump_entries(&fds, &names, limit);
     Client::connect(&d.socket, Deadline::after(Duration::from_secs(10)))
         .unwrap()
         .setdump(&entries)

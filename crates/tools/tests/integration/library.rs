@@ -188,15 +188,7 @@ fn a_large_list_reply_comes_again_unasked() {
     let fds = fresh_fds(n);
     let names: Vec<String> = (0..n).map(|i| format!("{i:0>250}")).collect();
     let limit = Tain::now() + Duration::from_secs(600);
-    let entries: Vec<DumpEntry<'_>> = fds
-        .iter()
-        .zip(&names)
-        .map(|(fd, id)| DumpEntry {
-            fd: fd.as_fd(),
-            id: id.as_bytes(),
-            limit,
-        })
-        .collect();
+    let entries = dump_entries(&fds, &names, limit);
     client(&d).setdump(&entries).unwrap();
     let mut c = client(&d);
     assert_eq!(c.list().unwrap().len(), n);
